@@ -1,0 +1,376 @@
+//! The BFF's one typed configuration: a TOML file (the demo's defaults are compiled in), then
+//! environment overrides, then command-line flags. Unknown keys are errors, and every error names
+//! the file, line and key.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The compiled-in demo configuration, used when no file is given.
+pub const DEFAULT_CONFIG: &str = include_str!("../../config/tessera.toml");
+/// How the compiled-in configuration is named in errors.
+pub const DEFAULT_CONFIG_NAME: &str = "<built-in config/tessera.toml>";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    #[serde(default)]
+    pub views: BTreeMap<String, ViewConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The fingerprinted front-end build to serve.
+    pub dist_dir: PathBuf,
+    pub body_limit_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            dist_dir: PathBuf::from("dist"),
+            body_limit_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL of the service, e.g. `http://127.0.0.1:8081`.
+    pub url: Spanned<String>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    250
+}
+
+/// What a view's id must look like; anything else is a 400 before any upstream is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdKind {
+    /// A positive integer.
+    Integer,
+    /// Letters, digits, `-` and `_`, at most 64 characters.
+    Slug,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    pub id: IdKind,
+    /// The whole view's deadline in milliseconds.
+    #[serde(default = "default_budget_ms")]
+    pub budget_ms: u64,
+    pub parts: BTreeMap<String, PartConfig>,
+}
+
+fn default_budget_ms() -> u64 {
+    2_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartConfig {
+    pub upstream: Spanned<String>,
+    /// Path template on the upstream; `{id}` is the view's id.
+    pub path: Spanned<String>,
+    pub timeout_ms: u64,
+    #[serde(default)]
+    pub critical: bool,
+}
+
+impl PartConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
+/// A configuration error, located in its file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{file}:{line}:{column}: {key}: {message}")]
+    Invalid {
+        file: String,
+        line: usize,
+        column: usize,
+        /// The dotted key the error is about (or the nearest one known).
+        key: String,
+        message: String,
+    },
+    #[error("{source_name}: {message}")]
+    Override {
+        source_name: String,
+        message: String,
+    },
+}
+
+/// Where a configuration's text came from, for error messages.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub name: String,
+    pub text: String,
+}
+
+impl Source {
+    pub fn builtin() -> Self {
+        Self {
+            name: DEFAULT_CONFIG_NAME.into(),
+            text: DEFAULT_CONFIG.into(),
+        }
+    }
+
+    pub fn file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.display().to_string(),
+            source,
+        })?;
+        Ok(Self {
+            name: path.display().to_string(),
+            text,
+        })
+    }
+
+    /// The 1-based line and column of a byte offset.
+    fn position(&self, offset: usize) -> (usize, usize) {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before
+            .rfind('\n')
+            .map_or(before.len(), |nl| before.len() - nl - 1)
+            + 1;
+        (line, column)
+    }
+
+    fn error_at(
+        &self,
+        span: Range<usize>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> ConfigError {
+        let (line, column) = self.position(span.start);
+        ConfigError::Invalid {
+            file: self.name.clone(),
+            line,
+            column,
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses and validates a configuration.
+    pub fn parse(source: &Source) -> Result<Self, Vec<ConfigError>> {
+        let config: Config = toml::from_str(&source.text).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            let key = key_at(&source.text, span.start);
+            vec![source.error_at(span, key, e.message().trim().to_owned())]
+        })?;
+        let errors = config.validate(source);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// Cross-references the parts of the configuration: every part names a known upstream, every
+    /// template parameter is provided.
+    fn validate(&self, source: &Source) -> Vec<ConfigError> {
+        let mut errors = Vec::new();
+        for (name, upstream) in &self.upstreams {
+            let url = upstream.url.get_ref();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                errors.push(source.error_at(
+                    upstream.url.span(),
+                    format!("upstreams.{name}.url"),
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
+        }
+        for (view_name, view) in &self.views {
+            for (part_name, part) in &view.parts {
+                let key = format!("views.{view_name}.parts.{part_name}");
+                if !self.upstreams.contains_key(part.upstream.get_ref()) {
+                    errors.push(source.error_at(
+                        part.upstream.span(),
+                        format!("{key}.upstream"),
+                        format!("unknown upstream {:?}", part.upstream.get_ref()),
+                    ));
+                }
+                for param in template_params(part.path.get_ref()) {
+                    if param != "id" {
+                        errors.push(source.error_at(
+                            part.path.span(),
+                            format!("{key}.path"),
+                            format!("nothing provides the template parameter {{{param}}}"),
+                        ));
+                    }
+                }
+                if !part.path.get_ref().starts_with('/') {
+                    errors.push(source.error_at(
+                        part.path.span(),
+                        format!("{key}.path"),
+                        "a path template must start with '/'",
+                    ));
+                }
+            }
+        }
+        errors
+    }
+
+    /// Applies `TESSERA_*` environment overrides, read through `var`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        if let Some(listen) = var("TESSERA_LISTEN") {
+            self.server.listen = listen.parse().map_err(|e| ConfigError::Override {
+                source_name: "TESSERA_LISTEN".into(),
+                message: format!("{listen:?} is not a socket address: {e}"),
+            })?;
+        }
+        if let Some(dir) = var("TESSERA_DIST_DIR") {
+            self.server.dist_dir = dir.into();
+        }
+        for (name, upstream) in &mut self.upstreams {
+            let key = format!(
+                "TESSERA_UPSTREAM_{}_URL",
+                name.to_uppercase().replace('-', "_")
+            );
+            if let Some(url) = var(&key) {
+                upstream.url = Spanned::new(0..0, url);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `{name}` parameters of a path template.
+pub fn template_params(template: &str) -> impl Iterator<Item = &str> {
+    template
+        .split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+}
+
+/// The dotted key a byte offset of a TOML text falls under: the last `[table]` header before it
+/// and the key on its line. Good enough to point people at the right line of their file.
+fn key_at(text: &str, offset: usize) -> String {
+    let before = &text[..offset.min(text.len())];
+    let mut table = String::new();
+    for line in before.lines() {
+        let line = line.trim();
+        if line.starts_with('[') && !line.starts_with("[[") {
+            table = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_owned();
+        }
+    }
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[line_start..]
+        .find('\n')
+        .map_or(text.len(), |i| line_start + i);
+    let line = text[line_start..line_end].trim();
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_owned())
+        .filter(|k| !k.starts_with('['));
+    match (table.is_empty(), key) {
+        (_, None) if table.is_empty() => "(top level)".into(),
+        (_, None) => table,
+        (true, Some(k)) => k,
+        (false, Some(k)) => format!("{table}.{k}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(text: &str) -> Source {
+        Source {
+            name: "test.toml".into(),
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn the_builtin_config_is_valid() {
+        let config = Config::parse(&Source::builtin()).expect("built-in config parses");
+        assert!(config.views.contains_key("product"));
+        assert_eq!(config.server.listen.port(), 8080);
+    }
+
+    #[test]
+    fn unknown_keys_name_file_line_and_key() {
+        let text = "[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n";
+        let errors = Config::parse(&source(text)).unwrap_err();
+        let message = errors[0].to_string();
+        assert!(message.starts_with("test.toml:3:"), "{message}");
+        assert!(message.contains("server.lisen"), "{message}");
+        assert!(message.contains("unknown field"), "{message}");
+    }
+
+    #[test]
+    fn unknown_upstreams_and_template_params_are_reported_together() {
+        let text = r#"
+[upstreams.catalog]
+url = "http://127.0.0.1:1"
+
+[views.v]
+id = "integer"
+[views.v.parts.a]
+upstream = "catalgo"
+path = "/products/{id}/{sku}"
+timeout_ms = 100
+"#;
+        let errors: Vec<String> = Config::parse(&source(text))
+            .unwrap_err()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].starts_with("test.toml:8:"), "{errors:?}");
+        assert!(errors[0].contains("views.v.parts.a.upstream") && errors[0].contains("catalgo"));
+        assert!(errors[1].starts_with("test.toml:9:") && errors[1].contains("{sku}"));
+    }
+
+    #[test]
+    fn env_overrides_win_over_the_file() {
+        let mut config = Config::parse(&Source::builtin()).unwrap();
+        config
+            .apply_env(|k| match k {
+                "TESSERA_LISTEN" => Some("127.0.0.1:9999".into()),
+                "TESSERA_UPSTREAM_CATALOG_URL" => Some("http://10.0.0.1:1".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.server.listen.port(), 9999);
+        assert_eq!(
+            config.upstreams["catalog"].url.get_ref(),
+            "http://10.0.0.1:1"
+        );
+        let bad = config.apply_env(|k| (k == "TESSERA_LISTEN").then(|| "nope".into()));
+        assert!(bad.unwrap_err().to_string().contains("TESSERA_LISTEN"));
+    }
+}

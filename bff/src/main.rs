@@ -1,0 +1,149 @@
+//! `tessera-bff`: serve the BFF, check a configuration, or fingerprint a front-end build.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tessera_bff::config::{Config, Source};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Parser)]
+#[command(version, about = "Tessera's backend-for-frontend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Configuration file (defaults to the compiled-in demo configuration).
+    #[arg(long, short, env = "TESSERA_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Address to listen on (overrides server.listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Front-end build to serve (overrides server.dist_dir).
+    #[arg(long)]
+    dist_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the BFF (the default).
+    Serve,
+    /// Validate the configuration and exit non-zero with every error found.
+    Check,
+    /// Fingerprint a Trunk build into a CDN-safe site.
+    Fingerprint {
+        /// Trunk's output directory.
+        #[arg(long)]
+        build: PathBuf,
+        /// The site directory (earlier builds' hashed files in it are kept).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Fingerprint { build, out } => {
+            match tessera_bff::assets::fingerprint::fingerprint(&build, &out) {
+                Ok(manifest) => {
+                    for (from, to) in &manifest.files {
+                        eprintln!("{from} -> {to}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Check => match load_config(&cli.serve) {
+            Ok(_) => {
+                eprintln!("configuration is valid");
+                ExitCode::SUCCESS
+            }
+            Err(()) => ExitCode::FAILURE,
+        },
+        Command::Serve => {
+            let Ok(config) = load_config(&cli.serve) else {
+                return ExitCode::FAILURE;
+            };
+            let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime can start");
+            match runtime.block_on(serve(config)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+/// File (or built-in) < environment < flags. Prints every error and returns `Err` on any.
+fn load_config(args: &ServeArgs) -> Result<Config, ()> {
+    let source = match &args.config {
+        Some(path) => Source::file(path).map_err(|e| eprintln!("error: {e}"))?,
+        None => Source::builtin(),
+    };
+    let mut config = Config::parse(&source).map_err(|errors| {
+        for e in errors {
+            eprintln!("error: {e}");
+        }
+    })?;
+    config
+        .apply_env(|key| std::env::var(key).ok())
+        .map_err(|e| eprintln!("error: {e}"))?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    if let Some(dir) = &args.dist_dir {
+        config.server.dist_dir = dir.clone();
+    }
+    Ok(config)
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "Tessera BFF listening");
+    println!("Tessera is running at http://{addr}");
+    tessera_bff::run(listener, &config, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

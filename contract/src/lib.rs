@@ -1,0 +1,206 @@
+//! The wire contract between the BFF and its clients (the browser front end, API users).
+//!
+//! A composite view is a set of named parts. Each part carries its own outcome, so a client can
+//! render what arrived and mark what did not, and the view says whether it is complete.
+//!
+//! # Layout
+//!
+//! - [`PartStatus`], [`PartOutcome`]: one part and how it was obtained.
+//! - [`ViewEnvelope`]: the buffered response of `GET /api/views/{view}/{id}`.
+//! - [`StreamLine`]: one line of the NDJSON stream of the same view.
+//! - [`ErrorBody`]: every 4xx/5xx JSON body the BFF and the demo services return.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How a part was obtained. Only `Ok` and `Stale` carry upstream data; `Fallback` carries the
+/// configured fallback value; `Timeout` and `Error` carry none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PartStatus {
+    /// Fresh data from the upstream (or from cache within its TTL).
+    Ok,
+    /// Cached data past its TTL, served because the upstream was slow, failing or being refreshed.
+    Stale,
+    /// The upstream failed and the part's configured fallback value was used instead.
+    Fallback,
+    /// The part's deadline passed before the upstream answered.
+    Timeout,
+    /// The upstream failed (status, connection, or an undecodable body).
+    Error,
+}
+
+impl PartStatus {
+    /// Whether the part holds usable data (its own or a fallback).
+    pub fn has_data(self) -> bool {
+        matches!(self, Self::Ok | Self::Stale | Self::Fallback)
+    }
+
+    /// The lowercase name used on the wire and in `data-status` attributes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Stale => "stale",
+            Self::Fallback => "fallback",
+            Self::Timeout => "timeout",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// One part of a composite view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartOutcome {
+    pub status: PartStatus,
+    /// Whether the view fails without this part.
+    pub critical: bool,
+    /// Wall time spent on this part, in milliseconds.
+    pub elapsed_ms: u64,
+    /// For `stale`: how long past its fetch time the cached copy is, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_s: Option<u64>,
+    /// The part's data, present when `status.has_data()`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    /// A short, client-safe reason for `timeout`/`error`/`fallback` (never upstream internals).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<PartError>,
+}
+
+/// Why a part has no data of its own. The `code` is stable; the `message` is for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartError {
+    pub code: String,
+    pub message: String,
+}
+
+/// The buffered response of a composite view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewEnvelope {
+    pub view: String,
+    pub id: String,
+    /// True when every requested part is `ok`.
+    pub complete: bool,
+    pub elapsed_ms: u64,
+    pub parts: BTreeMap<String, PartOutcome>,
+}
+
+impl ViewEnvelope {
+    /// The data of a part, if it has any.
+    pub fn data(&self, part: &str) -> Option<&serde_json::Value> {
+        self.parts.get(part).and_then(|p| p.data.as_ref())
+    }
+}
+
+/// One line of a streamed view (`application/x-ndjson`): every part as it finishes, then one
+/// summary line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamLine {
+    Part {
+        name: String,
+        #[serde(flatten)]
+        outcome: PartOutcome,
+    },
+    Summary {
+        view: String,
+        id: String,
+        complete: bool,
+        /// The HTTP status the buffered form of this view would have had.
+        status: u16,
+        elapsed_ms: u64,
+    },
+}
+
+/// The JSON body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable code (`not_found`, `bad_request`, `upstream_timeout`, ...).
+    pub code: String,
+    /// A sentence for people; never contains upstream bodies or addresses.
+    pub message: String,
+    /// The request id, to find the details in the logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl ErrorBody {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            error: ErrorDetail {
+                code: code.into(),
+                message: message.into(),
+                request_id: None,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_line_flattens_outcome_beside_its_name() {
+        let line = StreamLine::Part {
+            name: "reviews".into(),
+            outcome: PartOutcome {
+                status: PartStatus::Timeout,
+                critical: false,
+                elapsed_ms: 250,
+                age_s: None,
+                data: None,
+                error: Some(PartError {
+                    code: "timeout".into(),
+                    message: "reviews did not answer within 250 ms".into(),
+                }),
+            },
+        };
+        let json = serde_json::to_value(&line).unwrap();
+        assert_eq!(json["type"], "part");
+        assert_eq!(json["name"], "reviews");
+        assert_eq!(json["status"], "timeout");
+        assert!(json.get("data").is_none());
+        let back: StreamLine = serde_json::from_value(json).unwrap();
+        assert_eq!(back, line);
+    }
+
+    #[test]
+    fn only_data_carrying_statuses_have_data() {
+        assert!(PartStatus::Stale.has_data());
+        assert!(PartStatus::Fallback.has_data());
+        assert!(!PartStatus::Timeout.has_data());
+        assert!(!PartStatus::Error.has_data());
+    }
+}
+
+/// Whether an `If-None-Match` header value matches `etag` (a quoted strong tag), using the weak
+/// comparison RFC 9110 §13.1.2 prescribes for `If-None-Match`: `*`, or any listed tag equal to
+/// ours once a `W/` prefix is ignored.
+pub fn if_none_match(header: &str, etag: &str) -> bool {
+    let ours = etag.trim_start_matches("W/");
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|candidate| candidate == "*" || candidate.trim_start_matches("W/") == ours)
+}
+
+#[cfg(test)]
+mod conditional_tests {
+    use super::if_none_match;
+
+    #[test]
+    fn matches_lists_stars_and_weak_forms() {
+        assert!(if_none_match("\"a\"", "\"a\""));
+        assert!(if_none_match("\"x\", W/\"a\"", "\"a\""));
+        assert!(if_none_match("*", "\"a\""));
+        assert!(!if_none_match("\"b\"", "\"a\""));
+        assert!(!if_none_match("a", "\"a\""));
+    }
+}

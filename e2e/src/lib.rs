@@ -1,0 +1,213 @@
+//! Harness for browser tests: starts the real demo services and the real BFF (serving the release
+//! front-end build) on ephemeral loopback ports, and a WebDriver session on headless Chromium.
+//!
+//! # Layout
+//!
+//! - [`Stack`]: services + BFF, in this process, each on `127.0.0.1:0`.
+//! - [`Browser`]: a fantoccini session; [`Browser::close`] must be called (also on failure, which
+//!   [`with_browser`] takes care of) or Chromium outlives the test.
+//!
+//! The front end must have been built first (`scripts/build-frontend.sh`; the test script does it
+//! once per run). `TESSERA_DIST_DIR` names the build (default: `dist` at the workspace root).
+//! `TESSERA_WEBDRIVER` names a running chromedriver; without it each test starts its own.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use fantoccini::{Client, ClientBuilder, Locator};
+use tessera_bff::config::{Config, Source};
+use tessera_services::catalog::Catalog;
+use tessera_services::{FaultSwitch, Scale};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// How long a test waits for something to appear on the page.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The workspace's front-end build.
+pub fn dist_dir() -> PathBuf {
+    std::env::var_os("TESSERA_DIST_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"),
+        PathBuf::from,
+    )
+}
+
+/// The demo services and the BFF, running until dropped.
+pub struct Stack {
+    pub bff: SocketAddr,
+    pub catalog: SocketAddr,
+    pub catalog_faults: FaultSwitch,
+    _data: tempfile::TempDir,
+    _shutdown: Vec<oneshot::Sender<()>>,
+}
+
+impl Stack {
+    pub async fn start() -> anyhow::Result<Self> {
+        let dist = dist_dir();
+        if !dist.join("index.html").exists() {
+            bail!(
+                "no front-end build at {} (run scripts/build-frontend.sh first)",
+                dist.display()
+            );
+        }
+        let data = tempfile::tempdir()?;
+        let mut shutdown = Vec::new();
+
+        let db = data.path().join("catalog.db");
+        let catalog =
+            tokio::task::spawn_blocking(move || Catalog::open(&db, Scale::SMALL)).await??;
+        let catalog_faults = FaultSwitch::default();
+        let catalog_addr = spawn(catalog.router(catalog_faults.clone()), &mut shutdown).await?;
+
+        let mut config = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        config.server.dist_dir = dist;
+        let catalog_url = format!("http://{catalog_addr}");
+        config.apply_env(|key| {
+            (key == "TESSERA_UPSTREAM_CATALOG_URL").then(|| catalog_url.clone())
+        })?;
+        let bff = spawn(tessera_bff::build(&config)?, &mut shutdown).await?;
+
+        Ok(Self {
+            bff,
+            catalog: catalog_addr,
+            catalog_faults,
+            _data: data,
+            _shutdown: shutdown,
+        })
+    }
+
+    /// An absolute URL on the BFF.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.bff)
+    }
+}
+
+async fn spawn(
+    app: axum::Router,
+    shutdown: &mut Vec<oneshot::Sender<()>>,
+) -> anyhow::Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+    });
+    shutdown.push(tx);
+    Ok(addr)
+}
+
+/// A chromedriver this process started; killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_driver() -> anyhow::Result<Driver> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting chromedriver (run scripts/setup.sh)")?;
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Driver { child, url });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("chromedriver did not start listening on port {port}")
+}
+
+/// A WebDriver session on headless Chromium.
+pub struct Browser {
+    pub client: Client,
+    _profile: tempfile::TempDir,
+    _driver: Option<Driver>,
+}
+
+impl Browser {
+    pub async fn start() -> anyhow::Result<Self> {
+        let (driver, url) = match std::env::var("TESSERA_WEBDRIVER") {
+            Ok(url) => (None, url),
+            Err(_) => {
+                let driver = start_driver()?;
+                let url = driver.url.clone();
+                (Some(driver), url)
+            }
+        };
+        let profile = tempfile::tempdir()?;
+        let args = vec![
+            "--headless=new".to_owned(),
+            "--no-sandbox".into(),
+            "--disable-gpu".into(),
+            "--disable-dev-shm-usage".into(),
+            "--disable-quic".into(),
+            "--no-first-run".into(),
+            "--disable-background-networking".into(),
+            "--disable-component-update".into(),
+            "--disable-sync".into(),
+            "--window-size=1280,900".into(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
+        );
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&url)
+            .await
+            .with_context(|| format!("opening a WebDriver session at {url}"))?;
+        Ok(Self {
+            client,
+            _profile: profile,
+            _driver: driver,
+        })
+    }
+
+    /// The text of the first element matching `css`, waiting for it to appear.
+    pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
+        let element = self
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("waiting for {css}"))?;
+        Ok(element.text().await?)
+    }
+
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.client.close().await?;
+        Ok(())
+    }
+}
+
+/// Runs `scenario` with a fresh browser and closes the browser whatever the outcome.
+pub async fn with_browser(
+    scenario: impl AsyncFnOnce(&Browser) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let browser = Browser::start().await?;
+    let result = scenario(&browser).await;
+    let closed = browser.close().await;
+    result.and(closed)
+}

@@ -1,0 +1,53 @@
+//! The product page in a real browser: the wasm loads, fetches the composite view from the real
+//! BFF, which calls the real catalog service, and the product appears.
+
+use fantoccini::Locator;
+use tessera_e2e::{Stack, WAIT, with_browser};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn product_name_from_the_catalog_appears() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let expected: serde_json::Value =
+        reqwest_like_get(&format!("http://{}/products/1", stack.catalog)).await?;
+    let expected_name = expected["name"]
+        .as_str()
+        .expect("catalog products have names")
+        .to_owned();
+
+    with_browser(async |browser| {
+        browser.client.goto(&stack.url("/product/1")).await?;
+        let name = browser
+            .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+            .await?;
+        assert_eq!(name, expected_name);
+        let title = browser.client.title().await?;
+        assert_eq!(title, "Tessera Store");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_product_shows_what_went_wrong() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    with_browser(async |browser| {
+        browser.client.goto(&stack.url("/product/999999")).await?;
+        let notice = browser
+            .client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(
+                "[data-testid=page-error][data-code=not_found]",
+            ))
+            .await?;
+        assert!(notice.text().await?.contains("could not find"));
+        Ok(())
+    })
+    .await
+}
+
+/// A plain HTTP GET of JSON, through the same stack the BFF uses (hyper via fantoccini's deps
+/// would do too, but reqwest is clearer).
+async fn reqwest_like_get(url: &str) -> anyhow::Result<serde_json::Value> {
+    Ok(reqwest::get(url).await?.error_for_status()?.json().await?)
+}

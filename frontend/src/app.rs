@@ -1,0 +1,30 @@
+//! The application shell: header, routes, footer.
+
+use leptos::prelude::*;
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
+
+use crate::pages::{home::Home, not_found::NotFound, product::ProductPage};
+
+#[component]
+pub(crate) fn App() -> impl IntoView {
+    view! {
+        <Router>
+            <header class="site-header">
+                <A href="/" attr:class="brand">
+                    <span class="brand-mark" aria-hidden="true">"▦"</span>
+                    " Tessera Store"
+                </A>
+            </header>
+            <main class="site-main">
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=Home />
+                    <Route path=path!("/product/:id") view=ProductPage />
+                </Routes>
+            </main>
+            <footer class="site-footer">
+                "Composed tile by tile from independent services."
+            </footer>
+        </Router>
+    }
+}

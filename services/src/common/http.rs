@@ -1,0 +1,163 @@
+//! HTTP conventions every demo service follows: JSON errors, strong ETags with 304s, and
+//! `Cache-Control` on every successful read.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tessera_contract::{ErrorBody, if_none_match};
+
+use super::db::DbError;
+
+/// Every way a service request can fail, mapped to a status and a stable code in one place.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("injected fault")]
+    Injected(StatusCode),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl ServiceError {
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Self::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            Self::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
+            Self::Injected(status) => (*status, "injected_fault"),
+            Self::Db(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ServiceError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        let message = match &self {
+            // Details of storage failures stay in the log.
+            Self::Db(e) => {
+                tracing::error!(error = %e, "database failure");
+                "internal error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        (status, axum::Json(ErrorBody::new(code, message))).into_response()
+    }
+}
+
+impl From<JsonRejection> for ServiceError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge {
+                limit: super::server::BODY_LIMIT,
+            },
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Self::UnsupportedMediaType("expected Content-Type: application/json".into())
+            }
+            _ => Self::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for ServiceError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ServiceError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+/// Parses a positive integer id from a path segment, or says why it is malformed.
+pub fn parse_id(raw: &str) -> Result<i64, ServiceError> {
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 => Ok(id),
+        _ => Err(ServiceError::BadRequest(format!(
+            "malformed id {raw:?}: expected a positive integer"
+        ))),
+    }
+}
+
+/// A strong ETag over the exact bytes of a representation.
+pub fn etag_of(body: &[u8]) -> String {
+    let digest = Sha256::digest(body);
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// A JSON read response with a content ETag and `Cache-Control: public, max-age=<max_age>`,
+/// answering a matching `If-None-Match` with 304.
+pub fn cached_json<T: Serialize>(request: &HeaderMap, value: &T, max_age: u32) -> Response {
+    let body = match serde_json::to_vec(value) {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, "serializing a response failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                axum::Json(ErrorBody::new("internal", "internal error")),
+            )
+                .into_response();
+        }
+    };
+    let etag = etag_of(&body);
+    let cache_control = format!("public, max-age={max_age}");
+    let headers = [
+        (header::ETAG, etag.clone()),
+        (header::CACHE_CONTROL, cache_control),
+    ];
+    let not_modified = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| if_none_match(v, &etag));
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    let mut response = (headers, body).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_must_be_positive_integers() {
+        assert_eq!(parse_id("42").unwrap(), 42);
+        for bad in ["0", "-1", "abc", "1.5", "", "99999999999999999999"] {
+            assert!(
+                matches!(parse_id(bad), Err(ServiceError::BadRequest(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn etag_is_quoted_and_content_derived() {
+        let a = etag_of(b"hello");
+        assert!(a.starts_with('"') && a.ends_with('"'));
+        assert_eq!(a, etag_of(b"hello"));
+        assert_ne!(a, etag_of(b"hello!"));
+    }
+}

@@ -1,0 +1,16 @@
+//! Tessera's demo data services. Each owns its own SQLite file, seeded deterministically on first
+//! start, serves its own HTTP API with ETags and JSON errors, and accepts fault injection so the
+//! BFF's resilience and the page's degradation can be shown and tested.
+//!
+//! # Layout
+//!
+//! - [`common`]: the SQLite pool, HTTP conventions (errors, ETag/304), fault injection, serving.
+//! - [`seed`]: the deterministic data set every service seeds from.
+//! - [`catalog`]: products and categories.
+
+pub mod catalog;
+pub mod common;
+pub mod seed;
+
+pub use common::faults::{FaultSwitch, Faults};
+pub use seed::Scale;
