@@ -1,5 +1,8 @@
 //! Entry point of the Tessera storefront (wasm32, client-side rendered).
 
+// `#[component]` expands to `pub` props structs, which a binary crate can never export.
+#![allow(unreachable_pub)]
+
 mod api;
 mod app;
 mod pages;

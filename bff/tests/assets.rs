@@ -1,0 +1,212 @@
+//! CDN-style hosting of a fingerprinted build through the real BFF router.
+
+mod support;
+
+use std::io::Read;
+use std::path::Path;
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, ACCEPT_ENCODING, IF_NONE_MATCH};
+use support::{config, start_bff};
+use tessera_bff::assets::fingerprint::{Manifest, fingerprint};
+
+const JS: &str = "export default function init() { return 42; } // padding padding padding padding";
+
+fn trunk_output(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        "<!DOCTYPE html><html><head><link rel=\"modulepreload\" href=\"/app.js\">\
+         <script type=\"module\">import init from '/app.js'; init({module_or_path: '/app_bg.wasm'});</script>\
+         </head><body></body></html>",
+    )
+    .unwrap();
+    std::fs::write(dir.join("app.js"), JS).unwrap();
+    std::fs::write(dir.join("app_bg.wasm"), b"\0asm\x01\0\0\0 pretend module").unwrap();
+}
+
+/// Sends `GET <path>` exactly as given and returns the response head.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
+async fn site() -> (std::net::SocketAddr, Manifest, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    trunk_output(&tmp.path().join("build"));
+    let manifest = fingerprint(&tmp.path().join("build"), &tmp.path().join("dist")).unwrap();
+    let unused = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let bff = start_bff(&config(unused, Some(&tmp.path().join("dist")))).await;
+    (bff, manifest, tmp)
+}
+
+#[tokio::test]
+async fn hashed_assets_are_immutable_and_index_is_revalidated() {
+    let (bff, manifest, _tmp) = site().await;
+    let client = reqwest::Client::new();
+
+    let js = &manifest.files["app.js"];
+    let response = client
+        .get(format!("http://{bff}/{js}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    assert_eq!(response.text().await.unwrap(), JS);
+
+    let wasm = &manifest.files["app_bg.wasm"];
+    let response = client
+        .get(format!("http://{bff}/{wasm}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/wasm");
+
+    let index = client.get(format!("http://{bff}/")).send().await.unwrap();
+    assert_eq!(index.headers()["cache-control"], "no-cache");
+    let etag = index.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(etag.starts_with('"'), "strong ETag: {etag}");
+    let html = index.text().await.unwrap();
+    assert!(
+        html.contains(&format!("'/{js}'")),
+        "index references the hashed name: {html}"
+    );
+
+    let revalidated = client
+        .get(format!("http://{bff}/"))
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revalidated.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(revalidated.headers()["etag"], etag.as_str());
+}
+
+#[tokio::test]
+async fn precompressed_variants_are_negotiated_and_decompress_to_the_original() {
+    let (bff, manifest, _tmp) = site().await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{bff}/{}", manifest.files["app.js"]);
+
+    let br = client
+        .get(&url)
+        .header(ACCEPT_ENCODING, "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    assert_eq!(br.headers()["vary"], "Accept-Encoding");
+    let br_etag = br.headers()["etag"].clone();
+    let mut text = String::new();
+    brotli::Decompressor::new(&br.bytes().await.unwrap()[..], 4096)
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, JS);
+
+    let gz = client
+        .get(&url)
+        .header(ACCEPT_ENCODING, "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_ne!(
+        gz.headers()["etag"],
+        br_etag,
+        "each encoding has its own ETag"
+    );
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(&gz.bytes().await.unwrap()[..])
+        .read_to_string(&mut text)
+        .unwrap();
+    assert_eq!(text, JS);
+
+    let identity = client.get(&url).send().await.unwrap();
+    assert!(identity.headers().get("content-encoding").is_none());
+    assert_eq!(identity.headers()["vary"], "Accept-Encoding");
+    let not_modified = client
+        .get(&url)
+        .header(ACCEPT_ENCODING, "br")
+        .header(IF_NONE_MATCH, br_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(not_modified.headers()["vary"], "Accept-Encoding");
+}
+
+#[tokio::test]
+async fn missing_assets_are_json_404s_and_navigations_get_the_page() {
+    let (bff, _manifest, _tmp) = site().await;
+    let client = reqwest::Client::new();
+
+    let missing = client
+        .get(format!("http://{bff}/assets/app-0000000000000000.js"))
+        .header(ACCEPT, "text/html,*/*")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(missing.headers()["cache-control"], "no-store");
+    assert_eq!(missing.headers()["content-type"], "application/json");
+
+    let navigation = client
+        .get(format!("http://{bff}/product/3"))
+        .header(ACCEPT, "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(navigation.status(), StatusCode::OK);
+    assert_eq!(navigation.headers()["cache-control"], "no-cache");
+    assert!(
+        navigation
+            .text()
+            .await
+            .unwrap()
+            .starts_with("<!DOCTYPE html>")
+    );
+
+    let not_html = client
+        .get(format!("http://{bff}/product/3"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_html.status(), StatusCode::NOT_FOUND);
+
+    // Sent byte for byte: HTTP clients would normalize these before sending.
+    for evil in [
+        "/../index.html",
+        "/assets/../index.html",
+        "/..%2f..%2fetc/passwd",
+        "/assets/%2e%2e/index.html",
+        "/a%5c..%5cb",
+        "/a\\..\\b",
+        "/x%00.js",
+    ] {
+        let head = raw_get(bff, evil).await;
+        assert!(head.starts_with("HTTP/1.1 400"), "{evil}: {head}");
+        assert!(head.contains("application/json"), "{evil}: {head}");
+    }
+
+    let post = client.post(format!("http://{bff}/")).send().await.unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+}
