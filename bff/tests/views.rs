@@ -52,7 +52,15 @@ async fn unknown_and_malformed_ids_get_json_errors() {
     assert_eq!(body.error.code, "not_found");
     assert!(body.error.request_id.is_some());
 
-    for malformed in ["abc", "-1", "0", "1.5", "1%2F2", "%F0%9F%92%A5", "12345678901234567890123"] {
+    for malformed in [
+        "abc",
+        "-1",
+        "0",
+        "1.5",
+        "1%2F2",
+        "%F0%9F%92%A5",
+        "12345678901234567890123",
+    ] {
         let (status, body) = error_of(format!("http://{bff}/api/views/product/{malformed}")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{malformed}");
         assert_eq!(body.error.code, "bad_request");

@@ -6,10 +6,16 @@
 //!
 //! - [`common`]: the SQLite pool, HTTP conventions (errors, ETag/304), fault injection, serving.
 //! - [`seed`]: the deterministic data set every service seeds from.
-//! - [`catalog`]: products and categories.
+//! - [`catalog`]: products and categories (port 8081).
+//! - [`inventory`]: price and stock (8082).
+//! - [`reviews`]: reviews and their materialized summaries (8083).
+//! - [`recommendations`]: related products (8084).
 
 pub mod catalog;
 pub mod common;
+pub mod inventory;
+pub mod recommendations;
+pub mod reviews;
 pub mod seed;
 
 pub use common::faults::{FaultSwitch, Faults};

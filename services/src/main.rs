@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use tessera_services::catalog::Catalog;
+use tessera_services::common::db::DbError;
 use tessera_services::common::server;
+use tessera_services::inventory::Inventory;
+use tessera_services::recommendations::Recommendations;
+use tessera_services::reviews::Reviews;
 use tessera_services::{FaultSwitch, Faults, Scale};
 use tracing_subscriber::EnvFilter;
 
@@ -34,16 +38,72 @@ enum ScaleArg {
 
 #[derive(Debug, Subcommand)]
 enum Service {
-    /// Products and categories (default 127.0.0.1:8081).
+    /// Products and categories.
     Catalog {
         #[arg(long, env = "TESSERA_CATALOG_LISTEN", default_value = "127.0.0.1:8081")]
+        listen: SocketAddr,
+    },
+    /// Price and stock.
+    Inventory {
+        #[arg(
+            long,
+            env = "TESSERA_INVENTORY_LISTEN",
+            default_value = "127.0.0.1:8082"
+        )]
+        listen: SocketAddr,
+    },
+    /// Reviews and their materialized summaries.
+    Reviews {
+        #[arg(long, env = "TESSERA_REVIEWS_LISTEN", default_value = "127.0.0.1:8083")]
+        listen: SocketAddr,
+    },
+    /// Related products.
+    Recommendations {
+        #[arg(
+            long,
+            env = "TESSERA_RECOMMENDATIONS_LISTEN",
+            default_value = "127.0.0.1:8084"
+        )]
         listen: SocketAddr,
     },
     /// Every service, each on its default or given address.
     All {
         #[arg(long, env = "TESSERA_CATALOG_LISTEN", default_value = "127.0.0.1:8081")]
         catalog: SocketAddr,
+        #[arg(
+            long,
+            env = "TESSERA_INVENTORY_LISTEN",
+            default_value = "127.0.0.1:8082"
+        )]
+        inventory: SocketAddr,
+        #[arg(long, env = "TESSERA_REVIEWS_LISTEN", default_value = "127.0.0.1:8083")]
+        reviews: SocketAddr,
+        #[arg(
+            long,
+            env = "TESSERA_RECOMMENDATIONS_LISTEN",
+            default_value = "127.0.0.1:8084"
+        )]
+        recommendations: SocketAddr,
     },
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Catalog,
+    Inventory,
+    Reviews,
+    Recommendations,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Catalog => "catalog",
+            Self::Inventory => "inventory",
+            Self::Reviews => "reviews",
+            Self::Recommendations => "recommendations",
+        }
+    }
 }
 
 #[tokio::main]
@@ -68,29 +128,85 @@ async fn main() -> anyhow::Result<()> {
             faults
         }
     };
-    let catalog_addr = match cli.service {
-        Service::Catalog { listen } | Service::All { catalog: listen } => listen,
+    let services = match cli.service {
+        Service::Catalog { listen } => vec![(Kind::Catalog, listen)],
+        Service::Inventory { listen } => vec![(Kind::Inventory, listen)],
+        Service::Reviews { listen } => vec![(Kind::Reviews, listen)],
+        Service::Recommendations { listen } => vec![(Kind::Recommendations, listen)],
+        Service::All {
+            catalog,
+            inventory,
+            reviews,
+            recommendations,
+        } => vec![
+            (Kind::Catalog, catalog),
+            (Kind::Inventory, inventory),
+            (Kind::Reviews, reviews),
+            (Kind::Recommendations, recommendations),
+        ],
     };
 
-    let started = std::time::Instant::now();
-    let db_path = cli.data_dir.join("catalog.db");
-    let catalog = tokio::task::spawn_blocking(move || Catalog::open(&db_path, scale))
-        .await?
-        .context("opening the catalog store")?;
-    tracing::info!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "catalog store ready"
-    );
-
-    let listener = server::bind(catalog_addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, "catalog listening");
-    server::run(
-        listener,
-        catalog.router(FaultSwitch::new(faults)),
-        shutdown_signal(),
-    )
-    .await?;
+    // Bind everything first, so a taken port fails fast, before any seeding.
+    let mut bound = Vec::new();
+    for (kind, addr) in services {
+        bound.push((kind, server::bind(addr).await?));
+    }
+    let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    for (kind, listener) in bound {
+        let path = cli.data_dir.join(format!("{}.db", kind.name()));
+        let started = std::time::Instant::now();
+        let router = tokio::task::spawn_blocking(move || open(kind, &path, scale))
+            .await?
+            .with_context(|| format!("opening the {} store", kind.name()))?;
+        let app = router(FaultSwitch::new(faults));
+        tracing::info!(
+            service = kind.name(),
+            addr = %listener.local_addr()?,
+            ready_ms = started.elapsed().as_millis() as u64,
+            "listening"
+        );
+        let mut stop = stop.subscribe();
+        tasks.spawn(server::run(listener, app, async move {
+            let _ = stop.recv().await;
+        }));
+    }
+    tokio::select! {
+        () = shutdown_signal() => {
+            let _ = stop.send(());
+        }
+        Some(result) = tasks.join_next() => {
+            result??;
+        }
+    }
+    while let Some(result) = tasks.join_next().await {
+        result??;
+    }
     Ok(())
+}
+
+type MakeRouter = Box<dyn FnOnce(FaultSwitch) -> axum::Router + Send>;
+
+/// Opens (and on first start seeds) one service's store.
+fn open(kind: Kind, path: &std::path::Path, scale: Scale) -> Result<MakeRouter, DbError> {
+    Ok(match kind {
+        Kind::Catalog => {
+            let s = Catalog::open(path, scale)?;
+            Box::new(move |f| s.router(f))
+        }
+        Kind::Inventory => {
+            let s = Inventory::open(path, scale)?;
+            Box::new(move |f| s.router(f))
+        }
+        Kind::Reviews => {
+            let s = Reviews::open(path, scale)?;
+            Box::new(move |f| s.router(f))
+        }
+        Kind::Recommendations => {
+            let s = Recommendations::open(path, scale)?;
+            Box::new(move |f| s.router(f))
+        }
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM.

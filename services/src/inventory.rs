@@ -1,0 +1,182 @@
+//! The inventory service: price, currency and stock level per product. Owns `inventory.db`.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::get;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::common::db::{Db, DbError};
+use crate::common::faults::FaultSwitch;
+use crate::common::http::{ServiceError, cached_json, parse_id};
+use crate::common::server;
+use crate::seed::{self, Scale};
+
+/// Stock moves: clients and the BFF may cache it only briefly.
+const MAX_AGE_S: u32 = 5;
+/// The most ids one batch request may ask for.
+pub const MAX_BATCH: usize = 100;
+/// At or below this many units a product is reported as `low`.
+const LOW_STOCK: i64 = 5;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stock {
+    pub product_id: i64,
+    /// Price in the currency's minor unit (cents).
+    pub price_cents: i64,
+    pub currency: String,
+    pub stock: i64,
+    /// `in_stock`, `low` or `out_of_stock`.
+    pub availability: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Inventory {
+    db: Arc<Db>,
+}
+
+impl Inventory {
+    /// Opens the store at `path`, creating and seeding it on first use.
+    pub fn open(path: &Path, scale: Scale) -> Result<Self, DbError> {
+        Ok(Self {
+            db: Db::open(path, |conn| init(conn, scale))?,
+        })
+    }
+
+    pub fn router(self, faults: FaultSwitch) -> Router {
+        let routes = Router::new()
+            .route("/products/{id}/stock", get(get_stock))
+            .route("/stock", get(batch_stock))
+            .with_state(self);
+        server::wrap("inventory", routes, faults)
+    }
+}
+
+fn init(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS stock (
+             product_id INTEGER PRIMARY KEY,
+             price_cents INTEGER NOT NULL CHECK (price_cents > 0),
+             currency TEXT NOT NULL,
+             stock INTEGER NOT NULL CHECK (stock >= 0)
+         );",
+    )?;
+    let seeded: i64 = conn.query_row("SELECT count(*) FROM stock", [], |r| r.get(0))?;
+    if seeded > 0 {
+        return Ok(());
+    }
+    let mut rng = fastrand::Rng::with_seed(seed::SEED ^ 0x1_0000);
+    let tx = conn.transaction()?;
+    {
+        let mut insert = tx.prepare(
+            "INSERT INTO stock (product_id, price_cents, currency, stock) VALUES (?1, ?2, 'EUR', ?3)",
+        )?;
+        for product in seed::products(scale) {
+            // Prices end in .99 or .49 like a shop's; heavier things cost more.
+            let base = 4 + i64::from(product.weight_g) / 60 + rng.i64(0..40);
+            let cents = base * 100 + if rng.bool() { 99 } else { 49 };
+            // One in ten is sold out, one in ten is nearly gone.
+            let stock = match rng.u8(0..10) {
+                0 => 0,
+                1 => rng.i64(1..=LOW_STOCK),
+                _ => rng.i64(6..=400),
+            };
+            insert.execute(params![product.id, cents, stock])?;
+        }
+    }
+    tx.commit()
+}
+
+fn availability(stock: i64) -> &'static str {
+    match stock {
+        0 => "out_of_stock",
+        n if n <= LOW_STOCK => "low",
+        _ => "in_stock",
+    }
+}
+
+fn read_stock(conn: &Connection, id: i64) -> rusqlite::Result<Option<Stock>> {
+    conn.prepare_cached("SELECT price_cents, currency, stock FROM stock WHERE product_id = ?1")?
+        .query_row([id], |r| {
+            let stock: i64 = r.get(2)?;
+            Ok(Stock {
+                product_id: id,
+                price_cents: r.get(0)?,
+                currency: r.get(1)?,
+                stock,
+                availability: availability(stock).to_owned(),
+            })
+        })
+        .optional()
+}
+
+async fn get_stock(
+    State(inventory): State<Inventory>,
+    UrlPath(raw_id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ServiceError> {
+    let id = parse_id(&raw_id)?;
+    match inventory.db.call(move |conn| read_stock(conn, id)).await? {
+        Some(stock) => Ok(cached_json(&headers, &stock, MAX_AGE_S)),
+        None => Err(ServiceError::NotFound(format!(
+            "no stock record for product {id}"
+        ))),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchQuery {
+    ids: String,
+}
+
+/// `GET /stock?ids=1,2,3`: several products at once (the home page's grid). Unknown ids are
+/// simply absent from `items`.
+async fn batch_stock(
+    State(inventory): State<Inventory>,
+    query: Result<Query<BatchQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ServiceError> {
+    let Query(query) = query?;
+    let ids = parse_id_list(&query.ids)?;
+    let items = inventory
+        .db
+        .call(move |conn| {
+            let mut items = Vec::with_capacity(ids.len());
+            for id in ids {
+                if let Some(stock) = read_stock(conn, id)? {
+                    items.push(stock);
+                }
+            }
+            Ok(items)
+        })
+        .await?;
+    Ok(cached_json(
+        &headers,
+        &serde_json::json!({ "items": items }),
+        MAX_AGE_S,
+    ))
+}
+
+/// Parses `1,2,3`: at least one and at most [`MAX_BATCH`] positive integers, duplicates dropped.
+pub fn parse_id_list(raw: &str) -> Result<Vec<i64>, ServiceError> {
+    let mut ids = Vec::new();
+    for part in raw.split(',') {
+        let id = parse_id(part.trim())?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.len() > MAX_BATCH {
+        return Err(ServiceError::BadRequest(format!(
+            "at most {MAX_BATCH} ids per request, got {}",
+            ids.len()
+        )));
+    }
+    Ok(ids)
+}

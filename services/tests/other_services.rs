@@ -1,0 +1,238 @@
+//! Inventory, reviews and recommendations over real HTTP, each on a real SQLite file.
+
+use std::net::SocketAddr;
+
+use proptest::prelude::*;
+use reqwest::StatusCode;
+use tessera_services::reviews::{NewReview, Reviews};
+use tessera_services::{
+    FaultSwitch, Scale, inventory::Inventory, recommendations::Recommendations,
+};
+
+async fn serve(app: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+async fn get(url: String) -> (StatusCode, serde_json::Value) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn inventory_prices_stock_and_batches() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = Inventory::open(&dir.path().join("inventory.db"), Scale::SMALL).unwrap();
+    let addr = serve(inventory.router(FaultSwitch::default())).await;
+
+    let (status, stock) = get(format!("http://{addr}/products/3/stock")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stock["currency"], "EUR");
+    assert!(stock["price_cents"].as_i64().unwrap() > 0);
+    assert!(["in_stock", "low", "out_of_stock"].contains(&stock["availability"].as_str().unwrap()));
+
+    let (status, batch) = get(format!("http://{addr}/stock?ids=1,2,2,99999")).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<i64> = batch["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["product_id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2], "duplicates dropped, unknown ids absent");
+
+    let too_many = (1..=101)
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for bad in ["ids=", "ids=1,x", &format!("ids={too_many}"), "id=1"] {
+        let (status, body) = get(format!("http://{addr}/stock?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body["error"]["code"], "bad_request");
+    }
+    let (status, _) = get(format!("http://{addr}/products/99999/stock")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn reviews_page_newest_first_and_writes_update_the_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let reviews = Reviews::open(&dir.path().join("reviews.db"), Scale::SMALL).unwrap();
+    let addr = serve(reviews.router(FaultSwitch::default())).await;
+    let client = reqwest::Client::new();
+
+    // The product with the most reviews, found through the summaries.
+    let mut busiest = (0, 0);
+    for id in 1..=240 {
+        let (_, s) = get(format!("http://{addr}/products/{id}/summary")).await;
+        let count = s["count"].as_i64().unwrap();
+        if count > busiest.1 {
+            busiest = (id, count);
+        }
+    }
+    let (id, count) = busiest;
+    assert!(count > 20, "the seed has a long tail: {count}");
+
+    let (status, page) = get(format!("http://{addr}/products/{id}/reviews?per_page=5")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page["total"], count);
+    let dates: Vec<i64> = page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["created_at"].as_i64().unwrap())
+        .collect();
+    assert!(
+        dates.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {dates:?}"
+    );
+
+    let created = client
+        .post(format!("http://{addr}/products/{id}/reviews"))
+        .json(&serde_json::json!({"rating": 1, "title": "Broke", "body": "It broke on day one.", "author": "Test"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: serde_json::Value = created.json().await.unwrap();
+    let (_, summary) = get(format!("http://{addr}/products/{id}/summary")).await;
+    assert_eq!(summary["count"], count + 1);
+    assert_eq!(
+        summary["worst"]["id"], created["id"],
+        "the newest 1-star review is the worst"
+    );
+    let (_, page) = get(format!("http://{addr}/products/{id}/reviews?per_page=1")).await;
+    assert_eq!(page["items"][0]["id"], created["id"]);
+
+    for (body, field) in [
+        (
+            serde_json::json!({"rating": 6, "title": "t", "body": "b", "author": "a"}),
+            "rating",
+        ),
+        (
+            serde_json::json!({"rating": 3, "title": "", "body": "b", "author": "a"}),
+            "title",
+        ),
+        (
+            serde_json::json!({"rating": 3, "title": "t", "body": "b".repeat(4001), "author": "a"}),
+            "body",
+        ),
+        (
+            serde_json::json!({"rating": 3, "title": "t", "body": "b"}),
+            "author",
+        ),
+        (
+            serde_json::json!({"rating": 3, "title": "t", "body": "b", "author": "a", "admin": true}),
+            "admin",
+        ),
+    ] {
+        let response = client
+            .post(format!("http://{addr}/products/{id}/reviews"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{field}");
+        let error: serde_json::Value = response.json().await.unwrap();
+        assert!(
+            error["error"]["message"].as_str().unwrap().contains(field),
+            "{error}"
+        );
+    }
+    let huge = client
+        .post(format!("http://{addr}/products/{id}/reviews"))
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"rating\": 3, \"title\": \"t\", \"author\": \"a\", \"body\": \"{}\"}}",
+            "x".repeat(20_000)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let error: serde_json::Value = huge.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "payload_too_large");
+    let wrong_type = client
+        .post(format!("http://{addr}/products/{id}/reviews"))
+        .body("rating=3")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let unknown = client
+        .post(format!("http://{addr}/products/99999/reviews"))
+        .json(&serde_json::json!({"rating": 3, "title": "t", "body": "b", "author": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn recommendations_are_related_and_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let recs = Recommendations::open(&dir.path().join("recs.db"), Scale::SMALL).unwrap();
+    let addr = serve(recs.router(FaultSwitch::default())).await;
+
+    let (status, body) = get(format!("http://{addr}/products/10/recommendations?limit=8")).await;
+    assert_eq!(status, StatusCode::OK);
+    let items = body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 8);
+    assert!(
+        items.iter().all(|i| i["id"] != 10),
+        "never recommends itself"
+    );
+    let scores: Vec<f64> = items.iter().map(|i| i["score"].as_f64().unwrap()).collect();
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+
+    let (status, body) = get(format!("http://{addr}/categories/kitchen/recommendations")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["category"] == "kitchen")
+    );
+
+    let (status, _) = get(format!("http://{addr}/categories/nope/recommendations")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = get(format!(
+        "http://{addr}/products/10/recommendations?limit=50"
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    /// After any sequence of review writes, every product's materialized summary equals the
+    /// aggregate computed from the reviews table.
+    #[test]
+    fn the_summary_always_equals_the_aggregate(
+        writes in prop::collection::vec((1i64..=12, 1i64..=5), 1..40)
+    ) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let dir = tempfile::tempdir().unwrap();
+            let reviews = Reviews::open(&dir.path().join("r.db"), Scale { products: 12 }).unwrap();
+            for (product, rating) in &writes {
+                let review = NewReview {
+                    rating: *rating,
+                    title: "t".into(),
+                    body: "b".into(),
+                    author: "a".into(),
+                };
+                reviews.add(*product, review).await.unwrap().unwrap();
+            }
+            for product in 1..=12 {
+                let materialized = reviews.summary(product).await.unwrap().unwrap();
+                let scanned = reviews.summary_by_scan(product).await.unwrap();
+                assert_eq!(materialized, scanned, "product {product}");
+            }
+        });
+    }
+}
