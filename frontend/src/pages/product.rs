@@ -56,8 +56,8 @@ fn ProductTile(part: Option<PartOutcome>) -> impl IntoView {
                 <h1 data-testid="product-name">{product.name.clone()}</h1>
                 <p class="description">{product.description.clone()}</p>
                 <dl class="attributes">
-                    <dt>"Material"</dt><dd>{product.attributes.material.clone()}</dd>
-                    <dt>"Colour"</dt><dd>{product.attributes.color.clone()}</dd>
+                    <dt>"Material"</dt><dd class="word">{product.attributes.material.clone()}</dd>
+                    <dt>"Colour"</dt><dd class="word">{product.attributes.color.clone()}</dd>
                     <dt>"Weight"</dt><dd>{format!("{} g", product.attributes.weight_g)}</dd>
                 </dl>
             </section>
