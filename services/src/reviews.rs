@@ -192,7 +192,7 @@ fn init(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
             0
         } else {
             let u = rng.f64().max(1e-9);
-            (10.0 * u.powf(-1.0 / 1.1)).min(4_000.0) as u32 - 9
+            (13.0 * u.powf(-1.0 / 1.1)).min(4_000.0) as u32 - 12
         };
         // Each product has a "true quality" its ratings cluster around.
         let quality = 1.5 + rng.f64() * 3.5;
