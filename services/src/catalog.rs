@@ -65,6 +65,20 @@ pub struct Page<T> {
     pub total_pages: i64,
 }
 
+impl<T> Page<T> {
+    /// A page of `items` out of `total`, with the page count derived from them.
+    pub fn new(items: Vec<T>, page: u32, per_page: u32, total: i64) -> Self {
+        let per = i64::from(per_page);
+        Self {
+            items,
+            page,
+            per_page,
+            total,
+            total_pages: (total + per - 1) / per,
+        }
+    }
+}
+
 /// The catalog's state: its database.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -244,13 +258,7 @@ async fn list_products(
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(Some(Page {
-                items,
-                page,
-                per_page,
-                total,
-                total_pages: (total + i64::from(per_page) - 1) / i64::from(per_page),
-            }))
+            Ok(Some(Page::new(items, page, per_page, total)))
         })
         .await?;
     match result {

@@ -436,13 +436,7 @@ async fn list_reviews(
                 .query_map(params![id, per_page, offset], review_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let total = summary.count;
-            Ok(Some(Page {
-                items,
-                page,
-                per_page,
-                total,
-                total_pages: (total + i64::from(per_page) - 1) / i64::from(per_page),
-            }))
+            Ok(Some(Page::new(items, page, per_page, total)))
         })
         .await?;
     match result {
