@@ -1,6 +1,7 @@
 //! Inventory, reviews and recommendations over real HTTP, each on a real SQLite file.
 
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use reqwest::StatusCode;
@@ -234,5 +235,131 @@ proptest! {
                 assert_eq!(materialized, scanned, "product {product}");
             }
         });
+    }
+}
+
+/// One conditional GET and the whole fault-injection cycle against a running service: the
+/// shared middleware must be wired into every service, not only the catalog.
+async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}{path}");
+    let admin = format!("http://{addr}/admin/faults");
+
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::OK, "{service}");
+    assert!(
+        first.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age"),
+        "{service}"
+    );
+    let etag = first.headers()["etag"].clone();
+    let again = client
+        .get(&url)
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{service}");
+    assert_eq!(again.headers()["etag"], etag, "{service}");
+    let other = client
+        .get(&url)
+        .header("if-none-match", "\"not-the-etag\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK, "{service}");
+
+    let put = |faults: serde_json::Value| client.put(&admin).json(&faults).send();
+    assert_eq!(
+        put(serde_json::json!({"latency_ms": 250}))
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    let started = Instant::now();
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250), "{service}");
+
+    put(serde_json::json!({"error_rate": 1.0, "error_status": 502}))
+        .await
+        .unwrap();
+    let failed = client.get(&url).send().await.unwrap();
+    assert_eq!(failed.status(), StatusCode::BAD_GATEWAY, "{service}");
+    let body: serde_json::Value = failed.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "injected_fault", "{service}");
+
+    // A partial error rate fails some requests and not others (200 draws at 0.5: the chance of
+    // fewer than 40 of either kind is below 1e-17).
+    put(serde_json::json!({"error_rate": 0.5})).await.unwrap();
+    let mut failures = 0;
+    for _ in 0..200 {
+        if client.get(&url).send().await.unwrap().status() != StatusCode::OK {
+            failures += 1;
+        }
+    }
+    assert!(
+        (40..=160).contains(&failures),
+        "{service}: {failures} of 200 failed"
+    );
+
+    put(serde_json::json!({"hang": true})).await.unwrap();
+    let hung = client
+        .get(&url)
+        .timeout(Duration::from_millis(400))
+        .send()
+        .await;
+    assert!(hung.unwrap_err().is_timeout(), "{service}");
+    // The admin route itself is never faulted, so a hung service can still be healed.
+    let current: serde_json::Value = client
+        .get(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(current["hang"], true, "{service}");
+
+    assert_eq!(
+        client.delete(&admin).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        client.get(&url).send().await.unwrap().status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn inventory_reviews_and_recommendations_answer_304_and_obey_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = Inventory::open(&dir.path().join("inventory.db"), Scale::SMALL).unwrap();
+    let reviews = Reviews::open(&dir.path().join("reviews.db"), Scale::SMALL).unwrap();
+    let recs = Recommendations::open(&dir.path().join("recs.db"), Scale::SMALL).unwrap();
+    let services = [
+        (
+            "inventory",
+            serve(inventory.router(FaultSwitch::default())).await,
+            "/products/7/stock",
+        ),
+        (
+            "reviews",
+            serve(reviews.router(FaultSwitch::default())).await,
+            "/products/7/summary",
+        ),
+        (
+            "recommendations",
+            serve(recs.router(FaultSwitch::default())).await,
+            "/products/7/recommendations",
+        ),
+    ];
+    for (service, addr, path) in services {
+        assert_etag_and_faults(service, addr, path).await;
     }
 }
