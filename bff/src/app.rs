@@ -3,19 +3,20 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::trace::TraceLayer;
 
 use crate::assets::Assets;
 use crate::compose::Composer;
 use crate::error::{AppError, json_error};
-use crate::ops;
+use crate::{api, ops};
 
 /// Everything a request handler can reach.
 #[derive(Debug, Clone)]
@@ -27,10 +28,15 @@ pub struct AppState {
 
 /// The BFF's HTTP interface.
 pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
+    // Compressed on the fly, except NDJSON streams: an encoder would hold their lines back.
+    let compression = CompressionLayer::new()
+        .compress_when(DefaultPredicate::new().and(NotForContentType::const_new(api::NDJSON)));
     let api = Router::new()
-        .route("/views/{view}/{id}", get(view))
+        .route("/views/{view}/{id}", get(api::view))
+        .route("/parts/{view}/{part}/{id}", get(api::part))
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
-        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed });
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(compression);
 
     Router::new()
         .route("/healthz", get(ops::healthz))
@@ -47,24 +53,6 @@ pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(ops::with_request_id))
-}
-
-/// `GET /api/views/{view}/{id}`: the composite view as one JSON document.
-async fn view(
-    State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<Response, AppError> {
-    let Path((view, id)) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let request_id = ops::request_id();
-    let rendered = state
-        .composer
-        .render(&view, &id, request_id.as_deref())
-        .await?;
-    let mut response = (rendered.status, axum::Json(rendered.envelope)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    Ok(response)
 }
 
 /// Everything outside `/api`: the front-end build.

@@ -1,25 +1,77 @@
-//! Composite views: validate the id, fan out to every part's upstream at once, give each part its
-//! deadline inside the view's budget, and merge the outcomes into one envelope whose HTTP status
-//! follows the critical parts only.
+//! Composite views: the parts of a view run concurrently, a part that reads another part's data
+//! starts the moment that part is done, every part has a deadline inside the view's budget, and
+//! outcomes come out in completion order (for streaming) or all together (for one document).
+//!
+//! Nothing here is spawned: an [`Execution`] is a set of lazy futures polled by whoever reads
+//! it, so when the client goes away and the response is dropped, every upstream call it started
+//! is dropped — and its connection closed — with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use futures::future::join_all;
+use futures::future::{BoxFuture, FutureExt, Shared, join_all};
+use futures::stream::{FuturesUnordered, Stream};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
 use tessera_contract::{PartError, PartOutcome, PartStatus, ViewEnvelope};
 use tokio::time::Instant;
 
-use crate::config::{IdKind, PartConfig, ViewConfig};
+use crate::config::{IdKind, ViewConfig};
 use crate::error::AppError;
+use crate::template::Template;
 use crate::upstream::{UpstreamError, Upstreams};
+
+/// One part of a view, ready to run.
+#[derive(Debug)]
+struct PartPlan {
+    upstream: String,
+    template: Template,
+    dependencies: Vec<String>,
+    timeout: Duration,
+    critical: bool,
+    fallback: Option<Value>,
+}
+
+/// A view, ready to run.
+#[derive(Debug)]
+struct ViewPlan {
+    id: IdKind,
+    budget: Duration,
+    parts: BTreeMap<String, Arc<PartPlan>>,
+}
 
 /// The views of the configuration, ready to run.
 #[derive(Debug, Clone)]
 pub struct Composer {
-    views: Arc<BTreeMap<String, ViewConfig>>,
+    views: Arc<BTreeMap<String, ViewPlan>>,
     upstreams: Arc<Upstreams>,
+}
+
+/// What one request asks of a view.
+#[derive(Debug, Default, Clone)]
+pub struct Request {
+    /// Only these parts (and what they need); all when `None`.
+    pub parts: Option<Vec<String>>,
+    /// A budget shorter than the view's own.
+    pub budget: Option<Duration>,
+    /// Passed on to every upstream call.
+    pub request_id: Option<String>,
+}
+
+type PartFuture = Shared<BoxFuture<'static, Arc<PartOutcome>>>;
+type NamedFuture = BoxFuture<'static, (Arc<str>, Arc<PartOutcome>)>;
+
+/// A running view: its requested parts, yielded as each one finishes.
+pub struct Execution {
+    view: String,
+    id: String,
+    started: Instant,
+    requested: Vec<Arc<str>>,
+    pending: FuturesUnordered<NamedFuture>,
 }
 
 /// A finished view and the HTTP status it should be sent with.
@@ -30,107 +82,337 @@ pub struct Rendered {
 }
 
 impl Composer {
-    pub fn new(views: BTreeMap<String, ViewConfig>, upstreams: Upstreams) -> Self {
+    /// Plans every view of a validated configuration.
+    pub fn new(views: &BTreeMap<String, ViewConfig>, upstreams: Upstreams) -> Self {
+        let views = views
+            .iter()
+            .map(|(name, view)| {
+                let parts = view
+                    .parts
+                    .get_ref()
+                    .iter()
+                    .map(|(part_name, part)| {
+                        let template = Template::parse(part.path.get_ref())
+                            .expect("templates are checked when the configuration is parsed");
+                        let plan = PartPlan {
+                            upstream: part.upstream.get_ref().clone(),
+                            dependencies: template
+                                .dependencies()
+                                .into_iter()
+                                .map(str::to_owned)
+                                .collect(),
+                            template,
+                            timeout: part.timeout(),
+                            critical: part.critical,
+                            fallback: part.fallback.clone(),
+                        };
+                        (part_name.clone(), Arc::new(plan))
+                    })
+                    .collect();
+                let plan = ViewPlan {
+                    id: view.id,
+                    budget: Duration::from_millis(*view.budget_ms.get_ref()),
+                    parts,
+                };
+                (name.clone(), plan)
+            })
+            .collect();
         Self {
             views: Arc::new(views),
             upstreams: Arc::new(upstreams),
         }
     }
 
-    /// Runs every part of `view` for `id`.
-    pub async fn render(
+    /// Checks the request and sets up the view's parts; nothing runs until the [`Execution`] is
+    /// polled.
+    pub fn start(
         &self,
         view_name: &str,
         id: &str,
-        request_id: Option<&str>,
-    ) -> Result<Rendered, AppError> {
+        request: Request,
+    ) -> Result<Execution, AppError> {
         let view = self
             .views
             .get(view_name)
             .ok_or_else(|| AppError::NotFound(format!("no view named {view_name:?}")))?;
         validate_id(view.id, id)?;
-        let started = Instant::now();
-        let budget_deadline = started + Duration::from_millis(view.budget_ms);
-        let runs = view.parts.iter().map(|(name, part)| async move {
-            let deadline = budget_deadline.min(started + part.timeout());
-            let outcome = self.run_part(part, id, deadline, request_id).await;
-            (name.clone(), outcome)
-        });
-        let parts: BTreeMap<String, PartOutcome> = join_all(runs).await.into_iter().collect();
-
-        let mut status = StatusCode::OK;
-        for outcome in parts.values().filter(|o| o.critical) {
-            let part_status = match (&outcome.status, outcome.error.as_ref()) {
-                (s, _) if s.has_data() => continue,
-                (_, Some(e)) if e.code == "not_found" => StatusCode::NOT_FOUND,
-                (PartStatus::Timeout, _) => StatusCode::GATEWAY_TIMEOUT,
-                _ => StatusCode::BAD_GATEWAY,
-            };
-            // The most specific failure wins: 404 over 504 over 502.
-            if status == StatusCode::OK || part_status == StatusCode::NOT_FOUND {
-                status = part_status;
+        let requested: Vec<String> = match request.parts {
+            None => view.parts.keys().cloned().collect(),
+            Some(names) => {
+                if let Some(unknown) = names.iter().find(|n| !view.parts.contains_key(n.as_str())) {
+                    let known: Vec<&str> = view.parts.keys().map(String::as_str).collect();
+                    return Err(AppError::BadRequest(format!(
+                        "view {view_name:?} has no part {unknown:?} (it has: {})",
+                        known.join(", ")
+                    )));
+                }
+                names
             }
+        };
+
+        let started = Instant::now();
+        let budget = request.budget.map_or(view.budget, |b| b.min(view.budget));
+        let context = Arc::new(RunContext {
+            upstreams: self.upstreams.clone(),
+            id: id.to_owned(),
+            request_id: request.request_id,
+            budget_deadline: started + budget,
+        });
+        let mut futures = HashMap::new();
+        let pending = FuturesUnordered::new();
+        let mut names = Vec::with_capacity(requested.len());
+        for name in requested {
+            let name: Arc<str> = name.into();
+            let future = part_future(view, &name, &context, &mut futures);
+            let tagged = name.clone();
+            pending.push(async move { (tagged, future.await) }.boxed());
+            names.push(name);
         }
-        if status == StatusCode::NOT_FOUND {
-            return Err(AppError::NotFound(format!("no {view_name} with id {id}")));
-        }
-        let complete = parts.values().all(|o| o.status == PartStatus::Ok);
-        Ok(Rendered {
-            status,
-            envelope: ViewEnvelope {
-                view: view_name.to_owned(),
-                id: id.to_owned(),
-                complete,
-                elapsed_ms: started.elapsed().as_millis() as u64,
-                parts,
-            },
+        Ok(Execution {
+            view: view_name.to_owned(),
+            id: id.to_owned(),
+            started,
+            requested: names,
+            pending,
         })
     }
+}
 
-    async fn run_part(
-        &self,
-        part: &PartConfig,
-        id: &str,
-        deadline: Instant,
-        request_id: Option<&str>,
-    ) -> PartOutcome {
-        let started = Instant::now();
-        let path = part.path.get_ref().replace("{id}", id);
-        let result = self
+/// What every part of one execution shares.
+#[derive(Debug)]
+struct RunContext {
+    upstreams: Arc<Upstreams>,
+    id: String,
+    request_id: Option<String>,
+    budget_deadline: Instant,
+}
+
+/// The shared future of `name`, created once per execution with the futures of its
+/// dependencies (validation has ruled out cycles).
+fn part_future(
+    view: &ViewPlan,
+    name: &str,
+    context: &Arc<RunContext>,
+    futures: &mut HashMap<String, PartFuture>,
+) -> PartFuture {
+    if let Some(existing) = futures.get(name) {
+        return existing.clone();
+    }
+    let plan = view.parts[name].clone();
+    let dependencies: Vec<(String, PartFuture)> = plan
+        .dependencies
+        .iter()
+        .map(|dep| (dep.clone(), part_future(view, dep, context, futures)))
+        .collect();
+    let context = context.clone();
+    let future = async move {
+        let (dep_names, dep_futures): (Vec<_>, Vec<_>) = dependencies.into_iter().unzip();
+        let resolved: HashMap<String, Arc<PartOutcome>> = dep_names
+            .into_iter()
+            .zip(join_all(dep_futures).await)
+            .collect();
+        Arc::new(run_part(&plan, &context, &resolved).await)
+    }
+    .boxed()
+    .shared();
+    futures.insert(name.to_owned(), future.clone());
+    future
+}
+
+/// Fetches one part whose dependencies are resolved, within its deadline.
+async fn run_part(
+    plan: &PartPlan,
+    context: &RunContext,
+    resolved: &HashMap<String, Arc<PartOutcome>>,
+) -> PartOutcome {
+    let started = Instant::now();
+    let deadline = context.budget_deadline.min(started + plan.timeout);
+    let path = plan.template.render(&context.id, |part| {
+        resolved
+            .get(part)
+            .filter(|o| o.status.has_data())
+            .and_then(|o| o.data.as_ref())
+    });
+    let result = match path {
+        Ok(path) => context
             .upstreams
-            .get_json(part.upstream.get_ref(), &path, deadline, request_id)
-            .await;
-        let elapsed_ms = started.elapsed().as_millis() as u64;
-        match result {
-            Ok(data) => PartOutcome {
-                status: PartStatus::Ok,
-                critical: part.critical,
-                elapsed_ms,
-                age_s: None,
-                data: Some(data),
-                error: None,
-            },
-            Err(e) => {
-                tracing::warn!(upstream = %part.upstream.get_ref(), %path, error = %e, "part failed");
+            .get_json(
+                &plan.upstream,
+                &path,
+                deadline,
+                context.request_id.as_deref(),
+            )
+            .await
+            .map_err(|e| {
+                tracing::warn!(upstream = %plan.upstream, %path, error = %e, "part failed");
                 let status = if matches!(e, UpstreamError::Timeout) {
                     PartStatus::Timeout
                 } else {
                     PartStatus::Error
                 };
-                PartOutcome {
+                let message = if matches!(e, UpstreamError::Timeout) {
+                    format!(
+                        "{} did not answer within {} ms",
+                        plan.upstream,
+                        deadline.saturating_duration_since(started).as_millis()
+                    )
+                } else {
+                    format!("{} {e}", plan.upstream)
+                };
+                (
                     status,
-                    critical: part.critical,
-                    elapsed_ms,
-                    age_s: None,
-                    data: None,
-                    error: Some(PartError {
+                    PartError {
                         code: e.code().to_owned(),
-                        message: format!("{} {e}", part.upstream.get_ref()),
-                    }),
-                }
-            }
+                        message,
+                    },
+                )
+            }),
+        Err(e) => Err((
+            PartStatus::Error,
+            PartError {
+                code: "dependency_failed".into(),
+                message: e.to_string(),
+            },
+        )),
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let outcome = |status, data, error| PartOutcome {
+        status,
+        critical: plan.critical,
+        elapsed_ms,
+        age_s: None,
+        data,
+        error,
+    };
+    match (result, &plan.fallback) {
+        (Ok(data), _) => outcome(PartStatus::Ok, Some(data), None),
+        (Err((_, error)), Some(fallback)) => {
+            outcome(PartStatus::Fallback, Some(fallback.clone()), Some(error))
+        }
+        (Err((status, error)), None) => outcome(status, None, Some(error)),
+    }
+}
+
+impl Execution {
+    pub fn view(&self) -> &str {
+        &self.view
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Waits for every requested part and assembles the view.
+    pub async fn collect(mut self) -> Result<Rendered, AppError> {
+        use futures::StreamExt;
+        let mut finished = Vec::with_capacity(self.requested.len());
+        while let Some(item) = self.pending.next().await {
+            finished.push(item);
+        }
+        let elapsed_ms = self.started.elapsed().as_millis() as u64;
+        drop(self.pending);
+        // Every other handle on the outcomes is gone now, so they move out without a copy.
+        let parts: BTreeMap<String, PartOutcome> = finished
+            .into_iter()
+            .map(|(name, outcome)| {
+                let outcome = Arc::try_unwrap(outcome).unwrap_or_else(|shared| (*shared).clone());
+                (name.to_string(), outcome)
+            })
+            .collect();
+        let status = view_status(parts.values());
+        if status == StatusCode::NOT_FOUND {
+            return Err(AppError::NotFound(format!(
+                "no {} with id {}",
+                self.view, self.id
+            )));
+        }
+        Ok(Rendered {
+            status,
+            envelope: ViewEnvelope {
+                complete: is_complete(parts.values()),
+                view: self.view,
+                id: self.id,
+                elapsed_ms,
+                parts,
+            },
+        })
+    }
+}
+
+impl Stream for Execution {
+    type Item = (Arc<str>, Arc<PartOutcome>);
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.pending).poll_next(cx)
+    }
+}
+
+/// The HTTP status of a view: it follows the critical parts only. A critical part the upstream
+/// does not know makes the view 404; otherwise a timed-out one makes it 504, a failed one 502.
+pub fn view_status<'a>(parts: impl IntoIterator<Item = &'a PartOutcome>) -> StatusCode {
+    let mut status = StatusCode::OK;
+    for outcome in parts.into_iter().filter(|o| o.critical) {
+        let part_status = part_status(outcome);
+        let rank = |s: StatusCode| match s {
+            StatusCode::NOT_FOUND => 3,
+            StatusCode::GATEWAY_TIMEOUT => 2,
+            StatusCode::BAD_GATEWAY => 1,
+            _ => 0,
+        };
+        if rank(part_status) > rank(status) {
+            status = part_status;
         }
     }
+    status
+}
+
+/// The HTTP status one part would have on its own.
+pub fn part_status(outcome: &PartOutcome) -> StatusCode {
+    match (&outcome.status, outcome.error.as_ref()) {
+        (s, _) if s.has_data() => StatusCode::OK,
+        (_, Some(e)) if e.code == "not_found" => StatusCode::NOT_FOUND,
+        (PartStatus::Timeout, _) => StatusCode::GATEWAY_TIMEOUT,
+        _ => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// A view is complete when every part has fresh data of its own.
+pub fn is_complete<'a>(parts: impl IntoIterator<Item = &'a PartOutcome>) -> bool {
+    parts.into_iter().all(|o| o.status == PartStatus::Ok)
+}
+
+/// A weak entity tag over what a view says — each part's status, data and error code — and not
+/// over its timings, so the same content has the same tag from one request to the next.
+pub fn etag<'a>(
+    view: &str,
+    id: &str,
+    parts: impl IntoIterator<Item = (&'a str, &'a PartOutcome)>,
+) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(view.as_bytes());
+    hasher.update([0]);
+    hasher.update(id.as_bytes());
+    for (name, outcome) in parts {
+        hasher.update([0]);
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(outcome.status.as_str().as_bytes());
+        hasher.update([0]);
+        if let Some(data) = &outcome.data {
+            // Serializing a Value cannot fail; object keys keep their order.
+            hasher.update(serde_json::to_vec(data).unwrap_or_default());
+        }
+        if let Some(error) = &outcome.error {
+            hasher.update(error.code.as_bytes());
+        }
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
+    format!("W/\"{hex}\"")
 }
 
 /// Rejects ids that are not of the view's kind, before anything is called with them.
@@ -172,5 +454,57 @@ mod tests {
         for bad in ["", "a/b", "a%2F", "a b", &"x".repeat(65)] {
             assert!(validate_id(IdKind::Slug, bad).is_err(), "{bad}");
         }
+    }
+
+    fn outcome(status: PartStatus, critical: bool, code: Option<&str>) -> PartOutcome {
+        PartOutcome {
+            status,
+            critical,
+            elapsed_ms: 1,
+            age_s: None,
+            data: status.has_data().then(|| serde_json::json!({"a": 1})),
+            error: code.map(|c| PartError {
+                code: c.into(),
+                message: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_status_follows_critical_parts_only() {
+        use PartStatus::*;
+        let ok = outcome(Ok, true, None);
+        let optional_failed = outcome(Error, false, Some("unavailable"));
+        let timed_out = outcome(Timeout, true, Some("timeout"));
+        let failed = outcome(Error, true, Some("unavailable"));
+        let missing = outcome(Error, true, Some("not_found"));
+        let fallback = outcome(Fallback, true, Some("unavailable"));
+        assert_eq!(
+            view_status([&ok, &optional_failed, &fallback]),
+            StatusCode::OK
+        );
+        assert_eq!(view_status([&ok, &failed]), StatusCode::BAD_GATEWAY);
+        assert_eq!(
+            view_status([&failed, &timed_out]),
+            StatusCode::GATEWAY_TIMEOUT
+        );
+        assert_eq!(
+            view_status([&timed_out, &missing, &failed]),
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn etags_ignore_timings_but_not_content() {
+        let a = outcome(PartStatus::Ok, true, None);
+        let mut slower = a.clone();
+        slower.elapsed_ms = 999;
+        let mut changed = a.clone();
+        changed.data = Some(serde_json::json!({"a": 2}));
+        let tag = |o: &PartOutcome| etag("v", "1", [("p", o)]);
+        assert_eq!(tag(&a), tag(&slower));
+        assert_ne!(tag(&a), tag(&changed));
+        assert_ne!(etag("v", "1", [("p", &a)]), etag("v", "2", [("p", &a)]));
+        assert!(tag(&a).starts_with("W/\""));
     }
 }

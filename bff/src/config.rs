@@ -11,6 +11,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::template::{Param, Template};
+
 /// The compiled-in demo configuration, used when no file is given.
 pub const DEFAULT_CONFIG: &str = include_str!("../../config/tessera.toml");
 /// How the compiled-in configuration is named in errors.
@@ -73,30 +75,35 @@ pub enum IdKind {
 #[serde(deny_unknown_fields)]
 pub struct ViewConfig {
     pub id: IdKind,
-    /// The whole view's deadline in milliseconds.
+    /// The whole view's deadline in milliseconds; a request may ask for less.
     #[serde(default = "default_budget_ms")]
-    pub budget_ms: u64,
-    pub parts: BTreeMap<String, PartConfig>,
+    pub budget_ms: Spanned<u64>,
+    pub parts: Spanned<BTreeMap<String, PartConfig>>,
 }
 
-fn default_budget_ms() -> u64 {
-    2_000
+fn default_budget_ms() -> Spanned<u64> {
+    Spanned::new(0..0, 2_000)
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartConfig {
     pub upstream: Spanned<String>,
-    /// Path template on the upstream; `{id}` is the view's id.
+    /// Path template on the upstream: `{id}` is the view's id, `{part.field}` a field of another
+    /// part's data (see [`crate::template`]).
     pub path: Spanned<String>,
-    pub timeout_ms: u64,
+    pub timeout_ms: Spanned<u64>,
+    /// Whether the view fails (502/504) without this part.
     #[serde(default)]
     pub critical: bool,
+    /// Data served, marked `fallback`, when the upstream fails or times out.
+    #[serde(default)]
+    pub fallback: Option<serde_json::Value>,
 }
 
 impl PartConfig {
     pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout_ms)
+        Duration::from_millis(*self.timeout_ms.get_ref())
     }
 }
 
@@ -210,34 +217,101 @@ impl Config {
             }
         }
         for (view_name, view) in &self.views {
-            for (part_name, part) in &view.parts {
-                let key = format!("views.{view_name}.parts.{part_name}");
-                if !self.upstreams.contains_key(part.upstream.get_ref()) {
-                    errors.push(source.error_at(
-                        part.upstream.span(),
-                        format!("{key}.upstream"),
-                        format!("unknown upstream {:?}", part.upstream.get_ref()),
-                    ));
-                }
-                for param in template_params(part.path.get_ref()) {
-                    if param != "id" {
-                        errors.push(source.error_at(
-                            part.path.span(),
-                            format!("{key}.path"),
-                            format!("nothing provides the template parameter {{{param}}}"),
-                        ));
-                    }
-                }
-                if !part.path.get_ref().starts_with('/') {
+            self.validate_view(source, view_name, view, &mut errors);
+        }
+        errors
+    }
+
+    fn validate_view(
+        &self,
+        source: &Source,
+        view_name: &str,
+        view: &ViewConfig,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let view_key = format!("views.{view_name}");
+        if *view.budget_ms.get_ref() == 0 {
+            errors.push(source.error_at(
+                view.budget_ms.span(),
+                format!("{view_key}.budget_ms"),
+                "must be greater than 0",
+            ));
+        }
+        if view.parts.get_ref().is_empty() {
+            errors.push(source.error_at(
+                view.parts.span(),
+                format!("{view_key}.parts"),
+                "a view needs at least one part",
+            ));
+        }
+        let parts = view.parts.get_ref();
+        let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (part_name, part) in parts {
+            let key = format!("{view_key}.parts.{part_name}");
+            if !self.upstreams.contains_key(part.upstream.get_ref()) {
+                errors.push(source.error_at(
+                    part.upstream.span(),
+                    format!("{key}.upstream"),
+                    format!("unknown upstream {:?}", part.upstream.get_ref()),
+                ));
+            }
+            if *part.timeout_ms.get_ref() == 0 {
+                errors.push(source.error_at(
+                    part.timeout_ms.span(),
+                    format!("{key}.timeout_ms"),
+                    "must be greater than 0",
+                ));
+            }
+            let template = match Template::parse(part.path.get_ref()) {
+                Ok(t) => t,
+                Err(e) => {
                     errors.push(source.error_at(
                         part.path.span(),
                         format!("{key}.path"),
-                        "a path template must start with '/'",
+                        e.to_string(),
                     ));
+                    continue;
                 }
+            };
+            for param in template.params() {
+                let unprovided = match param {
+                    Param::Id => continue,
+                    Param::Unknown(name) => format!("{{{name}}}"),
+                    Param::Field { part: dep, .. } if parts.contains_key(dep) => continue,
+                    Param::Field { part: dep, .. } => {
+                        format!("{{{dep}.…}} (no part {dep:?} in this view)")
+                    }
+                };
+                errors.push(source.error_at(
+                    part.path.span(),
+                    format!("{key}.path"),
+                    format!("nothing provides the template parameter {unprovided}"),
+                ));
+            }
+            let deps = template
+                .dependencies()
+                .into_iter()
+                .filter_map(|d| parts.get_key_value(d).map(|(k, _)| k.as_str()))
+                .collect();
+            graph.insert(part_name, deps);
+        }
+        for cycle in cycles(&graph) {
+            let first = &parts[cycle[0]];
+            errors.push(source.error_at(
+                first.path.span(),
+                format!("{view_key}.parts.{}.path", cycle[0]),
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+            ));
+        }
+    }
+
+    /// Points the named upstreams at other base URLs (as `TESSERA_UPSTREAM_<NAME>_URL` would).
+    pub fn override_upstreams<'a>(&mut self, urls: impl IntoIterator<Item = (&'a str, String)>) {
+        for (name, url) in urls {
+            if let Some(upstream) = self.upstreams.get_mut(name) {
+                upstream.url = Spanned::new(0..0, url);
             }
         }
-        errors
     }
 
     /// Applies `TESSERA_*` environment overrides, read through `var`.
@@ -264,12 +338,33 @@ impl Config {
     }
 }
 
-/// The `{name}` parameters of a path template.
-pub fn template_params(template: &str) -> impl Iterator<Item = &str> {
-    template
-        .split('{')
-        .skip(1)
-        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+/// Every dependency cycle of a view's parts, each once, as `a -> b -> a` starting from its
+/// alphabetically first part.
+fn cycles<'a>(graph: &BTreeMap<&'a str, Vec<&'a str>>) -> Vec<Vec<&'a str>> {
+    let mut found = Vec::new();
+    for &start in graph.keys() {
+        // Depth-first search for a path from `start` back to itself through parts named after it
+        // (so each cycle is reported from its first part only).
+        let mut stack = vec![(start, vec![start])];
+        let mut seen = std::collections::BTreeSet::new();
+        while let Some((node, path)) = stack.pop() {
+            for &next in graph.get(node).into_iter().flatten() {
+                if next == start {
+                    let mut cycle = path.clone();
+                    cycle.push(start);
+                    found.push(cycle);
+                    stack.clear();
+                    break;
+                }
+                if next > start && seen.insert(next) {
+                    let mut longer = path.clone();
+                    longer.push(next);
+                    stack.push((next, longer));
+                }
+            }
+        }
+    }
+    found
 }
 
 /// The dotted key a byte offset of a TOML text falls under: the last `[table]` header before it

@@ -5,18 +5,22 @@
 //!
 //! - [`config`]: the one typed configuration, from TOML with env and CLI overrides.
 //! - [`app`]: the router, where routes and layers are put together.
-//! - [`compose`]: composite views — fan-out, deadlines, per-part outcomes.
+//! - [`api`]: the composite-view API — JSON, NDJSON streams, single parts, ETags.
+//! - [`compose`]: composite views — fan-out, dependencies, deadlines, per-part outcomes.
+//! - [`template`]: path templates of parts and the dependencies they imply.
 //! - [`upstream`]: the HTTP client for data services.
 //! - [`assets`]: static hosting of the front end, and the fingerprinting build step.
 //! - [`ops`]: request ids and health.
 //! - [`error`]: the one mapping from errors to HTTP responses.
 
+pub mod api;
 pub mod app;
 pub mod assets;
 pub mod compose;
 pub mod config;
 pub mod error;
 pub mod ops;
+pub mod template;
 pub mod upstream;
 
 use std::future::Future;
@@ -43,7 +47,7 @@ pub enum StartError {
 /// `dist_dir` does not exist the BFF serves its API alone.
 pub fn build(config: &Config) -> Result<axum::Router, StartError> {
     let upstreams = Upstreams::new(&config.upstreams)?;
-    let composer = Composer::new(config.views.clone(), upstreams);
+    let composer = Composer::new(&config.views, upstreams);
     let assets = if config.server.dist_dir.exists() {
         Some(Arc::new(Assets::load(&config.server.dist_dir)?))
     } else {

@@ -42,11 +42,7 @@ async fn site() -> (std::net::SocketAddr, Manifest, tempfile::TempDir) {
     let tmp = tempfile::tempdir().unwrap();
     trunk_output(&tmp.path().join("build"));
     let manifest = fingerprint(&tmp.path().join("build"), &tmp.path().join("dist")).unwrap();
-    let unused = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let bff = start_bff(&config(unused, Some(&tmp.path().join("dist")))).await;
+    let bff = start_bff(&config(&[], Some(&tmp.path().join("dist")))).await;
     (bff, manifest, tmp)
 }
 

@@ -1,34 +1,79 @@
-//! The product view through the real BFF and the real catalog service over HTTP.
+//! The demo's views through the real BFF and the four real demo services over HTTP.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::{config, start_bff, start_catalog};
+use support::{config, start_bff, start_services};
 use tessera_contract::{ErrorBody, PartStatus, ViewEnvelope};
 use tessera_services::Faults;
 
 #[tokio::test]
-async fn the_product_view_carries_the_catalog_product() {
-    let catalog = start_catalog().await;
-    let bff = start_bff(&config(catalog.addr, None)).await;
+async fn the_product_view_composes_all_four_services() {
+    let services = start_services().await;
+    let demo = &services.demo;
+    let bff = start_bff(&config(&demo.upstreams(), None)).await;
 
-    let expected: serde_json::Value = reqwest::get(format!("http://{}/products/7", catalog.addr))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let expected: serde_json::Value =
+        reqwest::get(format!("http://{}/products/7", demo.catalog.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
     let response = reqwest::get(format!("http://{bff}/api/views/product/7"))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert!(response.headers().contains_key("x-request-id"));
     let envelope: ViewEnvelope = response.json().await.unwrap();
-    assert!(envelope.complete);
-    assert_eq!(envelope.parts["product"].status, PartStatus::Ok);
+    assert!(envelope.complete, "{envelope:?}");
+    for part in [
+        "product",
+        "stock",
+        "summary",
+        "reviews",
+        "recommendations",
+        "category_picks",
+    ] {
+        assert_eq!(envelope.parts[part].status, PartStatus::Ok, "{part}");
+    }
     assert_eq!(envelope.data("product").unwrap()["name"], expected["name"]);
+    assert_eq!(envelope.data("stock").unwrap()["product_id"], 7);
+    // The dependent part read the product's category.
+    let category = expected["category"]["slug"].as_str().unwrap();
+    let picks = envelope.data("category_picks").unwrap()["items"]
+        .as_array()
+        .unwrap();
+    assert!(!picks.is_empty());
+    assert!(picks.iter().all(|p| p["category"] == category), "{picks:?}");
+}
+
+#[tokio::test]
+async fn the_home_view_prices_every_product_on_the_page() {
+    let services = start_services().await;
+    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+
+    let envelope: ViewEnvelope = reqwest::get(format!("http://{bff}/api/views/home/2"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(envelope.complete, "{envelope:?}");
+    let ids = |part: &str, field: &str| -> Vec<i64> {
+        envelope.data(part).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i[field].as_i64().unwrap())
+            .collect()
+    };
+    let products = ids("products", "id");
+    assert_eq!(products, (13..=24).collect::<Vec<_>>(), "page 2 of 12");
+    assert_eq!(ids("stock", "product_id"), products);
+    assert!(!ids("categories", "id").is_empty());
 }
 
 async fn error_of(url: String) -> (StatusCode, ErrorBody) {
@@ -44,8 +89,8 @@ async fn error_of(url: String) -> (StatusCode, ErrorBody) {
 
 #[tokio::test]
 async fn unknown_and_malformed_ids_get_json_errors() {
-    let catalog = start_catalog().await;
-    let bff = start_bff(&config(catalog.addr, None)).await;
+    let services = start_services().await;
+    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
 
     let (status, body) = error_of(format!("http://{bff}/api/views/product/999999")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -71,9 +116,31 @@ async fn unknown_and_malformed_ids_get_json_errors() {
         );
     }
 
-    let (status, body) = error_of(format!("http://{bff}/api/views/nope/1")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(body.error.message.contains("nope"));
+    for (url, needle) in [
+        ("views/nope/1", "nope"),
+        ("parts/product/nope/1", "nope"),
+        ("parts/nope/product/1", "nope"),
+    ] {
+        let (status, body) = error_of(format!("http://{bff}/api/{url}")).await;
+        let expected = if url.starts_with("parts/product") {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::NOT_FOUND
+        };
+        assert_eq!(status, expected, "{url}");
+        assert!(body.error.message.contains(needle), "{url}: {body:?}");
+    }
+    let (status, _) = error_of(format!(
+        "http://{bff}/api/views/product/1?parts=product,nope"
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _) = error_of(format!("http://{bff}/api/views/product/1?part=product")).await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "unknown query keys are typos, not ignored"
+    );
 
     let (status, _) = error_of(format!("http://{bff}/api/nothing-here")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -81,9 +148,9 @@ async fn unknown_and_malformed_ids_get_json_errors() {
 
 #[tokio::test]
 async fn a_hung_catalog_costs_the_part_timeout_not_more() {
-    let catalog = start_catalog().await;
-    let bff = start_bff(&config(catalog.addr, None)).await;
-    catalog.faults.set(Faults {
+    let services = start_services().await;
+    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    services.demo.catalog.faults.set(Faults {
         hang: true,
         ..Faults::default()
     });
@@ -101,13 +168,30 @@ async fn a_hung_catalog_costs_the_part_timeout_not_more() {
     // The part's timeout is 800 ms; generous slack for a loaded machine, but no hang.
     assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
     assert!(part.elapsed_ms >= 800, "{}", part.elapsed_ms);
+    // The part that needs the product's category could not start, and fell back.
+    assert_eq!(
+        envelope.parts["category_picks"].status,
+        PartStatus::Fallback
+    );
+    assert_eq!(
+        envelope.parts["category_picks"]
+            .error
+            .as_ref()
+            .unwrap()
+            .code,
+        "dependency_failed"
+    );
+    // The independent parts did not wait for the hung one.
+    assert_eq!(envelope.parts["stock"].status, PartStatus::Ok);
+    assert!(envelope.parts["stock"].elapsed_ms < 800);
 }
 
 #[tokio::test]
-async fn failing_or_absent_catalog_is_a_502_without_leaking_its_address() {
-    let catalog = start_catalog().await;
-    let bff = start_bff(&config(catalog.addr, None)).await;
-    catalog.faults.set(Faults {
+async fn failing_or_absent_upstreams_are_a_502_without_leaking_their_address() {
+    let services = start_services().await;
+    let demo = &services.demo;
+    let bff = start_bff(&config(&demo.upstreams(), None)).await;
+    demo.inventory.faults.set(Faults {
         error_rate: 1.0,
         error_status: 500,
         ..Faults::default()
@@ -118,7 +202,7 @@ async fn failing_or_absent_catalog_is_a_502_without_leaking_its_address() {
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body = response.text().await.unwrap();
     assert!(body.contains("\"status\":\"error\""), "{body}");
-    assert!(!body.contains(&catalog.addr.to_string()), "{body}");
+    assert!(!body.contains(&demo.inventory.addr.to_string()), "{body}");
     assert!(
         !body.contains("injected"),
         "upstream bodies must not leak: {body}"
@@ -129,7 +213,9 @@ async fn failing_or_absent_catalog_is_a_502_without_leaking_its_address() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap()
     };
-    let bff = start_bff(&config(port, None)).await;
+    let mut upstreams = demo.upstreams().to_vec();
+    upstreams[0].1 = format!("http://{port}");
+    let bff = start_bff(&config(&upstreams, None)).await;
     let response = reqwest::get(format!("http://{bff}/api/views/product/1"))
         .await
         .unwrap();
@@ -140,8 +226,8 @@ async fn failing_or_absent_catalog_is_a_502_without_leaking_its_address() {
 
 #[tokio::test]
 async fn health_answers() {
-    let catalog = start_catalog().await;
-    let bff = start_bff(&config(catalog.addr, None)).await;
+    let services = start_services().await;
+    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
     let response = reqwest::get(format!("http://{bff}/healthz")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }

@@ -113,6 +113,25 @@ pub enum StreamLine {
     },
 }
 
+/// One `part` line of a streamed view, serialized without copying the outcome; the same JSON as
+/// [`StreamLine::Part`] (without the trailing newline).
+pub fn encode_part_line(name: &str, outcome: &PartOutcome) -> Vec<u8> {
+    #[derive(Serialize)]
+    struct PartLine<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        name: &'a str,
+        #[serde(flatten)]
+        outcome: &'a PartOutcome,
+    }
+    serde_json::to_vec(&PartLine {
+        kind: "part",
+        name,
+        outcome,
+    })
+    .expect("part outcomes serialize")
+}
+
 /// The JSON body of every error response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
@@ -169,6 +188,13 @@ mod tests {
         assert!(json.get("data").is_none());
         let back: StreamLine = serde_json::from_value(json).unwrap();
         assert_eq!(back, line);
+
+        let StreamLine::Part { name, outcome } = &line else {
+            unreachable!()
+        };
+        let borrowed: StreamLine =
+            serde_json::from_slice(&encode_part_line(name, outcome)).unwrap();
+        assert_eq!(borrowed, line, "the borrowed encoding is the same line");
     }
 
     #[test]

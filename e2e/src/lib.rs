@@ -19,8 +19,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use fantoccini::{Client, ClientBuilder, Locator};
 use tessera_bff::config::{Config, Source};
-use tessera_services::catalog::Catalog;
-use tessera_services::{FaultSwitch, Scale};
+use tessera_services::Scale;
+use tessera_services::demo::Demo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
@@ -38,8 +38,8 @@ pub fn dist_dir() -> PathBuf {
 /// The demo services and the BFF, running until dropped.
 pub struct Stack {
     pub bff: SocketAddr,
-    pub catalog: SocketAddr,
-    pub catalog_faults: FaultSwitch,
+    /// The four demo services (addresses and fault switches).
+    pub services: Demo,
     _data: tempfile::TempDir,
     _shutdown: Vec<oneshot::Sender<()>>,
 }
@@ -55,25 +55,16 @@ impl Stack {
         }
         let data = tempfile::tempdir()?;
         let mut shutdown = Vec::new();
-
-        let db = data.path().join("catalog.db");
-        let catalog =
-            tokio::task::spawn_blocking(move || Catalog::open(&db, Scale::SMALL)).await??;
-        let catalog_faults = FaultSwitch::default();
-        let catalog_addr = spawn(catalog.router(catalog_faults.clone()), &mut shutdown).await?;
+        let services = Demo::start(data.path(), Scale::SMALL).await?;
 
         let mut config = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         config.server.dist_dir = dist;
-        let catalog_url = format!("http://{catalog_addr}");
-        config.apply_env(|key| {
-            (key == "TESSERA_UPSTREAM_CATALOG_URL").then(|| catalog_url.clone())
-        })?;
+        config.override_upstreams(services.upstreams());
         let bff = spawn(tessera_bff::build(&config)?, &mut shutdown).await?;
 
         Ok(Self {
             bff,
-            catalog: catalog_addr,
-            catalog_faults,
+            services,
             _data: data,
             _shutdown: shutdown,
         })

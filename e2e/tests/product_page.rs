@@ -7,8 +7,11 @@ use tessera_e2e::{Stack, WAIT, with_browser};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_name_from_the_catalog_appears() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    let expected: serde_json::Value =
-        reqwest_like_get(&format!("http://{}/products/1", stack.catalog)).await?;
+    let expected: serde_json::Value = reqwest_like_get(&format!(
+        "http://{}/products/1",
+        stack.services.catalog.addr
+    ))
+    .await?;
     let expected_name = expected["name"]
         .as_str()
         .expect("catalog products have names")

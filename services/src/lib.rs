@@ -10,9 +10,11 @@
 //! - [`inventory`]: price and stock (8082).
 //! - [`reviews`]: reviews and their materialized summaries (8083).
 //! - [`recommendations`]: related products (8084).
+//! - [`demo`]: all four in one process on ephemeral ports, for tests.
 
 pub mod catalog;
 pub mod common;
+pub mod demo;
 pub mod inventory;
 pub mod recommendations;
 pub mod reviews;

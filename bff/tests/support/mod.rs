@@ -1,4 +1,4 @@
-//! Starting the real catalog service and the real BFF on ephemeral loopback ports.
+//! Starting the real demo services and the real BFF on ephemeral loopback ports.
 
 #![allow(dead_code, unreachable_pub)]
 
@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use tessera_bff::config::{Config, Source};
-use tessera_services::catalog::Catalog;
-use tessera_services::{FaultSwitch, Scale};
+use tessera_services::Scale;
+use tessera_services::demo::Demo;
 use tokio::net::TcpListener;
 
 /// Serves `app` on a fresh loopback port for the rest of the test.
@@ -18,37 +18,36 @@ pub async fn serve(app: axum::Router) -> SocketAddr {
     addr
 }
 
-pub struct Catalogue {
-    pub addr: SocketAddr,
-    pub faults: FaultSwitch,
+/// The four demo services on small stores in a temp dir.
+pub struct Services {
+    pub demo: Demo,
     _dir: tempfile::TempDir,
 }
 
-pub async fn start_catalog() -> Catalogue {
+pub async fn start_services() -> Services {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("catalog.db");
-    let catalog = tokio::task::spawn_blocking(move || Catalog::open(&db, Scale::SMALL))
-        .await
-        .unwrap()
-        .unwrap();
-    let faults = FaultSwitch::default();
-    let addr = serve(catalog.router(faults.clone())).await;
-    Catalogue {
-        addr,
-        faults,
-        _dir: dir,
-    }
+    let demo = Demo::start(dir.path(), Scale::SMALL).await.unwrap();
+    Services { demo, _dir: dir }
 }
 
-/// The built-in configuration pointed at `catalog`, serving `dist` (if any).
-pub fn config(catalog: SocketAddr, dist: Option<&Path>) -> Config {
+/// The built-in configuration with the named upstreams moved to the given URLs, serving `dist`
+/// (if any).
+pub fn config(upstreams: &[(&str, String)], dist: Option<&Path>) -> Config {
     let mut config = Config::parse(&Source::builtin()).unwrap();
-    let url = format!("http://{catalog}");
-    config
-        .apply_env(|k| (k == "TESSERA_UPSTREAM_CATALOG_URL").then(|| url.clone()))
-        .unwrap();
+    config.override_upstreams(upstreams.iter().map(|(n, u)| (*n, u.clone())));
     config.server.dist_dir = dist.map_or_else(|| "/nonexistent".into(), Path::to_owned);
     config
+}
+
+/// A configuration from TOML text (e.g. views over stub upstreams).
+pub fn config_from(text: &str) -> Config {
+    match Config::parse(&Source {
+        name: "test.toml".into(),
+        text: text.into(),
+    }) {
+        Ok(config) => config,
+        Err(errors) => panic!("invalid test config: {errors:?}"),
+    }
 }
 
 pub async fn start_bff(config: &Config) -> SocketAddr {

@@ -1,0 +1,300 @@
+//! Path templates of parts: `/products/{id}/reviews?per_page=5`,
+//! `/categories/{product.category.slug}/recommendations`, `/stock?ids={products.items.*.id}`.
+//!
+//! A parameter is the view's `{id}`, or a field of another part's data: the part's name, then
+//! object keys or array indices separated by dots, where `*` takes the field of every element
+//! and joins the values with commas. A template that reads another part makes that part a
+//! dependency. Values are percent-encoded, so data can never change the shape of a path.
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde_json::Value;
+
+/// Bytes left as they are in a rendered value: RFC 3986 unreserved characters.
+const VALUE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// A parsed path template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Template {
+    segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param(Param),
+}
+
+/// Where a parameter's value comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Param {
+    /// The view's id.
+    Id,
+    /// A field of another part's data.
+    Field { part: String, steps: Vec<Step> },
+    /// A bare name that is neither `id` nor `part.field`: nothing provides it.
+    Unknown(String),
+}
+
+/// One step into a part's JSON data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Key(String),
+    Index(usize),
+    /// Every element of an array.
+    Each,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    #[error("a path template must start with '/'")]
+    NotAbsolute,
+    #[error("unclosed '{{' in the path template")]
+    Unclosed,
+    #[error("stray '}}' in the path template")]
+    StrayClose,
+    #[error("malformed template parameter {{{0}}}: use {{id}} or {{part.field}}")]
+    Malformed(String),
+}
+
+/// Why a template could not be filled in for one request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("needs part {0:?}, which has no data")]
+    MissingPart(String),
+    #[error("{0} is missing or not a string, number or list of them")]
+    MissingField(String),
+}
+
+impl Template {
+    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+        if !text.starts_with('/') {
+            return Err(TemplateError::NotAbsolute);
+        }
+        let mut segments = Vec::new();
+        let mut rest = text;
+        while let Some(open) = rest.find(['{', '}']) {
+            if rest.as_bytes()[open] == b'}' {
+                return Err(TemplateError::StrayClose);
+            }
+            if open > 0 {
+                segments.push(Segment::Literal(rest[..open].to_owned()));
+            }
+            let after = &rest[open + 1..];
+            let close = after.find('}').ok_or(TemplateError::Unclosed)?;
+            segments.push(Segment::Param(parse_param(&after[..close])?));
+            rest = &after[close + 1..];
+        }
+        if !rest.is_empty() {
+            segments.push(Segment::Literal(rest.to_owned()));
+        }
+        Ok(Self { segments })
+    }
+
+    pub fn params(&self) -> impl Iterator<Item = &Param> {
+        self.segments.iter().filter_map(|s| match s {
+            Segment::Param(p) => Some(p),
+            Segment::Literal(_) => None,
+        })
+    }
+
+    /// The parts this template reads, each once.
+    pub fn dependencies(&self) -> Vec<&str> {
+        let mut deps: Vec<&str> = self
+            .params()
+            .filter_map(|p| match p {
+                Param::Field { part, .. } => Some(part.as_str()),
+                _ => None,
+            })
+            .collect();
+        deps.sort_unstable();
+        deps.dedup();
+        deps
+    }
+
+    /// Fills in the template for `id`, reading other parts' data through `data_of`.
+    pub fn render<'a>(
+        &self,
+        id: &str,
+        data_of: impl Fn(&str) -> Option<&'a Value>,
+    ) -> Result<String, RenderError> {
+        let mut out = String::new();
+        for segment in &self.segments {
+            match segment {
+                Segment::Literal(text) => out.push_str(text),
+                Segment::Param(Param::Id) => out.extend(utf8_percent_encode(id, VALUE)),
+                Segment::Param(Param::Field { part, steps }) => {
+                    let data =
+                        data_of(part).ok_or_else(|| RenderError::MissingPart(part.clone()))?;
+                    let mut values = Vec::new();
+                    collect(data, steps, &mut values);
+                    let missing = || RenderError::MissingField(describe(part, steps));
+                    if values.is_empty() {
+                        return Err(missing());
+                    }
+                    for (i, value) in values.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        let text = match value {
+                            Value::String(s) => s.clone(),
+                            Value::Number(n) => n.to_string(),
+                            Value::Bool(b) => b.to_string(),
+                            _ => return Err(missing()),
+                        };
+                        out.extend(utf8_percent_encode(&text, VALUE));
+                    }
+                }
+                Segment::Param(Param::Unknown(name)) => {
+                    return Err(RenderError::MissingField(name.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn parse_param(text: &str) -> Result<Param, TemplateError> {
+    let malformed = || TemplateError::Malformed(text.to_owned());
+    let is_name = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    let mut pieces = text.split('.');
+    let head = pieces.next().filter(|h| is_name(h)).ok_or_else(malformed)?;
+    let steps = pieces
+        .map(|piece| match piece {
+            "*" => Ok(Step::Each),
+            p if p.bytes().all(|b| b.is_ascii_digit()) && !p.is_empty() => {
+                p.parse().map(Step::Index).map_err(|_| malformed())
+            }
+            p if is_name(p) => Ok(Step::Key(p.to_owned())),
+            _ => Err(malformed()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match (head, steps.is_empty()) {
+        ("id", true) => Param::Id,
+        (_, true) => Param::Unknown(head.to_owned()),
+        _ => Param::Field {
+            part: head.to_owned(),
+            steps,
+        },
+    })
+}
+
+/// Follows `steps` into `value`, collecting every value reached (several under `*`).
+fn collect<'a>(value: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
+    let Some((step, rest)) = steps.split_first() else {
+        out.push(value);
+        return;
+    };
+    match (step, value) {
+        (Step::Key(key), Value::Object(map)) => {
+            if let Some(v) = map.get(key) {
+                collect(v, rest, out);
+            }
+        }
+        (Step::Index(i), Value::Array(items)) => {
+            if let Some(v) = items.get(*i) {
+                collect(v, rest, out);
+            }
+        }
+        (Step::Each, Value::Array(items)) => {
+            for item in items {
+                collect(item, rest, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn describe(part: &str, steps: &[Step]) -> String {
+    let mut text = part.to_owned();
+    for step in steps {
+        text.push('.');
+        match step {
+            Step::Key(k) => text.push_str(k),
+            Step::Index(i) => text.push_str(&i.to_string()),
+            Step::Each => text.push('*'),
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn render(template: &str, data: &Value) -> Result<String, RenderError> {
+        Template::parse(template)
+            .unwrap()
+            .render("42", |part| (part == "product").then_some(data))
+    }
+
+    #[test]
+    fn fills_ids_fields_and_lists() {
+        let data = json!({"category": {"slug": "tea & coffee"}, "items": [{"id": 1}, {"id": 2}]});
+        assert_eq!(render("/p/{id}?x=1", &data).unwrap(), "/p/42?x=1");
+        assert_eq!(
+            render("/c/{product.category.slug}/r", &data).unwrap(),
+            "/c/tea%20%26%20coffee/r"
+        );
+        assert_eq!(
+            render("/stock?ids={product.items.*.id}", &data).unwrap(),
+            "/stock?ids=1,2"
+        );
+        assert_eq!(
+            render("/first/{product.items.0.id}", &data).unwrap(),
+            "/first/1"
+        );
+    }
+
+    #[test]
+    fn data_cannot_escape_its_segment() {
+        let data = json!({"slug": "../admin/faults?x=1"});
+        assert_eq!(
+            render("/c/{product.slug}", &data).unwrap(),
+            "/c/..%2Fadmin%2Ffaults%3Fx%3D1"
+        );
+    }
+
+    #[test]
+    fn missing_data_is_an_error_not_an_empty_segment() {
+        let data = json!({"items": []});
+        assert!(matches!(
+            render("/stock?ids={product.items.*.id}", &data),
+            Err(RenderError::MissingField(f)) if f == "product.items.*.id"
+        ));
+        assert!(matches!(
+            render("/c/{product.items}", &data),
+            Err(RenderError::MissingField(_))
+        ));
+        let t = Template::parse("/x/{other.id}").unwrap();
+        assert_eq!(
+            t.render("1", |_| None),
+            Err(RenderError::MissingPart("other".into()))
+        );
+    }
+
+    #[test]
+    fn parses_dependencies_and_rejects_malformed_templates() {
+        let t = Template::parse("/a/{b.x}/{c.y}/{b.z}/{id}/{sku}").unwrap();
+        assert_eq!(t.dependencies(), ["b", "c"]);
+        assert!(t.params().any(|p| *p == Param::Unknown("sku".into())));
+        assert_eq!(Template::parse("a"), Err(TemplateError::NotAbsolute));
+        assert_eq!(Template::parse("/a/{id"), Err(TemplateError::Unclosed));
+        assert_eq!(Template::parse("/a/id}"), Err(TemplateError::StrayClose));
+        for bad in ["/{}", "/{a..b}", "/{a.}", "/{a b}", "/{.x}"] {
+            assert!(
+                matches!(Template::parse(bad), Err(TemplateError::Malformed(_))),
+                "{bad}"
+            );
+        }
+    }
+}

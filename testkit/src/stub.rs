@@ -1,0 +1,305 @@
+//! A stub upstream for tests: each path answers with a scripted [`Reply`] after a set latency,
+//! hangs, or misbehaves at the byte level, and every request leaves [`Event`]s behind.
+//!
+//! It speaks HTTP/1.1 over raw TCP on purpose: a test can see the exact moment a request
+//! arrives and the moment its client closed the connection, and can send bytes no well-behaved
+//! server would.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// What the stub does with a request for one path.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Vec<u8>,
+    pub latency: Duration,
+    pub behaviour: Behaviour,
+}
+
+/// How the reply is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// A well-formed response after the latency.
+    Normal,
+    /// Never answers; waits for the client to give up.
+    Hang,
+    /// Sends the head and half the body, then resets the connection.
+    ResetMidBody,
+}
+
+impl Reply {
+    /// `200` with `value` as a JSON body.
+    pub fn json(value: serde_json::Value) -> Self {
+        Self {
+            status: 200,
+            body: serde_json::to_vec(&value).expect("JSON values serialize"),
+            latency: Duration::ZERO,
+            behaviour: Behaviour::Normal,
+        }
+    }
+
+    /// `status` with a small JSON error body.
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            ..Self::json(
+                serde_json::json!({"error": {"code": "stub", "message": "scripted failure"}}),
+            )
+        }
+    }
+
+    /// A `200` whose body is `bytes`, whatever they are.
+    pub fn raw(bytes: impl Into<Vec<u8>>) -> Self {
+        Self {
+            body: bytes.into(),
+            ..Self::json(serde_json::Value::Null)
+        }
+    }
+
+    pub fn hang() -> Self {
+        Self {
+            behaviour: Behaviour::Hang,
+            ..Self::json(serde_json::Value::Null)
+        }
+    }
+
+    pub fn reset_mid_body(value: serde_json::Value) -> Self {
+        Self {
+            behaviour: Behaviour::ResetMidBody,
+            ..Self::json(value)
+        }
+    }
+
+    /// The same reply, answered only after `latency`.
+    #[must_use]
+    pub fn after(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+}
+
+/// Something that happened to one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// The request head arrived.
+    Started,
+    /// The response was written.
+    Answered,
+    /// The client closed the connection before the response was written.
+    ClientClosed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// The request target (path and query).
+    pub target: String,
+    pub kind: EventKind,
+    pub at: Instant,
+    /// The `x-request-id` header the request carried, if any.
+    pub request_id: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    replies: Mutex<HashMap<String, Reply>>,
+    events: Mutex<Vec<Event>>,
+}
+
+/// A running stub upstream on a loopback port; it stops when the test's runtime does.
+#[derive(Debug, Clone)]
+pub struct Stub {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Stub {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a loopback port is free");
+        let addr = listener.local_addr().expect("bound socket has an address");
+        let shared = Arc::new(Shared::default());
+        let accept_shared = shared.clone();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let _ = socket.set_nodelay(true);
+                tokio::spawn(serve_connection(socket, accept_shared.clone()));
+            }
+        });
+        Self { addr, shared }
+    }
+
+    /// Scripts the reply for a request target: an exact path-and-query match wins over a match
+    /// of the path alone. Unscripted targets get a JSON 404.
+    pub fn on(&self, target: &str, reply: Reply) -> &Self {
+        self.shared
+            .replies
+            .lock()
+            .expect("stub lock")
+            .insert(target.to_owned(), reply);
+        self
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn events(&self) -> Vec<Event> {
+        self.shared.events.lock().expect("stub lock").clone()
+    }
+
+    /// When the first request whose target starts with `prefix` had `kind`.
+    pub fn first(&self, prefix: &str, kind: EventKind) -> Option<Instant> {
+        self.events()
+            .iter()
+            .find(|e| e.kind == kind && e.target.starts_with(prefix))
+            .map(|e| e.at)
+    }
+
+    /// How many requests whose target starts with `prefix` arrived.
+    pub fn hits(&self, prefix: &str) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| e.kind == EventKind::Started && e.target.starts_with(prefix))
+            .count()
+    }
+
+    /// Waits up to `limit` for an event; `None` if it never came.
+    pub async fn wait_for(
+        &self,
+        prefix: &str,
+        kind: EventKind,
+        limit: Duration,
+    ) -> Option<Instant> {
+        let until = Instant::now() + limit;
+        loop {
+            if let Some(at) = self.first(prefix, kind) {
+                return Some(at);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn record(&self, target: &str, kind: EventKind, request_id: Option<String>) {
+        record(&self.shared, target, kind, request_id);
+    }
+
+    fn reply_for(&self, target: &str) -> Reply {
+        let replies = self.shared.replies.lock().expect("stub lock");
+        let path = target.split('?').next().unwrap_or(target);
+        replies
+            .get(target)
+            .or_else(|| replies.get(path))
+            .cloned()
+            .unwrap_or_else(|| Reply::status(404))
+    }
+}
+
+fn record(shared: &Shared, target: &str, kind: EventKind, request_id: Option<String>) {
+    shared.events.lock().expect("stub lock").push(Event {
+        target: target.to_owned(),
+        kind,
+        at: Instant::now(),
+        request_id,
+    });
+}
+
+/// Answers requests on one keep-alive connection until the client closes it.
+async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
+    let stub = Stub {
+        addr: socket
+            .local_addr()
+            .expect("connected socket has an address"),
+        shared,
+    };
+    let mut buffer = Vec::with_capacity(4096);
+    loop {
+        let Some(head) = read_head(&mut socket, &mut buffer).await else {
+            return;
+        };
+        let target = head
+            .lines()
+            .next()
+            .and_then(|line| line.split(' ').nth(1))
+            .unwrap_or("/")
+            .to_owned();
+        let request_id = head.lines().find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("x-request-id")
+                .then(|| value.trim().to_owned())
+        });
+        stub.record(&target, EventKind::Started, request_id.clone());
+        let reply = stub.reply_for(&target);
+
+        let wait = async {
+            match reply.behaviour {
+                Behaviour::Hang => std::future::pending::<()>().await,
+                _ => tokio::time::sleep(reply.latency).await,
+            }
+        };
+        // While waiting, watch the socket: a read of 0 bytes is the client closing it.
+        let mut probe = [0u8; 1024];
+        tokio::select! {
+            () = wait => {}
+            read = socket.read(&mut probe) => {
+                match read {
+                    Ok(0) | Err(_) => {
+                        stub.record(&target, EventKind::ClientClosed, request_id);
+                        return;
+                    }
+                    Ok(n) => buffer.extend_from_slice(&probe[..n]),
+                }
+            }
+        }
+
+        let head = format!(
+            "HTTP/1.1 {} Stub\r\ncontent-type: application/json\r\ncontent-length: {}\r\ncache-control: no-store\r\n\r\n",
+            reply.status,
+            reply.body.len()
+        );
+        let mut response = head.into_bytes();
+        if reply.behaviour == Behaviour::ResetMidBody {
+            response.extend_from_slice(&reply.body[..reply.body.len() / 2]);
+            let _ = socket.write_all(&response).await;
+            let _ = socket.set_zero_linger();
+            return;
+        }
+        response.extend_from_slice(&reply.body);
+        if socket.write_all(&response).await.is_err() {
+            stub.record(&target, EventKind::ClientClosed, request_id);
+            return;
+        }
+        stub.record(&target, EventKind::Answered, request_id);
+    }
+}
+
+/// Reads one request head (the stub only serves body-less GETs), leaving any bytes after it in
+/// `buffer`. `None` when the connection ends first.
+async fn read_head(socket: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<String> {
+    loop {
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).into_owned();
+            buffer.drain(..end + 4);
+            return Some(head);
+        }
+        let mut chunk = [0u8; 4096];
+        match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
