@@ -1,0 +1,171 @@
+//! `tessera-bff check` (and `serve`) on broken configuration files: the real binary, exit codes
+//! and messages that name the file, line and key.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BASE: &str = r#"[server]
+listen = "127.0.0.1:0"
+
+[upstreams.catalog]
+url = "http://127.0.0.1:1"
+
+[views.product]
+id = "integer"
+
+[views.product.parts.product]
+upstream = "catalog"
+path = "/products/{id}"
+timeout_ms = 500
+"#;
+
+fn run(args: &[&str], config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tessera-bff"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env_remove("TESSERA_CONFIG")
+        .env("TESSERA_DIST_DIR", "/nonexistent")
+        .output()
+        .expect("the binary runs")
+}
+
+/// Writes `text` to a file, runs `check` on it, and returns the file name and stderr lines.
+fn check(text: &str) -> (String, Output, Vec<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = run(&["check"], &path);
+    let errors = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .map(str::to_owned)
+        .collect();
+    (path.display().to_string(), output, errors)
+}
+
+/// Asserts exactly one error at `line` about `key` containing `words`.
+fn assert_one_error(text: &str, line: usize, key: &str, words: &str) {
+    let (file, output, errors) = check(text);
+    assert!(!output.status.success(), "check must fail on:\n{text}");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let prefix = format!("error: {file}:{line}:");
+    assert!(errors[0].starts_with(&prefix), "{} vs {prefix}", errors[0]);
+    assert!(errors[0].contains(key), "{} lacks {key}", errors[0]);
+    assert!(errors[0].contains(words), "{} lacks {words}", errors[0]);
+}
+
+#[test]
+fn a_valid_file_passes() {
+    let (_, output, errors) = check(BASE);
+    assert!(output.status.success(), "{errors:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("configuration is valid"));
+}
+
+#[test]
+fn unknown_keys_are_reported() {
+    let text = BASE.replace("timeout_ms = 500", "timeout_ms = 500\ncritcal = true");
+    assert_one_error(
+        &text,
+        14,
+        "views.product.parts.product.critcal",
+        "unknown field",
+    );
+}
+
+#[test]
+fn unknown_upstreams_are_reported() {
+    let text = BASE.replace("upstream = \"catalog\"", "upstream = \"catalogue\"");
+    assert_one_error(
+        &text,
+        11,
+        "views.product.parts.product.upstream",
+        "catalogue",
+    );
+}
+
+#[test]
+fn template_parameters_nothing_provides_are_reported() {
+    for (path, words) in [
+        ("/products/{sku}", "{sku}"),
+        ("/products/{pricing.sku}", "no part \"pricing\""),
+    ] {
+        let text = BASE.replace("/products/{id}", path);
+        assert_one_error(&text, 12, "views.product.parts.product.path", words);
+    }
+}
+
+#[test]
+fn dependency_cycles_are_reported() {
+    let text = format!(
+        "{BASE}
+[views.product.parts.a]
+upstream = \"catalog\"
+path = \"/a/{{b.id}}\"
+timeout_ms = 500
+
+[views.product.parts.b]
+upstream = \"catalog\"
+path = \"/b/{{a.id}}\"
+timeout_ms = 500
+
+[views.product.parts.own]
+upstream = \"catalog\"
+path = \"/own/{{own.id}}\"
+timeout_ms = 500
+"
+    );
+    let (file, output, errors) = check(&text);
+    assert!(!output.status.success());
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!("error: {file}:17:"))
+            && errors[0].contains("views.product.parts.a.path")
+            && errors[0].contains("a -> b -> a"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].starts_with(&format!("error: {file}:27:")) && errors[1].contains("own -> own"),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn every_error_is_reported_at_once_and_serve_refuses_to_start() {
+    let text = BASE
+        .replace("upstream = \"catalog\"", "upstream = \"nope\"")
+        .replace("/products/{id}", "/products/{id}/{sku}")
+        .replace("timeout_ms = 500", "timeout_ms = 0");
+    let (_, output, errors) = check(&text);
+    assert!(!output.status.success());
+    assert_eq!(errors.len(), 3, "{errors:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(&path, &text).unwrap();
+    let serve = run(&[], &path);
+    assert!(
+        !serve.status.success(),
+        "serve must refuse an invalid config"
+    );
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    for error in &errors {
+        // The same error, apart from the file's name: `:line:col: key: message`.
+        let message = error.split_once(".toml").unwrap().1;
+        assert!(stderr.contains(message), "{stderr} lacks {message}");
+    }
+}
+
+#[test]
+fn syntax_errors_and_missing_files_are_reported() {
+    let (file, output, errors) = check("[server\nlisten = 1\n");
+    assert!(!output.status.success());
+    assert!(
+        errors[0].starts_with(&format!("error: {file}:1:")),
+        "{errors:?}"
+    );
+
+    let missing = run(&["check"], Path::new("/nonexistent/tessera.toml"));
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/tessera.toml"));
+}

@@ -1,0 +1,412 @@
+//! Composite-view execution against stub upstreams with set latencies and failures: concurrency,
+//! dependencies, deadlines, statuses, streaming order, cancellation, `?parts=`, the budget
+//! header and conditional requests. The stubs record when each request started, was answered,
+//! or was abandoned by the BFF.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{config_from, start_bff};
+use tessera_contract::{PartOutcome, PartStatus, StreamLine, ViewEnvelope};
+use tessera_testkit::stub::{EventKind, Reply, Stub};
+use tokio::time::Instant;
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+/// A view `v` over two stubs: `fast`, `medium` and `slow` are independent; `dependent` reads
+/// `fast`'s data; only `fast` is critical.
+fn view_config(a: &Stub, b: &Stub, slow_timeout_ms: u64) -> String {
+    format!(
+        r#"
+[upstreams.a]
+url = "{a}"
+[upstreams.b]
+url = "{b}"
+
+[views.v]
+id = "integer"
+budget_ms = 3000
+
+[views.v.parts.fast]
+upstream = "a"
+path = "/fast/{{id}}"
+timeout_ms = 2000
+critical = true
+
+[views.v.parts.medium]
+upstream = "a"
+path = "/medium/{{id}}"
+timeout_ms = 2000
+
+[views.v.parts.slow]
+upstream = "b"
+path = "/slow/{{id}}"
+timeout_ms = {slow_timeout_ms}
+
+[views.v.parts.dependent]
+upstream = "b"
+path = "/dep/{{fast.next.key}}"
+timeout_ms = 2000
+"#,
+        a = a.url(),
+        b = b.url(),
+    )
+}
+
+struct Setup {
+    a: Stub,
+    b: Stub,
+    bff: SocketAddr,
+}
+
+/// Stubs answering `fast` after 150 ms, `medium` after 400 ms, `slow` after `slow` (or never),
+/// `dependent` at once; and a BFF over them.
+async fn setup(slow: Reply, slow_timeout_ms: u64) -> Setup {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on(
+        "/fast/1",
+        Reply::json(json!({"next": {"key": "k 1"}})).after(MS(150)),
+    )
+    .on("/medium/1", Reply::json(json!({"m": 1})).after(MS(400)));
+    b.on("/slow/1", slow)
+        .on("/dep/k%201", Reply::json(json!({"d": 1})));
+    let bff = start_bff(&config_from(&view_config(&a, &b, slow_timeout_ms))).await;
+    Setup { a, b, bff }
+}
+
+fn slow_reply() -> Reply {
+    Reply::json(json!({"s": 1})).after(MS(800))
+}
+
+async fn envelope(url: String) -> (StatusCode, ViewEnvelope) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn independent_parts_start_together_and_dependents_start_when_ready() {
+    let s = setup(slow_reply(), 2000).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .get(format!("http://{}/api/views/v/1", s.bff))
+        .header("x-request-id", "trace-me")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let view: ViewEnvelope = response.json().await.unwrap();
+    assert!(view.complete, "{view:?}");
+    assert_eq!(view.data("dependent").unwrap()["d"], 1);
+
+    let fast_answered = s.a.first("/fast", EventKind::Answered).unwrap();
+    for (stub, part) in [(&s.a, "/fast"), (&s.a, "/medium"), (&s.b, "/slow")] {
+        let started = stub.first(part, EventKind::Started).unwrap();
+        assert!(
+            started < fast_answered,
+            "{part} started before any part finished"
+        );
+    }
+    let dependent_started = s.b.first("/dep", EventKind::Started).unwrap();
+    assert!(
+        dependent_started >= fast_answered,
+        "waits for what it reads"
+    );
+    assert!(
+        dependent_started < s.a.first("/medium", EventKind::Answered).unwrap(),
+        "and not for anything else"
+    );
+    // The view takes as long as its slowest part, not the sum.
+    assert!(
+        view.elapsed_ms >= 800 && view.elapsed_ms < 1_500,
+        "{}",
+        view.elapsed_ms
+    );
+    // Upstream calls carry the request id.
+    assert!(
+        s.a.events()
+            .iter()
+            .all(|e| e.request_id.as_deref() == Some("trace-me"))
+    );
+}
+
+#[tokio::test]
+async fn a_slow_optional_part_times_out_alone_and_its_call_is_dropped() {
+    let s = setup(Reply::hang(), 300).await;
+    let started = Instant::now();
+    let (status, view) = envelope(format!("http://{}/api/views/v/1", s.bff)).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "only critical parts decide the status"
+    );
+    assert!(!view.complete);
+    let slow = &view.parts["slow"];
+    assert_eq!(slow.status, PartStatus::Timeout);
+    assert_eq!(slow.error.as_ref().unwrap().code, "timeout");
+    assert!(slow.data.is_none());
+    assert!(
+        (300..1_000).contains(&slow.elapsed_ms),
+        "{}",
+        slow.elapsed_ms
+    );
+    for part in ["fast", "medium", "dependent"] {
+        assert_eq!(view.parts[part].status, PartStatus::Ok, "{part}");
+    }
+    assert!(
+        started.elapsed() < MS(2_000),
+        "no waiting past the deadline"
+    );
+    assert!(
+        s.b.wait_for("/slow", EventKind::ClientClosed, MS(2_000))
+            .await
+            .is_some(),
+        "the abandoned upstream call was closed"
+    );
+}
+
+#[tokio::test]
+async fn failed_or_timed_out_critical_parts_are_502_and_504() {
+    let s = setup(slow_reply(), 2000).await;
+    s.a.on("/fast/1", Reply::status(503));
+    let (status, view) = envelope(format!("http://{}/api/views/v/1", s.bff)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(view.parts["fast"].status, PartStatus::Error);
+    assert_eq!(
+        view.parts["fast"].error.as_ref().unwrap().code,
+        "upstream_status"
+    );
+    let dependent = &view.parts["dependent"];
+    assert_eq!(dependent.status, PartStatus::Error);
+    assert_eq!(dependent.error.as_ref().unwrap().code, "dependency_failed");
+    assert_eq!(
+        s.b.hits("/dep"),
+        0,
+        "a part whose input failed is not called"
+    );
+    assert_eq!(view.parts["medium"].status, PartStatus::Ok);
+
+    s.a.on(
+        "/fast/1",
+        Reply::json(json!({"next": {"key": "k 1"}})).after(MS(5_000)),
+    );
+    let (status, view) = envelope(format!("http://{}/api/views/v/1", s.bff)).await;
+    // fast's own timeout (2 s) passes before the view's budget (3 s).
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(view.parts["fast"].status, PartStatus::Timeout);
+
+    s.a.on("/fast/1", Reply::raw("{\"truncated\": "));
+    let (status, view) = envelope(format!("http://{}/api/views/v/1", s.bff)).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(
+        view.parts["fast"].error.as_ref().unwrap().code,
+        "bad_upstream_response"
+    );
+}
+
+#[tokio::test]
+async fn fallbacks_stand_in_for_failed_parts() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    let text = view_config(&a, &b, 2000).replace(
+        "path = \"/slow/{id}\"",
+        "path = \"/slow/{id}\"\nfallback = { items = [], note = \"later\" }",
+    );
+    a.on("/fast/1", Reply::json(json!({"next": {"key": "x"}})))
+        .on("/medium/1", Reply::json(json!({})));
+    b.on("/slow/1", Reply::status(500))
+        .on("/dep/x", Reply::json(json!({})));
+    let bff = start_bff(&config_from(&text)).await;
+    let (status, view) = envelope(format!("http://{bff}/api/views/v/1")).await;
+    assert_eq!(status, StatusCode::OK);
+    let slow = &view.parts["slow"];
+    assert_eq!(slow.status, PartStatus::Fallback);
+    assert_eq!(slow.data, Some(json!({"items": [], "note": "later"})));
+    assert_eq!(slow.error.as_ref().unwrap().code, "upstream_status");
+    assert!(!view.complete, "a fallback is not the real thing");
+}
+
+#[tokio::test]
+async fn ndjson_lines_arrive_in_completion_order_as_parts_finish() {
+    let s = setup(slow_reply(), 2000).await;
+    let client = reqwest::Client::new();
+    let mut response = client
+        .get(format!("http://{}/api/views/v/1", s.bff))
+        .header("accept", "application/x-ndjson")
+        // Compression must not get between the parts and the client.
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    assert!(response.headers().get("content-encoding").is_none());
+
+    let mut buffer = Vec::new();
+    let mut lines: Vec<(StreamLine, Instant)> = Vec::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        let arrived = Instant::now();
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            lines.push((serde_json::from_slice(&line).unwrap(), arrived));
+        }
+    }
+    assert!(buffer.is_empty(), "every line ends with a newline");
+    let names: Vec<&str> = lines
+        .iter()
+        .filter_map(|(line, _)| match line {
+            StreamLine::Part { name, .. } => Some(name.as_str()),
+            StreamLine::Summary { .. } => None,
+        })
+        .collect();
+    assert_eq!(names, ["fast", "dependent", "medium", "slow"]);
+    let slow_answered = s.b.first("/slow", EventKind::Answered).unwrap();
+    assert!(
+        lines[0].1 < slow_answered,
+        "the first line arrived before the slowest part was answered"
+    );
+    let (summary, _) = lines.last().unwrap();
+    let StreamLine::Summary {
+        complete, status, ..
+    } = summary
+    else {
+        panic!("the last line is the summary: {summary:?}");
+    };
+    assert!(*complete);
+    assert_eq!(*status, 200);
+
+    // `?stream` asks for the same thing.
+    let text = reqwest::get(format!(
+        "http://{}/api/views/v/1?stream&parts=medium",
+        s.bff
+    ))
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+}
+
+#[tokio::test]
+async fn a_client_going_away_cancels_the_upstream_calls() {
+    for stream in [false, true] {
+        let s = setup(Reply::hang(), 2000).await;
+        let query = if stream { "?stream" } else { "" };
+        let client = reqwest::Client::new();
+        let request = client
+            .get(format!("http://{}/api/views/v/1{query}", s.bff))
+            .timeout(MS(300));
+        let gave_up = match request.send().await {
+            // Streamed: the head arrives at once, the body stalls on the hung part.
+            Ok(response) => response.text().await.unwrap_err(),
+            Err(e) => e,
+        };
+        assert!(gave_up.is_timeout(), "stream={stream}: {gave_up}");
+        drop(client);
+        let closed =
+            s.b.wait_for("/slow", EventKind::ClientClosed, MS(1_000))
+                .await;
+        assert!(
+            closed.is_some(),
+            "stream={stream}: the hung upstream call was closed when the client left, \
+             long before its 2 s timeout"
+        );
+    }
+}
+
+#[tokio::test]
+async fn parts_query_and_budget_header_narrow_the_view() {
+    let s = setup(slow_reply(), 2000).await;
+    let (status, view) = envelope(format!("http://{}/api/views/v/1?parts=medium", s.bff)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(view.parts.keys().collect::<Vec<_>>(), ["medium"]);
+    assert_eq!(s.a.hits("/fast"), 0, "parts not asked for are not called");
+    assert_eq!(s.b.hits("/slow"), 0);
+
+    // A part is fetched with what it needs, and only it is returned.
+    let (_, view) = envelope(format!("http://{}/api/views/v/1?parts=dependent", s.bff)).await;
+    assert_eq!(view.parts.keys().collect::<Vec<_>>(), ["dependent"]);
+    assert_eq!(view.parts["dependent"].status, PartStatus::Ok);
+    assert_eq!(s.a.hits("/fast"), 1);
+
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let response = client
+        .get(format!("http://{}/api/views/v/1", s.bff))
+        .header("x-budget-ms", "250")
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), StatusCode::OK);
+    let view: ViewEnvelope = response.json().await.unwrap();
+    assert_eq!(view.parts["fast"].status, PartStatus::Ok);
+    assert_eq!(view.parts["medium"].status, PartStatus::Timeout);
+    assert_eq!(view.parts["slow"].status, PartStatus::Timeout);
+    assert!(elapsed < MS(700), "the shorter budget held: {elapsed:?}");
+
+    for bad in ["0", "soon", "-5"] {
+        let response = client
+            .get(format!("http://{}/api/views/v/1", s.bff))
+            .header("x-budget-ms", bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn etags_follow_content_not_timing_and_answer_304() {
+    let s = setup(Reply::json(json!({"s": 1})), 2000).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/api/views/v/1", s.bff);
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.headers()["cache-control"], "no-cache");
+    let etag = first.headers()["etag"].clone();
+    let again = client
+        .get(&url)
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], etag);
+    assert!(again.bytes().await.unwrap().is_empty());
+
+    s.b.on("/slow/1", Reply::json(json!({"s": 2})));
+    let changed = client
+        .get(&url)
+        .header("if-none-match", etag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_ne!(changed.headers()["etag"], etag);
+
+    // One part alone, for tiles that load on their own.
+    let part_url = format!("http://{}/api/parts/v/dependent/1", s.bff);
+    let part = client.get(&part_url).send().await.unwrap();
+    assert_eq!(part.status(), StatusCode::OK);
+    let part_etag = part.headers()["etag"].clone();
+    let outcome: PartOutcome = part.json().await.unwrap();
+    assert_eq!(outcome.status, PartStatus::Ok);
+    assert_eq!(outcome.data, Some(json!({"d": 1})));
+    let again = client
+        .get(&part_url)
+        .header("if-none-match", part_etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+
+    s.b.on("/dep/k%201", Reply::status(500));
+    let failed = client.get(&part_url).send().await.unwrap();
+    assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
+    let outcome: PartOutcome = failed.json().await.unwrap();
+    assert_eq!(outcome.status, PartStatus::Error);
+}
