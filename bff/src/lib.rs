@@ -60,6 +60,19 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
     ))
 }
 
+/// Accepted connections with Nagle's algorithm off: responses are written whole, and waiting
+/// for an ACK before the next small write only adds latency.
+pub fn with_nodelay(
+    listener: TcpListener,
+) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY");
+        }
+    })
+}
+
 /// Serves the BFF on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn run(
     listener: TcpListener,
@@ -67,7 +80,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = build(config)?;
-    axum::serve(listener, app)
+    axum::serve(with_nodelay(listener), app)
         .with_graceful_shutdown(shutdown)
         .await?;
     Ok(())

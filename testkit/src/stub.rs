@@ -248,7 +248,13 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
         let wait = async {
             match reply.behaviour {
                 Behaviour::Hang => std::future::pending::<()>().await,
-                _ => tokio::time::sleep(reply.latency).await,
+                _ if reply.latency.is_zero() => {}
+                // A thread sleep, not Tokio's timer: the timer rounds every deadline up to its
+                // next millisecond tick, which would blur latency benchmarks by up to 1 ms.
+                _ => {
+                    let latency = reply.latency;
+                    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(latency)).await;
+                }
             }
         };
         // While waiting, watch the socket: a read of 0 bytes is the client closing it.
