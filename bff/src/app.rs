@@ -1,5 +1,6 @@
 //! The router: the only place where routes and layers are put together.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -7,16 +8,19 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::middleware;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::trace::TraceLayer;
 
 use crate::assets::Assets;
+use crate::cache::PartCache;
 use crate::compose::Composer;
+use crate::config::ActionConfig;
 use crate::error::{AppError, json_error};
-use crate::{api, ops};
+use crate::metrics::Metrics;
+use crate::{admin, api, ops};
 
 /// Everything a request handler can reach.
 #[derive(Debug, Clone)]
@@ -24,22 +28,35 @@ pub struct AppState {
     pub composer: Composer,
     /// The front-end build; `None` serves the API only.
     pub assets: Option<Arc<Assets>>,
+    pub cache: PartCache,
+    pub metrics: Metrics,
+    /// The admin API's bearer token; without one the admin API is off.
+    pub admin_token: Option<Arc<str>>,
+    pub actions: Arc<BTreeMap<String, ActionConfig>>,
 }
 
 /// The BFF's HTTP interface.
 pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
     // Compressed on the fly, except NDJSON streams: an encoder would hold their lines back.
+    // Level 4: most of brotli's gain at a small fraction of its default (11) cost per response.
     let compression = CompressionLayer::new()
+        .quality(CompressionLevel::Precise(4))
         .compress_when(DefaultPredicate::new().and(NotForContentType::const_new(api::NDJSON)));
     let api = Router::new()
         .route("/views/{view}/{id}", get(api::view))
         .route("/parts/{view}/{part}/{id}", get(api::part))
+        .route("/actions/{name}/{id}", post(admin::action))
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(compression);
 
     Router::new()
         .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route(
+            "/admin/invalidate",
+            post(admin::invalidate).fallback(|| async { AppError::MethodNotAllowed }),
+        )
         .nest("/api", api)
         .fallback(static_files)
         .with_state(state)

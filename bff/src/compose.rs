@@ -20,20 +20,24 @@ use sha2::{Digest, Sha256};
 use tessera_contract::{PartError, PartOutcome, PartStatus, ViewEnvelope};
 use tokio::time::Instant;
 
-use crate::config::{IdKind, ViewConfig};
+use crate::cache::{Lookup, PartCache, Served};
+use crate::config::{IdKind, PartCacheConfig, ViewConfig};
 use crate::error::AppError;
 use crate::template::Template;
-use crate::upstream::{UpstreamError, Upstreams};
+use crate::upstream::{Fetched, UpstreamError};
 
 /// One part of a view, ready to run.
 #[derive(Debug)]
 struct PartPlan {
+    /// `view.part`, for metrics and logs.
+    label: String,
     upstream: String,
     template: Template,
     dependencies: Vec<String>,
     timeout: Duration,
     critical: bool,
     fallback: Option<Value>,
+    cache: Option<PartCacheConfig>,
 }
 
 /// A view, ready to run.
@@ -48,7 +52,7 @@ struct ViewPlan {
 #[derive(Debug, Clone)]
 pub struct Composer {
     views: Arc<BTreeMap<String, ViewPlan>>,
-    upstreams: Arc<Upstreams>,
+    cache: PartCache,
 }
 
 /// What one request asks of a view.
@@ -83,7 +87,7 @@ pub struct Rendered {
 
 impl Composer {
     /// Plans every view of a validated configuration.
-    pub fn new(views: &BTreeMap<String, ViewConfig>, upstreams: Upstreams) -> Self {
+    pub fn new(views: &BTreeMap<String, ViewConfig>, cache: PartCache) -> Self {
         let views = views
             .iter()
             .map(|(name, view)| {
@@ -95,6 +99,7 @@ impl Composer {
                         let template = Template::parse(part.path.get_ref())
                             .expect("templates are checked when the configuration is parsed");
                         let plan = PartPlan {
+                            label: format!("{name}.{part_name}"),
                             upstream: part.upstream.get_ref().clone(),
                             dependencies: template
                                 .dependencies()
@@ -105,6 +110,7 @@ impl Composer {
                             timeout: part.timeout(),
                             critical: part.critical,
                             fallback: part.fallback.clone(),
+                            cache: part.cache.clone(),
                         };
                         (part_name.clone(), Arc::new(plan))
                     })
@@ -119,7 +125,7 @@ impl Composer {
             .collect();
         Self {
             views: Arc::new(views),
-            upstreams: Arc::new(upstreams),
+            cache,
         }
     }
 
@@ -153,7 +159,7 @@ impl Composer {
         let started = Instant::now();
         let budget = request.budget.map_or(view.budget, |b| b.min(view.budget));
         let context = Arc::new(RunContext {
-            upstreams: self.upstreams.clone(),
+            cache: self.cache.clone(),
             id: id.to_owned(),
             request_id: request.request_id,
             budget_deadline: started + budget,
@@ -181,7 +187,7 @@ impl Composer {
 /// What every part of one execution shares.
 #[derive(Debug)]
 struct RunContext {
-    upstreams: Arc<Upstreams>,
+    cache: PartCache,
     id: String,
     request_id: Option<String>,
     budget_deadline: Instant,
@@ -234,17 +240,10 @@ async fn run_part(
             .and_then(|o| o.data.as_ref())
     });
     let result = match path {
-        Ok(path) => context
-            .upstreams
-            .get_json(
-                &plan.upstream,
-                &path,
-                deadline,
-                context.request_id.as_deref(),
-            )
+        Ok(path) => fetch(plan, context, &path, deadline, plan.timeout)
             .await
             .map_err(|e| {
-                tracing::warn!(upstream = %plan.upstream, %path, error = %e, "part failed");
+                tracing::warn!(part = %plan.label, %path, error = %e, "part failed");
                 let status = if matches!(e, UpstreamError::Timeout) {
                     PartStatus::Timeout
                 } else {
@@ -285,11 +284,57 @@ async fn run_part(
         error,
     };
     match (result, &plan.fallback) {
-        (Ok(data), _) => outcome(PartStatus::Ok, Some(data), None),
+        (Ok(served), _) => match served.stale_age_s {
+            None => outcome(PartStatus::Ok, Some(served.data), None),
+            Some(age) => PartOutcome {
+                age_s: Some(age),
+                ..outcome(PartStatus::Stale, Some(served.data), None)
+            },
+        },
         (Err((_, error)), Some(fallback)) => {
             outcome(PartStatus::Fallback, Some(fallback.clone()), Some(error))
         }
         (Err((status, error)), None) => outcome(status, None, Some(error)),
+    }
+}
+
+/// The part's data: through the cache when the part has a cache policy, else straight from
+/// its upstream.
+async fn fetch(
+    plan: &PartPlan,
+    context: &RunContext,
+    path: &str,
+    deadline: Instant,
+    refresh_timeout: Duration,
+) -> Result<Served, UpstreamError> {
+    let request_id = context.request_id.as_deref();
+    match &plan.cache {
+        Some(policy) => {
+            context
+                .cache
+                .get(Lookup {
+                    label: &plan.label,
+                    upstream: &plan.upstream,
+                    path,
+                    policy,
+                    deadline,
+                    refresh_timeout,
+                    request_id,
+                })
+                .await
+        }
+        None => match context
+            .cache
+            .upstreams()
+            .get(&plan.upstream, path, deadline, request_id, None)
+            .await?
+        {
+            Fetched::Fresh { data, .. } => Ok(Served {
+                data,
+                stale_age_s: None,
+            }),
+            Fetched::NotModified { .. } => Err(UpstreamError::Status(304)),
+        },
     }
 }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::resilience::{BreakerConfig, EjectionConfig, RetryConfig};
 use crate::template::{Param, Template};
 
 /// The compiled-in demo configuration, used when no file is given.
@@ -27,6 +28,63 @@ pub struct Config {
     pub upstreams: BTreeMap<String, UpstreamConfig>,
     #[serde(default)]
     pub views: BTreeMap<String, ViewConfig>,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Writes the BFF relays to an upstream, then invalidates what they change.
+    #[serde(default)]
+    pub actions: BTreeMap<String, ActionConfig>,
+}
+
+/// The part cache: bounded in entries and bytes, optionally shared through Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    /// `redis://host:port/db`: share entries and invalidations between replicas.
+    pub redis_url: Option<String>,
+    /// Every Redis command's deadline; past it the BFF goes on without Redis.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            redis_url: None,
+            redis_timeout_ms: 100,
+        }
+    }
+}
+
+/// The admin API (`POST /admin/invalidate`); off unless a token is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token (env `TESSERA_ADMIN_TOKEN`).
+    pub token: Option<String>,
+}
+
+/// `POST /api/actions/{name}/{id}`: relays the JSON body to `upstream` at `path` (once, never
+/// retried) and, when it succeeds, drops the cache entries under each `invalidate` prefix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionConfig {
+    pub upstream: Spanned<String>,
+    /// Path template; only `{id}` is available.
+    pub path: Spanned<String>,
+    #[serde(default = "default_action_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Cache-key prefixes (`upstream:/path`, with `{id}`) to drop after a success.
+    #[serde(default)]
+    pub invalidate: Vec<Spanned<String>>,
+}
+
+fn default_action_timeout_ms() -> u64 {
+    2_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,9 +110,35 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Base URL of the service, e.g. `http://127.0.0.1:8081`.
-    pub url: Spanned<String>,
+    pub url: Option<Spanned<String>>,
+    /// Several base URLs of the same service: load-balanced, failing ones ejected for a while.
+    #[serde(default)]
+    pub urls: Vec<Spanned<String>>,
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
+    /// Requests in flight at most (the bulkhead); more are rejected at once.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    #[serde(default)]
+    pub ejection: EjectionConfig,
+}
+
+impl UpstreamConfig {
+    /// Every base URL of the upstream.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.url
+            .iter()
+            .chain(&self.urls)
+            .map(|u| u.get_ref().as_str())
+    }
+}
+
+fn default_max_concurrency() -> usize {
+    128
 }
 
 fn default_connect_timeout_ms() -> u64 {
@@ -99,6 +183,22 @@ pub struct PartConfig {
     /// Data served, marked `fallback`, when the upstream fails or times out.
     #[serde(default)]
     pub fallback: Option<serde_json::Value>,
+    /// Cache the part's upstream responses; off when absent.
+    pub cache: Option<PartCacheConfig>,
+}
+
+/// Freshness of a cached part (RFC 5861 windows).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartCacheConfig {
+    /// Served as `ok` for this long (capped by the upstream's `max-age`).
+    pub ttl_ms: u64,
+    /// After the TTL, served at once as `stale` while one background refresh runs.
+    #[serde(default)]
+    pub stale_while_revalidate_ms: u64,
+    /// After the TTL, served as `stale` when the upstream fails, times out or is open-circuited.
+    #[serde(default)]
+    pub stale_if_error_ms: u64,
 }
 
 impl PartConfig {
@@ -207,13 +307,50 @@ impl Config {
     fn validate(&self, source: &Source) -> Vec<ConfigError> {
         let mut errors = Vec::new();
         for (name, upstream) in &self.upstreams {
-            let url = upstream.url.get_ref();
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
+            let key = format!("upstreams.{name}");
+            for url in upstream.url.iter().chain(&upstream.urls) {
+                let text = url.get_ref();
+                if !(text.starts_with("http://") || text.starts_with("https://")) {
+                    errors.push(source.error_at(
+                        url.span(),
+                        format!("{key}.url"),
+                        format!("{text:?} is not an http(s) URL"),
+                    ));
+                }
+            }
+            if upstream.hosts().next().is_none() {
                 errors.push(source.error_at(
-                    upstream.url.span(),
-                    format!("upstreams.{name}.url"),
-                    format!("{url:?} is not an http(s) URL"),
+                    self.upstream_span(source, name),
+                    key.clone(),
+                    "needs `url` or `urls`",
                 ));
+            }
+            if upstream.max_concurrency == 0 || upstream.retry.max_attempts == 0 {
+                errors.push(source.error_at(
+                    self.upstream_span(source, name),
+                    key,
+                    "max_concurrency and retry.max_attempts must be at least 1",
+                ));
+            }
+        }
+        for (name, action) in &self.actions {
+            let key = format!("actions.{name}");
+            if !self.upstreams.contains_key(action.upstream.get_ref()) {
+                errors.push(source.error_at(
+                    action.upstream.span(),
+                    format!("{key}.upstream"),
+                    format!("unknown upstream {:?}", action.upstream.get_ref()),
+                ));
+            }
+            for template in std::iter::once(&action.path).chain(&action.invalidate) {
+                let text = template.get_ref().replace("{id}", "1");
+                if text.contains(['{', '}']) {
+                    errors.push(source.error_at(
+                        template.span(),
+                        format!("{key}.path"),
+                        "only {id} is available in an action's templates",
+                    ));
+                }
             }
         }
         for (view_name, view) in &self.views {
@@ -305,11 +442,19 @@ impl Config {
         }
     }
 
+    /// Where `[upstreams.<name>]` starts, for errors about the table as a whole.
+    fn upstream_span(&self, source: &Source, name: &str) -> Range<usize> {
+        let header = format!("[upstreams.{name}]");
+        let start = source.text.find(&header).unwrap_or(0);
+        start..start + header.len()
+    }
+
     /// Points the named upstreams at other base URLs (as `TESSERA_UPSTREAM_<NAME>_URL` would).
     pub fn override_upstreams<'a>(&mut self, urls: impl IntoIterator<Item = (&'a str, String)>) {
         for (name, url) in urls {
             if let Some(upstream) = self.upstreams.get_mut(name) {
-                upstream.url = Spanned::new(0..0, url);
+                upstream.url = Some(Spanned::new(0..0, url));
+                upstream.urls.clear();
             }
         }
     }
@@ -330,9 +475,20 @@ impl Config {
                 "TESSERA_UPSTREAM_{}_URL",
                 name.to_uppercase().replace('-', "_")
             );
-            if let Some(url) = var(&key) {
-                upstream.url = Spanned::new(0..0, url);
+            if let Some(urls) = var(&key) {
+                // A comma-separated list sets several hosts.
+                upstream.urls = urls
+                    .split(',')
+                    .map(|u| Spanned::new(0..0, u.trim().to_owned()))
+                    .collect();
+                upstream.url = None;
             }
+        }
+        if let Some(url) = var("TESSERA_REDIS_URL") {
+            self.cache.redis_url = Some(url).filter(|u| !u.is_empty());
+        }
+        if let Some(token) = var("TESSERA_ADMIN_TOKEN") {
+            self.admin.token = Some(token).filter(|t| !t.is_empty());
         }
         Ok(())
     }
@@ -462,8 +618,8 @@ timeout_ms = 100
             .unwrap();
         assert_eq!(config.server.listen.port(), 9999);
         assert_eq!(
-            config.upstreams["catalog"].url.get_ref(),
-            "http://10.0.0.1:1"
+            config.upstreams["catalog"].hosts().collect::<Vec<_>>(),
+            ["http://10.0.0.1:1"]
         );
         let bad = config.apply_env(|k| (k == "TESSERA_LISTEN").then(|| "nope".into()));
         assert!(bad.unwrap_err().to_string().contains("TESSERA_LISTEN"));

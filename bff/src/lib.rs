@@ -8,30 +8,44 @@
 //! - [`api`]: the composite-view API — JSON, NDJSON streams, single parts, ETags.
 //! - [`compose`]: composite views — fan-out, dependencies, deadlines, per-part outcomes.
 //! - [`template`]: path templates of parts and the dependencies they imply.
-//! - [`upstream`]: the HTTP client for data services.
+//! - [`cache`]: the part cache (TTL, stale-while-revalidate, stale-if-error, coalescing).
+//! - [`shared_cache`]: Redis behind the cache, and invalidations between replicas.
+//! - [`upstream`]: the HTTP client for data services, behind its guards.
+//! - [`resilience`]: circuit breaker, host ejection, retry policy and budget.
+//! - [`metrics`]: Prometheus metrics.
+//! - [`admin`]: cache invalidation and the write actions that invalidate.
 //! - [`assets`]: static hosting of the front end, and the fingerprinting build step.
 //! - [`ops`]: request ids and health.
 //! - [`error`]: the one mapping from errors to HTTP responses.
 
+pub mod admin;
 pub mod api;
 pub mod app;
 pub mod assets;
+pub mod cache;
 pub mod compose;
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod ops;
+pub mod resilience;
+pub mod shared_cache;
 pub mod template;
 pub mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 use crate::app::AppState;
 use crate::assets::Assets;
+use crate::cache::PartCache;
 use crate::compose::Composer;
 use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::shared_cache::SharedCache;
 use crate::upstream::Upstreams;
 
 /// Why the BFF could not start.
@@ -41,13 +55,40 @@ pub enum StartError {
     Client(#[from] reqwest::Error),
     #[error(transparent)]
     Assets(#[from] assets::AssetError),
+    #[error("cache.redis_url: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 /// Builds the application from a validated configuration. The front-end build is optional: if
-/// `dist_dir` does not exist the BFF serves its API alone.
+/// `dist_dir` does not exist the BFF serves its API alone. Must run inside a Tokio runtime
+/// (with a shared cache, it starts listening for invalidations).
 pub fn build(config: &Config) -> Result<axum::Router, StartError> {
-    let upstreams = Upstreams::new(&config.upstreams)?;
-    let composer = Composer::new(&config.views, upstreams);
+    let metrics = Metrics::default();
+    let upstreams = Arc::new(Upstreams::new(&config.upstreams, metrics.clone())?);
+    let shared = config
+        .cache
+        .redis_url
+        .as_deref()
+        .map(|url| {
+            SharedCache::new(
+                url,
+                Duration::from_millis(config.cache.redis_timeout_ms),
+                metrics.clone(),
+            )
+        })
+        .transpose()?;
+    let cache = PartCache::new(&config.cache, upstreams, shared, metrics.clone());
+    if let Some(shared) = cache.shared() {
+        let listener_cache = cache.clone();
+        shared.listen(move |target| {
+            let cache = listener_cache.clone();
+            async move {
+                let dropped = cache.invalidate_local(&target).await;
+                tracing::debug!(?target, dropped, "invalidated by another replica");
+            }
+        });
+    }
+    let composer = Composer::new(&config.views, cache.clone());
     let assets = if config.server.dist_dir.exists() {
         Some(Arc::new(Assets::load(&config.server.dist_dir)?))
     } else {
@@ -55,7 +96,14 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
         None
     };
     Ok(app::router(
-        AppState { composer, assets },
+        AppState {
+            composer,
+            assets,
+            cache,
+            metrics,
+            admin_token: config.admin.token.clone().map(Arc::from),
+            actions: Arc::new(config.actions.clone()),
+        },
         config.server.body_limit_bytes,
     ))
 }

@@ -1,8 +1,11 @@
 //! Operations: request ids (set, propagated, and available to error bodies) and health.
 
-use axum::extract::Request;
-use axum::http::HeaderValue;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
+use axum::response::IntoResponse;
+
+use crate::app::AppState;
 use axum::response::Response;
 
 tokio::task_local! {
@@ -50,7 +53,24 @@ fn new_request_id() -> String {
     )
 }
 
-/// `GET /healthz`: the process is up and serving.
-pub async fn healthz() -> axum::Json<serde_json::Value> {
-    axum::Json(serde_json::json!({ "status": "ok" }))
+/// `GET /healthz`: the process is up and serving, and whether its shared cache is reachable
+/// (`up`, `down`, or `off`). A Redis that is down degrades the BFF; it does not fail it.
+pub async fn healthz(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
+    let shared_cache = match state.cache.shared() {
+        None => "off",
+        Some(shared) if shared.is_up() => "up",
+        Some(_) => "down",
+    };
+    axum::Json(serde_json::json!({ "status": "ok", "shared_cache": shared_cache }))
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }

@@ -1,0 +1,428 @@
+//! The part cache: cache-aside in front of the upstreams, with RFC 5861 windows. Within its TTL
+//! an entry is served as `ok`; then, for `stale_while_revalidate`, it is served at once as
+//! `stale` while one background refresh runs; and for `stale_if_error`, it stands in (as
+//! `stale`, with its age) when the upstream fails. Refreshes revalidate with the upstream's
+//! ETag. Concurrent misses for one key make one upstream call. Entries live in a bounded
+//! in-process cache (moka), and, when configured, in Redis shared by every replica.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
+use serde::{Deserialize, Serialize};
+use tokio::time::Instant;
+
+use crate::config::{CacheConfig, PartCacheConfig};
+use crate::metrics::Metrics;
+use crate::shared_cache::{Invalidation, SharedCache};
+use crate::upstream::{Fetched, UpstreamError, Upstreams};
+
+/// A cached upstream response and its freshness windows (wall-clock, so replicas agree).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub data: serde_json::Value,
+    pub etag: Option<String>,
+    pub stored_at_ms: u64,
+    pub fresh_ms: u64,
+    pub swr_ms: u64,
+    pub sie_ms: u64,
+}
+
+impl Entry {
+    fn age_ms(&self, now_ms: u64) -> u64 {
+        now_ms.saturating_sub(self.stored_at_ms)
+    }
+
+    fn is_fresh(&self, now_ms: u64) -> bool {
+        self.age_ms(now_ms) < self.fresh_ms
+    }
+
+    fn may_revalidate_in_background(&self, now_ms: u64) -> bool {
+        self.age_ms(now_ms) < self.fresh_ms + self.swr_ms
+    }
+
+    fn may_stand_in_for_errors(&self, now_ms: u64) -> bool {
+        self.age_ms(now_ms) < self.fresh_ms + self.sie_ms
+    }
+
+    /// How long the entry is worth keeping at all.
+    pub fn lifetime(&self) -> Duration {
+        Duration::from_millis(self.fresh_ms + self.swr_ms.max(self.sie_ms))
+    }
+
+    fn remaining(&self, now_ms: u64) -> Duration {
+        self.lifetime()
+            .saturating_sub(Duration::from_millis(self.age_ms(now_ms)))
+    }
+}
+
+/// One part's request of the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookup<'a> {
+    /// `view.part`, for metrics.
+    pub label: &'a str,
+    pub upstream: &'a str,
+    pub path: &'a str,
+    pub policy: &'a PartCacheConfig,
+    pub deadline: Instant,
+    /// The deadline of a background refresh, from when it starts.
+    pub refresh_timeout: Duration,
+    pub request_id: Option<&'a str>,
+}
+
+/// What the cache gives a part.
+#[derive(Debug)]
+pub struct Served {
+    pub data: serde_json::Value,
+    /// `Some(age in seconds)` when the data is stale.
+    pub stale_age_s: Option<u64>,
+}
+
+type FlightFuture = BoxFuture<'static, Result<Arc<Entry>, UpstreamError>>;
+type Flight = Shared<FlightFuture>;
+
+/// The cache of every part. Cheap to clone.
+#[derive(Clone)]
+pub struct PartCache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    local: moka::future::Cache<String, Arc<Entry>>,
+    shared: Option<SharedCache>,
+    in_flight:
+        Mutex<HashMap<String, WeakShared<BoxFuture<'static, Result<Arc<Entry>, UpstreamError>>>>>,
+    upstreams: Arc<Upstreams>,
+    metrics: Metrics,
+}
+
+impl std::fmt::Debug for PartCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartCache")
+            .field("entries", &self.inner.local.entry_count())
+            .field("shared", &self.inner.shared.is_some())
+            .finish()
+    }
+}
+
+/// Expires each entry when its last window closes.
+struct ByLifetime;
+
+impl moka::Expiry<String, Arc<Entry>> for ByLifetime {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        entry: &Arc<Entry>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(entry.remaining(now_ms()))
+    }
+}
+
+impl PartCache {
+    pub fn new(
+        config: &CacheConfig,
+        upstreams: Arc<Upstreams>,
+        shared: Option<SharedCache>,
+        metrics: Metrics,
+    ) -> Self {
+        // Weigh each entry by its size, but at least by an even share of the byte budget, so
+        // the byte bound also bounds the number of entries.
+        let floor = (config.max_bytes / config.max_entries.max(1)).max(1);
+        let local = moka::future::Cache::builder()
+            .max_capacity(config.max_bytes)
+            .weigher(move |key: &String, entry: &Arc<Entry>| {
+                let size = key.len() as u64 + estimate_size(&entry.data);
+                u32::try_from(size.max(floor)).unwrap_or(u32::MAX)
+            })
+            .expire_after(ByLifetime)
+            .build();
+        Self {
+            inner: Arc::new(Inner {
+                local,
+                shared,
+                in_flight: Mutex::new(HashMap::new()),
+                upstreams,
+                metrics,
+            }),
+        }
+    }
+
+    pub fn upstreams(&self) -> &Arc<Upstreams> {
+        &self.inner.upstreams
+    }
+
+    pub fn shared(&self) -> Option<&SharedCache> {
+        self.inner.shared.as_ref()
+    }
+
+    /// The part's data from the cache or its upstream, per its policy.
+    pub async fn get(&self, lookup: Lookup<'_>) -> Result<Served, UpstreamError> {
+        let key = cache_key(lookup.upstream, lookup.path);
+        let cached = self.lookup(&key).await;
+        let now = now_ms();
+        let metrics = &self.inner.metrics;
+        if let Some(entry) = &cached {
+            if entry.is_fresh(now) {
+                metrics.cache_event(lookup.label, "hit");
+                return Ok(fresh(entry));
+            }
+            if entry.may_revalidate_in_background(now) {
+                metrics.cache_event(lookup.label, "stale_while_revalidate");
+                // The refresh outlives this request on purpose, with the part's own timeout;
+                // coalescing makes it happen once however many requests see the stale entry.
+                let deadline = Instant::now() + lookup.refresh_timeout;
+                let refresh = self.flight(&lookup, &key, Some(entry.clone()), deadline);
+                tokio::spawn(refresh);
+                return Ok(stale(entry, now));
+            }
+        }
+        metrics.cache_event(lookup.label, "miss");
+        let flight = self.flight(&lookup, &key, cached.clone(), lookup.deadline);
+        let result = tokio::time::timeout_at(lookup.deadline, flight)
+            .await
+            .unwrap_or(Err(UpstreamError::Timeout));
+        match (result, cached) {
+            (Ok(entry), _) => Ok(fresh(&entry)),
+            (Err(e), Some(entry)) if e.is_failure() && entry.may_stand_in_for_errors(now_ms()) => {
+                metrics.cache_event(lookup.label, "stale_if_error");
+                tracing::info!(%key, error = %e, "serving a stale entry for a failing upstream");
+                Ok(stale(&entry, now_ms()))
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    /// The upstream call for `key`, shared by every caller that wants it at the same time.
+    fn flight(
+        &self,
+        lookup: &Lookup<'_>,
+        key: &str,
+        previous: Option<Arc<Entry>>,
+        deadline: Instant,
+    ) -> Flight {
+        let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
+        if let Some(existing) = in_flight.get(key).and_then(WeakShared::upgrade) {
+            self.inner.metrics.cache_event(lookup.label, "coalesced");
+            return existing;
+        }
+        let inner = self.inner.clone();
+        let key_owned = key.to_owned();
+        let (upstream, path) = (lookup.upstream.to_owned(), lookup.path.to_owned());
+        let request_id = lookup.request_id.map(str::to_owned);
+        let policy = lookup.policy.clone();
+        let label = lookup.label.to_owned();
+        let flight = async move {
+            let etag = previous.as_ref().and_then(|p| p.etag.clone());
+            let result = inner
+                .upstreams
+                .get(
+                    &upstream,
+                    &path,
+                    deadline,
+                    request_id.as_deref(),
+                    etag.as_deref(),
+                )
+                .await;
+            let outcome = match result {
+                Ok(Fetched::Fresh {
+                    data,
+                    etag,
+                    max_age,
+                    no_store,
+                }) => {
+                    let entry = Arc::new(new_entry(data, etag, &policy, max_age));
+                    if !no_store {
+                        store(&inner, &key_owned, entry.clone()).await;
+                    }
+                    Ok(entry)
+                }
+                Ok(Fetched::NotModified { max_age }) => match previous {
+                    Some(previous) => {
+                        inner.metrics.cache_event(&label, "revalidated");
+                        let renewed = Arc::new(new_entry(
+                            previous.data.clone(),
+                            previous.etag.clone(),
+                            &policy,
+                            max_age,
+                        ));
+                        store(&inner, &key_owned, renewed.clone()).await;
+                        Ok(renewed)
+                    }
+                    None => Err(UpstreamError::Status(304)),
+                },
+                Err(e) => Err(e),
+            };
+            inner
+                .in_flight
+                .lock()
+                .expect("in-flight lock")
+                .remove(&key_owned);
+            outcome
+        }
+        .boxed()
+        .shared();
+        if let Some(weak) = flight.downgrade() {
+            in_flight.insert(key.to_owned(), weak);
+        }
+        flight
+    }
+
+    /// The local entry, or the shared one (which then fills the local layer).
+    async fn lookup(&self, key: &str) -> Option<Arc<Entry>> {
+        if let Some(entry) = self.inner.local.get(key).await {
+            return Some(entry);
+        }
+        let shared = self.inner.shared.as_ref()?;
+        let entry = Arc::new(shared.get(key).await?);
+        if entry.remaining(now_ms()) > Duration::ZERO {
+            self.inner.local.insert(key.to_owned(), entry.clone()).await;
+            Some(entry)
+        } else {
+            None
+        }
+    }
+
+    /// Drops entries here and, through Redis, in the shared layer and every replica's local one.
+    /// Returns how many local entries were dropped.
+    pub async fn invalidate(&self, target: &Invalidation) -> u64 {
+        let dropped = self.invalidate_local(target).await;
+        if let Some(shared) = &self.inner.shared {
+            shared.invalidate(target).await;
+        }
+        dropped
+    }
+
+    /// Drops matching entries of this replica only (what a pub/sub message asks for).
+    pub async fn invalidate_local(&self, target: &Invalidation) -> u64 {
+        let keys: Vec<Arc<String>> = self
+            .inner
+            .local
+            .iter()
+            .filter(|(key, _)| target.matches(key))
+            .map(|(key, _)| key)
+            .collect();
+        for key in &keys {
+            self.inner.local.invalidate(key.as_str()).await;
+        }
+        keys.len() as u64
+    }
+}
+
+async fn store(inner: &Inner, key: &str, entry: Arc<Entry>) {
+    if entry.lifetime().is_zero() {
+        return;
+    }
+    if let Some(shared) = &inner.shared {
+        shared.set(key, &entry).await;
+    }
+    inner.local.insert(key.to_owned(), entry).await;
+}
+
+fn new_entry(
+    data: serde_json::Value,
+    etag: Option<String>,
+    policy: &PartCacheConfig,
+    max_age: Option<Duration>,
+) -> Entry {
+    let upstream_ms = max_age.map_or(u64::MAX, |d| d.as_millis() as u64);
+    Entry {
+        data,
+        etag,
+        stored_at_ms: now_ms(),
+        fresh_ms: policy.ttl_ms.min(upstream_ms),
+        swr_ms: policy.stale_while_revalidate_ms,
+        sie_ms: policy.stale_if_error_ms,
+    }
+}
+
+fn fresh(entry: &Entry) -> Served {
+    Served {
+        data: entry.data.clone(),
+        stale_age_s: None,
+    }
+}
+
+fn stale(entry: &Entry, now_ms: u64) -> Served {
+    Served {
+        data: entry.data.clone(),
+        stale_age_s: Some(entry.age_ms(now_ms) / 1000),
+    }
+}
+
+/// The key of an upstream response: `upstream:/path?query`. Invalidation prefixes use the same
+/// form.
+pub fn cache_key(upstream: &str, path: &str) -> String {
+    format!("{upstream}:{path}")
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Roughly how many bytes a JSON value takes in memory.
+fn estimate_size(value: &serde_json::Value) -> u64 {
+    use serde_json::Value;
+    match value {
+        Value::Null | Value::Bool(_) | Value::Number(_) => 16,
+        Value::String(s) => 24 + s.len() as u64,
+        Value::Array(items) => 24 + items.iter().map(estimate_size).sum::<u64>(),
+        Value::Object(map) => {
+            48 + map
+                .iter()
+                .map(|(k, v)| 32 + k.len() as u64 + estimate_size(v))
+                .sum::<u64>()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(age_ms: u64) -> Entry {
+        Entry {
+            data: serde_json::json!(1),
+            etag: None,
+            stored_at_ms: now_ms() - age_ms,
+            fresh_ms: 1_000,
+            swr_ms: 2_000,
+            sie_ms: 10_000,
+        }
+    }
+
+    #[test]
+    fn windows_follow_rfc_5861() {
+        let now = now_ms();
+        assert!(entry(500).is_fresh(now));
+        let e = entry(1_500);
+        assert!(!e.is_fresh(now) && e.may_revalidate_in_background(now));
+        let e = entry(5_000);
+        assert!(!e.may_revalidate_in_background(now) && e.may_stand_in_for_errors(now));
+        assert!(!entry(11_500).may_stand_in_for_errors(now));
+        assert_eq!(entry(0).lifetime(), Duration::from_millis(11_000));
+    }
+
+    #[test]
+    fn the_upstream_max_age_caps_the_ttl() {
+        let policy = PartCacheConfig {
+            ttl_ms: 60_000,
+            stale_while_revalidate_ms: 0,
+            stale_if_error_ms: 0,
+        };
+        let capped = new_entry(
+            serde_json::json!(1),
+            None,
+            &policy,
+            Some(Duration::from_secs(5)),
+        );
+        assert_eq!(capped.fresh_ms, 5_000);
+        assert_eq!(
+            new_entry(serde_json::json!(1), None, &policy, None).fresh_ms,
+            60_000
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Prometheus metrics, served as text at `/metrics`: per upstream, request latency, outcomes,
+//! retries, breaker state and bulkhead rejections; per part, cache hits, misses, stale serves
+//! and coalesced waits; whether the shared cache (Redis) is reachable.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UpstreamLabels {
+    pub upstream: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub upstream: String,
+    /// `ok`, or an error code (`timeout`, `unavailable`, `upstream_status`, ...).
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `view.part`.
+    pub part: String,
+    /// `hit`, `miss`, `stale_while_revalidate`, `stale_if_error`, `coalesced`, `revalidated`.
+    pub event: String,
+}
+
+/// Every metric the BFF exports. Cheap to clone (all handles are shared).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    pub upstream_latency: Family<UpstreamLabels, Histogram>,
+    pub upstream_requests: Family<OutcomeLabels, Counter>,
+    pub upstream_retries: Family<UpstreamLabels, Counter>,
+    pub breaker_state: Family<UpstreamLabels, Gauge<i64, AtomicI64>>,
+    pub bulkhead_rejections: Family<UpstreamLabels, Counter>,
+    pub cache_events: Family<CacheLabels, Counter>,
+    pub redis_up: Gauge<i64, AtomicI64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("tessera");
+        let upstream_latency = Family::<UpstreamLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        registry.register(
+            "upstream_request_duration_seconds",
+            "Upstream attempt latency",
+            upstream_latency.clone(),
+        );
+        let upstream_requests = Family::default();
+        registry.register(
+            "upstream_requests",
+            "Upstream requests by outcome",
+            upstream_requests.clone(),
+        );
+        let upstream_retries = Family::default();
+        registry.register(
+            "upstream_retries",
+            "Retried upstream attempts",
+            upstream_retries.clone(),
+        );
+        let breaker_state = Family::default();
+        registry.register(
+            "upstream_breaker_state",
+            "Circuit breaker state: 0 closed, 1 open, 2 half-open",
+            breaker_state.clone(),
+        );
+        let bulkhead_rejections = Family::default();
+        registry.register(
+            "upstream_bulkhead_rejections",
+            "Requests rejected because the upstream's concurrency limit was full",
+            bulkhead_rejections.clone(),
+        );
+        let cache_events = Family::default();
+        registry.register(
+            "cache_events",
+            "Part cache events: hit, miss, stale serves, coalesced waits",
+            cache_events.clone(),
+        );
+        let redis_up = Gauge::default();
+        registry.register(
+            "redis_up",
+            "Whether the shared cache answered its last command (1), failed (0) or is off (-1)",
+            redis_up.clone(),
+        );
+        redis_up.set(-1);
+        Self {
+            registry: Arc::new(registry),
+            upstream_latency,
+            upstream_requests,
+            upstream_retries,
+            breaker_state,
+            bulkhead_rejections,
+            cache_events,
+            redis_up,
+        }
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to ~16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Metrics {
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    pub fn cache_event(&self, part: &str, event: &str) {
+        self.cache_events
+            .get_or_create(&CacheLabels {
+                part: part.to_owned(),
+                event: event.to_owned(),
+            })
+            .inc();
+    }
+
+    pub fn upstream_outcome(&self, upstream: &str, outcome: &str) {
+        self.upstream_requests
+            .get_or_create(&OutcomeLabels {
+                upstream: upstream.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+}
