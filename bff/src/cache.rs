@@ -91,8 +91,8 @@ pub struct PartCache {
 struct Inner {
     local: moka::future::Cache<String, Arc<Entry>>,
     shared: Option<SharedCache>,
-    in_flight:
-        Mutex<HashMap<String, WeakShared<BoxFuture<'static, Result<Arc<Entry>, UpstreamError>>>>>,
+    /// Upstream calls under way, by key; weak, so a call nobody waits for any more is dropped.
+    in_flight: Mutex<HashMap<String, WeakShared<FlightFuture>>>,
     upstreams: Arc<Upstreams>,
     metrics: Metrics,
 }
