@@ -108,7 +108,8 @@ pub struct Event {
 
 #[derive(Debug, Default)]
 struct Shared {
-    replies: Mutex<HashMap<String, Reply>>,
+    /// Per target, the replies still to give; the last one repeats.
+    replies: Mutex<HashMap<String, Vec<Reply>>>,
     events: Mutex<Vec<Event>>,
 }
 
@@ -139,11 +140,17 @@ impl Stub {
     /// Scripts the reply for a request target: an exact path-and-query match wins over a match
     /// of the path alone. Unscripted targets get a JSON 404.
     pub fn on(&self, target: &str, reply: Reply) -> &Self {
+        self.script(target, vec![reply])
+    }
+
+    /// Scripts several replies for a target, given in order; the last one then repeats.
+    pub fn script(&self, target: &str, replies: Vec<Reply>) -> &Self {
+        assert!(!replies.is_empty(), "a script needs at least one reply");
         self.shared
             .replies
             .lock()
             .expect("stub lock")
-            .insert(target.to_owned(), reply);
+            .insert(target.to_owned(), replies);
         self
     }
 
@@ -199,13 +206,18 @@ impl Stub {
     }
 
     fn reply_for(&self, target: &str) -> Reply {
-        let replies = self.shared.replies.lock().expect("stub lock");
+        let mut replies = self.shared.replies.lock().expect("stub lock");
         let path = target.split('?').next().unwrap_or(target);
-        replies
-            .get(target)
-            .or_else(|| replies.get(path))
-            .cloned()
-            .unwrap_or_else(|| Reply::status(404))
+        let key = if replies.contains_key(target) {
+            target
+        } else {
+            path
+        };
+        match replies.get_mut(key) {
+            Some(script) if script.len() > 1 => script.remove(0),
+            Some(script) => script[0].clone(),
+            None => Reply::status(404),
+        }
     }
 }
 
@@ -273,7 +285,7 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
         }
 
         let head = format!(
-            "HTTP/1.1 {} Stub\r\ncontent-type: application/json\r\ncontent-length: {}\r\ncache-control: no-store\r\n\r\n",
+            "HTTP/1.1 {} Stub\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
             reply.status,
             reply.body.len()
         );

@@ -1,0 +1,471 @@
+//! Chaos at the upstream edge, against stub upstreams: every kind of misbehaviour for a critical
+//! and an optional part, retries, the circuit breaker, the bulkhead, host ejection, and the
+//! part cache (stale-if-error, stale-while-revalidate, coalesced misses, invalidation).
+
+mod support;
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{config_from, start_bff};
+use tessera_contract::{PartStatus, ViewEnvelope};
+use tessera_testkit::stub::{Reply, Stub};
+use tokio::time::Instant;
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+/// A view `v` with a critical part `main` on `a` and an optional part `side` on `b`, each with a
+/// 400 ms timeout. `extra` is appended (upstream settings, cache policies).
+fn config(a: &str, b: &str, extra: &str) -> String {
+    format!(
+        r#"
+[admin]
+token = "s3cret"
+
+[upstreams.a]
+url = "{a}"
+[upstreams.a.retry]
+backoff_ms = 10
+max_backoff_ms = 20
+
+[upstreams.b]
+url = "{b}"
+
+[views.v]
+id = "integer"
+budget_ms = 1500
+
+[views.v.parts.main]
+upstream = "a"
+path = "/main/{{id}}"
+timeout_ms = 400
+critical = true
+
+[views.v.parts.side]
+upstream = "b"
+path = "/side/{{id}}"
+timeout_ms = 400
+{extra}
+"#
+    )
+}
+
+async fn view(bff: std::net::SocketAddr) -> (StatusCode, ViewEnvelope, Duration) {
+    let started = Instant::now();
+    let response = reqwest::get(format!("http://{bff}/api/views/v/1"))
+        .await
+        .unwrap();
+    let status = response.status();
+    let envelope = response.json().await.unwrap();
+    (status, envelope, started.elapsed())
+}
+
+fn ok() -> Reply {
+    Reply::json(json!({"fine": true}))
+}
+
+/// A loopback address nothing listens on.
+fn refused() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("http://{}", listener.local_addr().unwrap())
+}
+
+#[tokio::test]
+async fn every_fault_costs_only_its_own_part_within_its_deadline() {
+    let faults: Vec<(&str, Reply, PartStatus, &str)> = vec![
+        ("hang", Reply::hang(), PartStatus::Timeout, "timeout"),
+        (
+            "slow",
+            ok().after(MS(2_000)),
+            PartStatus::Timeout,
+            "timeout",
+        ),
+        (
+            "503",
+            Reply::status(503),
+            PartStatus::Error,
+            "upstream_status",
+        ),
+        (
+            "reset mid-body",
+            Reply::reset_mid_body(json!({"a": "b".repeat(1000)})),
+            PartStatus::Error,
+            "unavailable",
+        ),
+        (
+            "garbage",
+            Reply::raw("<html>oops"),
+            PartStatus::Error,
+            "bad_upstream_response",
+        ),
+        (
+            "over the size limit",
+            Reply::raw(format!("\"{}\"", "x".repeat(5 * 1024 * 1024))),
+            PartStatus::Error,
+            "bad_upstream_response",
+        ),
+    ];
+    for (name, reply, part_status, code) in faults {
+        for critical in [true, false] {
+            let (good, bad) = (Stub::start().await, Stub::start().await);
+            good.on("/main/1", ok()).on("/side/1", ok());
+            bad.on("/main/1", reply.clone())
+                .on("/side/1", reply.clone());
+            let (a, b) = if critical {
+                (bad.url(), good.url())
+            } else {
+                (good.url(), bad.url())
+            };
+            let bff = start_bff(&config_from(&config(&a, &b, ""))).await;
+            let (status, envelope, elapsed) = view(bff).await;
+            let (faulty, healthy) = if critical {
+                ("main", "side")
+            } else {
+                ("side", "main")
+            };
+            let expected = match (critical, part_status) {
+                (false, _) => StatusCode::OK,
+                (true, PartStatus::Timeout) => StatusCode::GATEWAY_TIMEOUT,
+                (true, _) => StatusCode::BAD_GATEWAY,
+            };
+            let context = format!("{name}, critical={critical}: {envelope:?}");
+            assert_eq!(status, expected, "{context}");
+            assert_eq!(envelope.parts[faulty].status, part_status, "{context}");
+            assert_eq!(
+                envelope.parts[faulty].error.as_ref().unwrap().code,
+                code,
+                "{context}"
+            );
+            assert_eq!(envelope.parts[healthy].status, PartStatus::Ok, "{context}");
+            assert!(elapsed < MS(1_400), "{context}: took {elapsed:?}");
+        }
+    }
+
+    // Connection refused, for each side.
+    for critical in [true, false] {
+        let good = Stub::start().await;
+        good.on("/main/1", ok()).on("/side/1", ok());
+        let (a, b) = if critical {
+            (refused(), good.url())
+        } else {
+            (good.url(), refused())
+        };
+        let bff = start_bff(&config_from(&config(&a, &b, ""))).await;
+        let (status, envelope, _) = view(bff).await;
+        let faulty = if critical { "main" } else { "side" };
+        let expected = if critical {
+            StatusCode::BAD_GATEWAY
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(status, expected);
+        assert_eq!(
+            envelope.parts[faulty].error.as_ref().unwrap().code,
+            "unavailable"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_flapping_upstream_is_retried_but_a_broken_one_is_not() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.script(
+        "/main/1",
+        vec![Reply::status(503), Reply::status(502), ok()],
+    );
+    b.on("/side/1", ok());
+    let bff = start_bff(&config_from(&config(&a.url(), &b.url(), ""))).await;
+    let (status, envelope, _) = view(bff).await;
+    assert_eq!(status, StatusCode::OK, "{envelope:?}");
+    assert_eq!(a.hits("/main"), 3, "two retries, then success");
+
+    // A 500 is an answer, not a hiccup: no retry.
+    a.on("/main/1", Reply::status(500));
+    let (status, _, _) = view(bff).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(a.hits("/main"), 4);
+
+    let metrics = reqwest::get(format!("http://{bff}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tessera_upstream_retries_total{upstream=\"a\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tessera_upstream_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn the_breaker_opens_answers_at_once_and_recovers() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on("/side/1", Reply::status(500));
+    let extra = "[upstreams.b.breaker]\nfailure_threshold = 3\nopen_ms = 400\n";
+    let text = config(&a.url(), &b.url(), "").replace("[views.v]", &format!("{extra}\n[views.v]"));
+    let bff = start_bff(&config_from(&text)).await;
+    for _ in 0..3 {
+        let (_, envelope, _) = view(bff).await;
+        assert_eq!(
+            envelope.parts["side"].error.as_ref().unwrap().code,
+            "upstream_status"
+        );
+    }
+    let (status, envelope, _) = view(bff).await;
+    assert_eq!(status, StatusCode::OK);
+    let side = &envelope.parts["side"];
+    assert_eq!(side.error.as_ref().unwrap().code, "circuit_open");
+    assert!(
+        side.elapsed_ms < 50,
+        "an open circuit answers at once: {side:?}"
+    );
+    assert_eq!(
+        b.hits("/side"),
+        3,
+        "nothing reached the upstream while open"
+    );
+    let metrics = reqwest::get(format!("http://{bff}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tessera_upstream_breaker_state{upstream=\"b\"} 1"),
+        "{metrics}"
+    );
+
+    // The service recovers; after the open period a probe gets through and closes the circuit.
+    b.on("/side/1", ok());
+    tokio::time::sleep(MS(450)).await;
+    let (_, envelope, _) = view(bff).await;
+    assert_eq!(envelope.parts["side"].status, PartStatus::Ok);
+    let (_, envelope, _) = view(bff).await;
+    assert_eq!(envelope.parts["side"].status, PartStatus::Ok);
+    assert_eq!(b.hits("/side"), 5);
+}
+
+#[tokio::test]
+async fn the_bulkhead_rejects_at_once_when_full() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on("/side/1", ok().after(MS(300)));
+    let text = config(&a.url(), &b.url(), "").replace(
+        "[upstreams.b]\nurl = ",
+        "[upstreams.b]\nmax_concurrency = 2\nurl = ",
+    );
+    let bff = start_bff(&config_from(&text)).await;
+    let requests = (0..5).map(|_| view(bff));
+    let results = futures::future::join_all(requests).await;
+    let codes: Vec<Option<String>> = results
+        .iter()
+        .map(|(_, e, _)| e.parts["side"].error.as_ref().map(|e| e.code.clone()))
+        .collect();
+    let rejected = codes
+        .iter()
+        .filter(|c| c.as_deref() == Some("overloaded"))
+        .count();
+    assert_eq!(rejected, 3, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| c.is_none()).count(), 2);
+    for (_, envelope, _) in &results {
+        if envelope.parts["side"].error.is_some() {
+            assert!(
+                envelope.parts["side"].elapsed_ms < 100,
+                "rejected, not queued"
+            );
+        }
+    }
+    assert_eq!(b.hits("/side"), 2);
+}
+
+#[tokio::test]
+async fn a_failing_host_is_ejected_and_its_peers_take_the_traffic() {
+    let (good, side) = (Stub::start().await, Stub::start().await);
+    good.on("/main/1", ok());
+    side.on("/side/1", ok());
+    let text = config("http://unused", &side.url(), "").replace(
+        "url = \"http://unused\"",
+        &format!("urls = [\"{}\", \"{}\"]\n[upstreams.a.ejection]\nconsecutive_failures = 1\neject_ms = 60000", refused(), good.url()),
+    );
+    let bff = start_bff(&config_from(&text)).await;
+    for _ in 0..6 {
+        let (status, envelope, _) = view(bff).await;
+        assert_eq!(status, StatusCode::OK, "{envelope:?}");
+    }
+    assert_eq!(good.hits("/main"), 6);
+}
+
+fn cached(ttl_ms: u64, swr_ms: u64, sie_ms: u64) -> String {
+    format!(
+        "[views.v.parts.side.cache]\nttl_ms = {ttl_ms}\nstale_while_revalidate_ms = {swr_ms}\nstale_if_error_ms = {sie_ms}\n"
+    )
+}
+
+#[tokio::test]
+async fn stale_data_stands_in_for_a_dead_upstream_with_its_age() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on("/side/1", Reply::json(json!({"version": 1})));
+    let bff = start_bff(&config_from(&config(
+        &a.url(),
+        &b.url(),
+        &cached(100, 0, 60_000),
+    )))
+    .await;
+    let (_, first, _) = view(bff).await;
+    assert_eq!(first.parts["side"].status, PartStatus::Ok);
+    let (_, again, _) = view(bff).await;
+    assert_eq!(again.parts["side"].status, PartStatus::Ok, "a fresh hit");
+    assert_eq!(b.hits("/side"), 1);
+
+    b.on("/side/1", Reply::hang());
+    tokio::time::sleep(MS(1_100)).await;
+    let (status, envelope, elapsed) = view(bff).await;
+    assert_eq!(status, StatusCode::OK);
+    let side = &envelope.parts["side"];
+    assert_eq!(side.status, PartStatus::Stale, "{side:?}");
+    assert_eq!(side.data, Some(json!({"version": 1})));
+    assert_eq!(side.age_s, Some(1));
+    assert!(
+        elapsed < MS(1_000),
+        "waited for the part's deadline, not more"
+    );
+    assert!(!envelope.complete);
+
+    b.on("/side/1", Reply::status(503));
+    let (_, envelope, _) = view(bff).await;
+    assert_eq!(envelope.parts["side"].status, PartStatus::Stale);
+}
+
+#[tokio::test]
+async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on("/side/1", Reply::json(json!({"version": 1})));
+    let bff = start_bff(&config_from(&config(
+        &a.url(),
+        &b.url(),
+        &cached(400, 60_000, 0),
+    )))
+    .await;
+    view(bff).await;
+    b.on("/side/1", Reply::json(json!({"version": 2})).after(MS(200)));
+    tokio::time::sleep(MS(450)).await;
+
+    let stale_views = futures::future::join_all((0..5).map(|_| view(bff))).await;
+    for (_, envelope, elapsed) in &stale_views {
+        assert_eq!(envelope.parts["side"].status, PartStatus::Stale);
+        assert_eq!(envelope.data("side").unwrap()["version"], 1);
+        assert!(
+            *elapsed < MS(150),
+            "served at once, not after the 200 ms refresh"
+        );
+    }
+    // The refresh lands 200 ms later; the entry is then fresh for 400 ms.
+    tokio::time::sleep(MS(300)).await;
+    let (_, envelope, _) = view(bff).await;
+    assert_eq!(envelope.parts["side"].status, PartStatus::Ok);
+    assert_eq!(envelope.data("side").unwrap()["version"], 2);
+    assert_eq!(
+        b.hits("/side"),
+        2,
+        "five stale reads, one background refresh"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_identical_misses_reach_the_upstream_once() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on("/side/1", Reply::json(json!({"n": 1})).after(MS(200)));
+    let bff = start_bff(&config_from(&config(
+        &a.url(),
+        &b.url(),
+        &cached(10_000, 0, 0),
+    )))
+    .await;
+    let results = futures::future::join_all((0..20).map(|_| view(bff))).await;
+    for (status, envelope, _) in &results {
+        assert_eq!(*status, StatusCode::OK);
+        assert_eq!(envelope.parts["side"].status, PartStatus::Ok);
+    }
+    assert_eq!(b.hits("/side"), 1);
+    let metrics = reqwest::get(format!("http://{bff}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("tessera_cache_events_total{part=\"v.side\",event=\"coalesced\"} 19"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn invalidation_needs_the_token_and_drops_entries() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on("/side/1", Reply::json(json!({"n": 1})));
+    let bff = start_bff(&config_from(&config(
+        &a.url(),
+        &b.url(),
+        &cached(60_000, 0, 0),
+    )))
+    .await;
+    view(bff).await;
+    view(bff).await;
+    assert_eq!(b.hits("/side"), 1);
+
+    let client = reqwest::Client::new();
+    let url = format!("http://{bff}/admin/invalidate");
+    let body = json!({"prefix": "b:/side/"});
+    let denied = client.post(&url).json(&body).send().await.unwrap();
+    assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
+    let wrong = client
+        .post(&url)
+        .bearer_auth("guess")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let garbage = client
+        .post(&url)
+        .bearer_auth("s3cret")
+        .header("content-type", "application/json")
+        .body("{\"everything\": true}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    let done: serde_json::Value = client
+        .post(&url)
+        .bearer_auth("s3cret")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(done["dropped"], 1);
+    view(bff).await;
+    assert_eq!(b.hits("/side"), 2, "the next read went to the upstream");
+
+    // Without a token configured, the admin API does not exist.
+    let open = start_bff(&config_from(
+        &config(&a.url(), &b.url(), "").replace("token = \"s3cret\"", ""),
+    ))
+    .await;
+    let response = client
+        .post(format!("http://{open}/admin/invalidate"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+}
