@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -50,9 +50,13 @@ pub async fn action(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let Path((name, id)) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => AppError::PayloadTooLarge,
+        _ => AppError::BadRequest(e.body_text()),
+    })?;
     let action = state
         .actions
         .get(&name)

@@ -231,3 +231,77 @@ async fn health_answers() {
     let response = reqwest::get(format!("http://{bff}/healthz")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_review_written_through_the_bff_shows_in_the_cached_summary() {
+    let services = start_services().await;
+    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    let count =
+        |envelope: &ViewEnvelope| envelope.data("summary").unwrap()["count"].as_i64().unwrap();
+    let url = format!("http://{bff}/api/views/product/7");
+    let before: ViewEnvelope = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let cached: ViewEnvelope = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(count(&before), count(&cached));
+
+    let client = reqwest::Client::new();
+    let review = serde_json::json!({"rating": 5, "title": "Lovely", "body": "Does the job.", "author": "Ada"});
+    let created = client
+        .post(format!("http://{bff}/api/actions/review/7"))
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: serde_json::Value = created.json().await.unwrap();
+    assert_eq!(created["title"], "Lovely");
+
+    let after: ViewEnvelope = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(
+        count(&after),
+        count(&before) + 1,
+        "the cached summary was dropped"
+    );
+    assert_eq!(
+        after.data("reviews").unwrap()["items"][0]["id"],
+        created["id"]
+    );
+
+    // Bad writes are 4xx with our JSON error shape, and change nothing.
+    let post = |path: &str| client.post(format!("http://{bff}/api/actions/{path}"));
+    let invalid = post("review/7")
+        .json(&serde_json::json!({"rating": 9, "title": "t", "body": "b", "author": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
+    let body: ErrorBody = invalid.json().await.unwrap();
+    assert!(body.error.message.contains("rating"), "{body:?}");
+    let not_json = post("review/7")
+        .header("content-type", "application/json")
+        .body("{rating")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    let wrong_type = post("review/7").body("rating=5").send().await.unwrap();
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let unknown_product = post("review/999999").json(&review).send().await.unwrap();
+    assert_eq!(unknown_product.status(), StatusCode::NOT_FOUND);
+    let unknown_action = post("delete-everything/7")
+        .json(&review)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown_action.status(), StatusCode::NOT_FOUND);
+    let huge = post("review/7")
+        .header("content-type", "application/json")
+        .body(format!("{{\"body\": \"{}\"}}", "x".repeat(100_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let body: ErrorBody = huge.json().await.unwrap();
+    assert_eq!(body.error.code, "payload_too_large");
+    let unchanged: ViewEnvelope = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    assert_eq!(count(&unchanged), count(&after));
+}
