@@ -19,6 +19,10 @@ use tessera_testkit::stub::{Reply, Stub};
 /// it, and the dependent part's chain (a quarter, then a quarter) ends well before it.
 const SCENARIOS_MS: [u64; 2] = [20, 50];
 
+/// The same allocator as the `tessera-bff` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let rounds: usize = std::env::args()

@@ -16,6 +16,7 @@ use serde::Deserialize;
 use tessera_contract::{PartOutcome, StreamLine, encode_part_line, if_none_match};
 
 use crate::app::AppState;
+use crate::cache::RenderedView;
 use crate::compose::{self, Execution, Request};
 use crate::error::AppError;
 use crate::ops;
@@ -40,17 +41,37 @@ pub async fn view(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
     query: Result<Query<ViewQuery>, QueryRejection>,
-    headers: HeaderMap,
+    // Taken whole rather than as a `HeaderMap`, which would be a copy.
+    request: axum::extract::Request,
 ) -> Result<Response, AppError> {
+    let headers = request.headers();
     let Path((view, id)) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let parts = query.parts.as_deref().map(parse_parts).transpose()?;
+    let streamed = query.stream.is_some() || accepts_ndjson(headers);
+    let budget = budget(headers)?;
+
+    // A view whose parts are all still fresh in the cache is served as it was rendered.
+    let rendered_key = format!(
+        "{view}/{id}?{}",
+        parts.as_ref().map_or_else(|| "*".into(), |p| p.join(","))
+    );
+    if !streamed {
+        if let Some(rendered) = state.cache.rendered(&rendered_key) {
+            return Ok(json_response(
+                headers,
+                rendered.body.clone(),
+                &rendered.etag,
+            ));
+        }
+    }
     let request = Request {
-        parts: query.parts.as_deref().map(parse_parts).transpose()?,
-        budget: budget(&headers)?,
+        parts,
+        budget,
         request_id: ops::request_id(),
     };
     let execution = state.composer.start(&view, &id, request)?;
-    if query.stream.is_some() || accepts_ndjson(&headers) {
+    if streamed {
         return Ok(stream(execution));
     }
 
@@ -61,12 +82,38 @@ pub async fn view(
         &envelope.id,
         envelope.parts.iter().map(|(n, o)| (n.as_str(), o)),
     );
-    if rendered.status == StatusCode::OK && matches_etag(&headers, &etag) {
-        return Ok(not_modified(&etag));
+    if rendered.status != StatusCode::OK {
+        let mut response = (rendered.status, axum::Json(rendered.envelope)).into_response();
+        set_validators(&mut response, &etag);
+        return Ok(response);
     }
-    let mut response = (rendered.status, axum::Json(rendered.envelope)).into_response();
-    set_validators(&mut response, &etag);
-    Ok(response)
+    let body = Bytes::from(serde_json::to_vec(&rendered.envelope).expect("envelopes serialize"));
+    if let Some((keys, valid_until_ms)) = rendered.reusable {
+        state.cache.keep_rendered(
+            rendered_key,
+            RenderedView {
+                body: body.clone(),
+                etag: etag.clone(),
+                keys,
+                valid_until_ms,
+            },
+        );
+    }
+    Ok(json_response(headers, body, &etag))
+}
+
+/// A 200 JSON response with its ETag, or a 304 when the client has it already.
+fn json_response(headers: &HeaderMap, body: Bytes, etag: &str) -> Response {
+    if matches_etag(headers, etag) {
+        return not_modified(etag);
+    }
+    let mut response = Response::new(Body::from(body));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    set_validators(&mut response, etag);
+    response
 }
 
 /// `GET /api/parts/{view}/{part}/{id}`: one part (and whatever it needs), for tiles that load

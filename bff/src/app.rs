@@ -22,9 +22,12 @@ use crate::error::{AppError, json_error};
 use crate::metrics::Metrics;
 use crate::{admin, api, ops};
 
-/// Everything a request handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
+/// Everything a request handler can reach, behind one `Arc`: axum clones the state for every
+/// request, and one reference count is cheaper than a dozen.
+pub type AppState = Arc<App>;
+
+#[derive(Debug)]
+pub struct App {
     pub composer: Composer,
     /// The front-end build; `None` serves the API only.
     pub assets: Option<Arc<Assets>>,

@@ -77,6 +77,35 @@ pub struct Served {
     pub data: serde_json::Value,
     /// `Some(age in seconds)` when the data is stale.
     pub stale_age_s: Option<u64>,
+    /// For fresh cached data: its key, and until when (unix ms) it stays fresh.
+    pub fresh: Option<(String, u64)>,
+}
+
+/// A whole view's response, kept while every part in it is fresh, so a fully cached view is
+/// one lookup instead of a composition. Dropped with any of its parts' entries.
+#[derive(Debug)]
+pub struct RenderedView {
+    pub body: bytes::Bytes,
+    pub etag: String,
+    /// The part entries it was made from.
+    pub keys: Vec<String>,
+    pub valid_until_ms: u64,
+}
+
+/// Expires each rendered view when its first part goes stale.
+struct UntilStale;
+
+impl moka::Expiry<String, Arc<RenderedView>> for UntilStale {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        view: &Arc<RenderedView>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_millis(
+            view.valid_until_ms.saturating_sub(now_ms()),
+        ))
+    }
 }
 
 type FlightFuture = BoxFuture<'static, Result<Arc<Entry>, UpstreamError>>;
@@ -90,6 +119,7 @@ pub struct PartCache {
 
 struct Inner {
     local: moka::future::Cache<String, Arc<Entry>>,
+    rendered: moka::sync::Cache<String, Arc<RenderedView>>,
     shared: Option<SharedCache>,
     /// Upstream calls under way, by key; weak, so a call nobody waits for any more is dropped.
     in_flight: Mutex<HashMap<String, WeakShared<FlightFuture>>>,
@@ -138,9 +168,18 @@ impl PartCache {
             })
             .expire_after(ByLifetime)
             .build();
+        let rendered = moka::sync::Cache::builder()
+            .max_capacity(config.max_bytes / 4)
+            .weigher(move |key: &String, view: &Arc<RenderedView>| {
+                let size = (key.len() + view.body.len()) as u64;
+                u32::try_from(size.max(floor)).unwrap_or(u32::MAX)
+            })
+            .expire_after(UntilStale)
+            .build();
         Self {
             inner: Arc::new(Inner {
                 local,
+                rendered,
                 shared,
                 in_flight: Mutex::new(HashMap::new()),
                 upstreams,
@@ -166,7 +205,7 @@ impl PartCache {
         if let Some(entry) = &cached {
             if entry.is_fresh(now) {
                 metrics.cache_event(lookup.label, "hit");
-                return Ok(fresh(entry));
+                return Ok(fresh(entry, &key));
             }
             if entry.may_revalidate_in_background(now) {
                 metrics.cache_event(lookup.label, "stale_while_revalidate");
@@ -184,7 +223,7 @@ impl PartCache {
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
         match (result, cached) {
-            (Ok(entry), _) => Ok(fresh(&entry)),
+            (Ok(entry), _) => Ok(fresh(&entry, &key)),
             (Err(e), Some(entry)) if e.is_failure() && entry.may_stand_in_for_errors(now_ms()) => {
                 metrics.cache_event(lookup.label, "stale_if_error");
                 tracing::info!(%key, error = %e, "serving a stale entry for a failing upstream");
@@ -294,8 +333,34 @@ impl PartCache {
         dropped
     }
 
-    /// Drops matching entries of this replica only (what a pub/sub message asks for).
+    /// A rendered view still valid, by its key (see [`PartCache::keep_rendered`]).
+    pub fn rendered(&self, key: &str) -> Option<Arc<RenderedView>> {
+        self.inner
+            .rendered
+            .get(key)
+            .filter(|view| view.valid_until_ms > now_ms())
+    }
+
+    /// Keeps a view's response until its first part goes stale.
+    pub fn keep_rendered(&self, key: String, view: RenderedView) {
+        if view.valid_until_ms > now_ms() {
+            self.inner.rendered.insert(key, Arc::new(view));
+        }
+    }
+
+    /// Drops matching entries of this replica only (what a pub/sub message asks for), and the
+    /// rendered views made from them.
     pub async fn invalidate_local(&self, target: &Invalidation) -> u64 {
+        let views: Vec<Arc<String>> = self
+            .inner
+            .rendered
+            .iter()
+            .filter(|(_, view)| view.keys.iter().any(|k| target.matches(k)))
+            .map(|(key, _)| key)
+            .collect();
+        for key in views {
+            self.inner.rendered.invalidate(key.as_str());
+        }
         let keys: Vec<Arc<String>> = self
             .inner
             .local
@@ -337,10 +402,11 @@ fn new_entry(
     }
 }
 
-fn fresh(entry: &Entry) -> Served {
+fn fresh(entry: &Entry, key: &str) -> Served {
     Served {
         data: entry.data.clone(),
         stale_age_s: None,
+        fresh: Some((key.to_owned(), entry.stored_at_ms + entry.fresh_ms)),
     }
 }
 
@@ -348,6 +414,7 @@ fn stale(entry: &Entry, now_ms: u64) -> Served {
     Served {
         data: entry.data.clone(),
         stale_age_s: Some(entry.age_ms(now_ms) / 1000),
+        fresh: None,
     }
 }
 

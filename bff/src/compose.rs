@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -71,6 +71,7 @@ type NamedFuture = BoxFuture<'static, (Arc<str>, Arc<PartOutcome>)>;
 
 /// A running view: its requested parts, yielded as each one finishes.
 pub struct Execution {
+    context: Arc<RunContext>,
     view: String,
     id: String,
     started: Instant,
@@ -83,6 +84,9 @@ pub struct Execution {
 pub struct Rendered {
     pub status: StatusCode,
     pub envelope: ViewEnvelope,
+    /// When every part came fresh from the cache: the entries' keys, and until when (unix ms)
+    /// all of them stay fresh — how long this very response may be served again.
+    pub reusable: Option<(Vec<String>, u64)>,
 }
 
 impl Composer {
@@ -159,6 +163,7 @@ impl Composer {
         let started = Instant::now();
         let budget = request.budget.map_or(view.budget, |b| b.min(view.budget));
         let context = Arc::new(RunContext {
+            fresh: Mutex::new(Some(Vec::new())),
             cache: self.cache.clone(),
             id: id.to_owned(),
             request_id: request.request_id,
@@ -175,6 +180,7 @@ impl Composer {
             names.push(name);
         }
         Ok(Execution {
+            context,
             view: view_name.to_owned(),
             id: id.to_owned(),
             started,
@@ -187,6 +193,8 @@ impl Composer {
 /// What every part of one execution shares.
 #[derive(Debug)]
 struct RunContext {
+    /// Fresh cache entries the parts were served from, or `None` once any part was not.
+    fresh: Mutex<Option<Vec<(String, u64)>>>,
     cache: PartCache,
     id: String,
     request_id: Option<String>,
@@ -242,6 +250,13 @@ async fn run_part(
     let result = match path {
         Ok(path) => fetch(plan, context, &path, deadline, plan.timeout)
             .await
+            .inspect(|served| {
+                let mut fresh = context.fresh.lock().expect("freshness lock");
+                match (&served.fresh, fresh.as_mut()) {
+                    (Some(entry), Some(entries)) => entries.push(entry.clone()),
+                    _ => *fresh = None,
+                }
+            })
             .map_err(|e| {
                 tracing::warn!(part = %plan.label, %path, error = %e, "part failed");
                 let status = if matches!(e, UpstreamError::Timeout) {
@@ -274,6 +289,9 @@ async fn run_part(
             },
         )),
     };
+    if result.is_err() {
+        *context.fresh.lock().expect("freshness lock") = None;
+    }
     let elapsed_ms = started.elapsed().as_millis() as u64;
     let outcome = |status, data, error| PartOutcome {
         status,
@@ -332,6 +350,7 @@ async fn fetch(
             Fetched::Fresh { data, .. } => Ok(Served {
                 data,
                 stale_age_s: None,
+                fresh: None,
             }),
             Fetched::NotModified { .. } => Err(UpstreamError::Status(304)),
         },
@@ -369,6 +388,17 @@ impl Execution {
             })
             .collect();
         let status = view_status(parts.values());
+        let reusable = self
+            .context
+            .fresh
+            .lock()
+            .expect("freshness lock")
+            .take()
+            .filter(|entries| !entries.is_empty())
+            .map(|entries| {
+                let until = entries.iter().map(|(_, until)| *until).min().unwrap_or(0);
+                (entries.into_iter().map(|(key, _)| key).collect(), until)
+            });
         if status == StatusCode::NOT_FOUND {
             return Err(AppError::NotFound(format!(
                 "no {} with id {}",
@@ -377,6 +407,7 @@ impl Execution {
         }
         Ok(Rendered {
             status,
+            reusable,
             envelope: ViewEnvelope {
                 complete: is_complete(parts.values()),
                 view: self.view,

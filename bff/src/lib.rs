@@ -39,7 +39,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::app::AppState;
+use crate::app::App;
 use crate::assets::Assets;
 use crate::cache::PartCache;
 use crate::compose::Composer;
@@ -96,14 +96,14 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
         None
     };
     Ok(app::router(
-        AppState {
+        Arc::new(App {
             composer,
             assets,
             cache,
             metrics,
             admin_token: config.admin.token.clone().map(Arc::from),
             actions: Arc::new(config.actions.clone()),
-        },
+        }),
         config.server.body_limit_bytes,
     ))
 }

@@ -8,6 +8,11 @@ use clap::{Parser, Subcommand};
 use tessera_bff::config::{Config, Source};
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: the BFF allocates small, short-lived objects per request (headers, JSON values),
+/// where it is markedly faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(version, about = "Tessera's backend-for-frontend")]
 struct Cli {

@@ -1,0 +1,287 @@
+//! Benchmark: the cached composite view against nginx serving the same bytes as a static file,
+//! and a view whose optional upstream is down (breaker open) against the same view healthy.
+//! Load comes from `wrk` (2 threads, 32 connections, 10 s per run), all on this machine.
+//!
+//! Run: `cargo run --profile server -p tessera-bff --example cache_bench`
+//! Needs `wrk` and `nginx` (scripts/setup.sh installs both). Rewrites the `cache` section of
+//! docs/BENCHMARKS.md.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use tessera_bff::config::{Config, Source};
+use tessera_testkit::bench::{machine, write_section};
+use tessera_testkit::stub::{Reply, Stub};
+
+const WRK_ARGS: [&str; 6] = ["-t2", "-c32", "-d10s", "--latency", "--timeout", "5s"];
+
+/// The same allocator as the `tessera-bff` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let (catalog, inventory, reviews) = (
+        Stub::start().await,
+        Stub::start().await,
+        Stub::start().await,
+    );
+    catalog.on(
+        "/products/1",
+        Reply::json(json!({"id": 1, "name": "Stub product", "description": "x".repeat(400)})),
+    );
+    inventory.on(
+        "/products/1/stock",
+        Reply::json(json!({"price_cents": 1999, "stock": 7})),
+    );
+    reviews.on(
+        "/products/1/reviews",
+        Reply::json(json!({"items": (0..5).map(|i| json!({"id": i, "body": "y".repeat(300)})).collect::<Vec<_>>()})),
+    );
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        format!("http://{}", l.local_addr()?)
+    };
+    let text = format!(
+        r#"
+[upstreams.catalog]
+url = "{catalog}"
+[upstreams.inventory]
+url = "{inventory}"
+[upstreams.reviews]
+url = "{reviews}"
+[upstreams.dead]
+url = "{dead}"
+
+[views.cached]
+id = "integer"
+[views.cached.parts.product]
+upstream = "catalog"
+path = "/products/{{id}}"
+timeout_ms = 1000
+critical = true
+cache = {{ ttl_ms = 3600000 }}
+[views.cached.parts.stock]
+upstream = "inventory"
+path = "/products/{{id}}/stock"
+timeout_ms = 1000
+critical = true
+cache = {{ ttl_ms = 3600000 }}
+[views.cached.parts.reviews]
+upstream = "reviews"
+path = "/products/{{id}}/reviews"
+timeout_ms = 1000
+cache = {{ ttl_ms = 3600000 }}
+
+[views.healthy]
+id = "integer"
+[views.healthy.parts.product]
+upstream = "catalog"
+path = "/products/{{id}}"
+timeout_ms = 1000
+critical = true
+[views.healthy.parts.reviews]
+upstream = "reviews"
+path = "/products/{{id}}/reviews"
+timeout_ms = 1000
+
+[views.degraded]
+id = "integer"
+[views.degraded.parts.product]
+upstream = "catalog"
+path = "/products/{{id}}"
+timeout_ms = 1000
+critical = true
+[views.degraded.parts.reviews]
+upstream = "dead"
+path = "/products/{{id}}/reviews"
+timeout_ms = 1000
+"#,
+        catalog = catalog.url(),
+        inventory = inventory.url(),
+        reviews = reviews.url(),
+    );
+    let config = Config::parse(&Source {
+        name: "cache_bench.toml".into(),
+        text,
+    })
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let bff = listener.local_addr()?;
+    let app = tessera_bff::build(&config)?;
+    tokio::spawn(async move { axum::serve(tessera_bff::with_nodelay(listener), app).await });
+
+    // The same bytes for nginx: the cached view's body, as a file.
+    let body = reqwest::get(format!("http://{bff}/api/views/cached/1"))
+        .await?
+        .bytes()
+        .await?;
+    let site = tempfile::tempdir()?;
+    std::fs::write(site.path().join("view.json"), &body)?;
+    let mut nginx = Nginx::start(site.path())?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let check = reqwest::get(format!("http://127.0.0.1:{}/view.json", nginx.port)).await?;
+    if check.bytes().await? != body {
+        bail!("nginx does not serve the view's bytes");
+    }
+    // Let the breaker of the dead upstream open before measuring.
+    for _ in 0..10 {
+        reqwest::get(format!("http://{bff}/api/views/degraded/1")).await?;
+    }
+
+    let cached = wrk(&format!("http://{bff}/api/views/cached/1")).await?;
+    let static_file = wrk(&format!("http://127.0.0.1:{}/view.json", nginx.port)).await?;
+    let health = wrk(&format!("http://{bff}/healthz")).await?;
+    let healthy = wrk(&format!("http://{bff}/api/views/healthy/1")).await?;
+    let degraded = wrk(&format!("http://{bff}/api/views/degraded/1")).await?;
+    nginx.stop();
+
+    let report = format!(
+        "## Cached views and a dead upstream (issue 5)
+
+`wrk {args}` against each URL in turn, on one machine (BFF, stub upstreams, nginx and wrk share
+its cores). The view has three parts, all cached (fresh); nginx 1.22 serves the same
+{bytes}-byte body as a static file with 2 workers and no access log.
+
+| | requests/s | p50 | p99 | ratio |
+| --- | --- | --- | --- | --- |
+| nginx, the view's bytes as a static file (peer) | {s_rps:.0} | {s_p50} | {s_p99} | 1.00 |
+| BFF, cached composite view | {c_rps:.0} | {c_p50} | {c_p99} | **{c_ratio:.2}** of nginx |
+| BFF, `/healthz` (the same server stack doing no work) | {z_rps:.0} | {z_p50} | {z_p99} | {z_ratio:.2} of nginx |
+| BFF, 2-part view, both upstreams healthy (peer) | {h_rps:.0} | {h_p50} | {h_p99} | 1.00 |
+| BFF, same view, optional upstream down (breaker open) | {d_rps:.0} | {d_p50} | {d_p99} | **{d_ratio:.2}** of healthy |
+
+Goal: a cached view at least 0.8 of nginx. The `/healthz` row is the ceiling of the BFF's own
+stack (hyper, routing, request ids, tracing, panic guard) on this machine; a fully cached view
+is served from a rendered copy kept until its first part goes stale, so it costs a lookup above
+that ceiling. A dead optional upstream must not cost throughput:
+its breaker answers at once, so the degraded view does less work than the healthy one.
+
+Machine: {machine}.
+Reproduce: `cargo run --profile server -p tessera-bff --example cache_bench`",
+        args = WRK_ARGS.join(" "),
+        bytes = body.len(),
+        s_rps = static_file.rps,
+        s_p50 = static_file.p50,
+        s_p99 = static_file.p99,
+        c_rps = cached.rps,
+        c_p50 = cached.p50,
+        c_p99 = cached.p99,
+        c_ratio = cached.rps / static_file.rps,
+        z_rps = health.rps,
+        z_p50 = health.p50,
+        z_p99 = health.p99,
+        z_ratio = health.rps / static_file.rps,
+        h_rps = healthy.rps,
+        h_p50 = healthy.p50,
+        h_p99 = healthy.p99,
+        d_rps = degraded.rps,
+        d_p50 = degraded.p50,
+        d_p99 = degraded.p99,
+        d_ratio = degraded.rps / healthy.rps,
+        machine = machine(),
+    );
+    println!("{report}");
+    write_section("cache", &report)?;
+    Ok(())
+}
+
+struct Wrk {
+    rps: f64,
+    p50: String,
+    p99: String,
+}
+
+/// Runs wrk against `url` and reads requests/s and the latency percentiles from its report.
+async fn wrk(url: &str) -> anyhow::Result<Wrk> {
+    let output = tokio::process::Command::new("wrk")
+        .args(WRK_ARGS)
+        .arg(url)
+        .output()
+        .await
+        .context("running wrk (scripts/setup.sh installs it)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{url}\n{text}");
+    if text.contains("Non-2xx") {
+        bail!("{url} answered errors under load:\n{text}");
+    }
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|v| v.trim().to_owned())
+            .with_context(|| format!("no {prefix:?} in wrk's report:\n{text}"))
+    };
+    Ok(Wrk {
+        rps: field("Requests/sec:")?.parse()?,
+        p50: field("50%")?,
+        p99: field("99%")?,
+    })
+}
+
+/// nginx on a free port serving `root`, stopped on drop.
+struct Nginx {
+    child: Child,
+    port: u16,
+    _prefix: tempfile::TempDir,
+}
+
+impl Nginx {
+    fn start(root: &std::path::Path) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let prefix = tempfile::tempdir()?;
+        let conf = format!(
+            "worker_processes 2;
+error_log stderr error;
+pid {prefix}/nginx.pid;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {prefix};
+    proxy_temp_path {prefix};
+    fastcgi_temp_path {prefix};
+    uwsgi_temp_path {prefix};
+    scgi_temp_path {prefix};
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+        location / {{ default_type application/json; }}
+    }}
+}}
+",
+            prefix = prefix.path().display(),
+            root = root.display(),
+        );
+        let conf_path = prefix.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(prefix.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .context("starting nginx (scripts/setup.sh installs nginx-light)")?;
+        Ok(Self {
+            child,
+            port,
+            _prefix: prefix,
+        })
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
