@@ -56,15 +56,14 @@ pub async fn view(
         "{view}/{id}?{}",
         parts.as_ref().map_or_else(|| "*".into(), |p| p.join(","))
     );
-    if !streamed {
-        if let Some(rendered) = state.cache.rendered(&rendered_key) {
-            return Ok(json_response(
-                headers,
-                rendered.body.clone(),
-                &rendered.etag,
-            ));
-        }
+    if !streamed && let Some(rendered) = state.cache.rendered(&rendered_key) {
+        return Ok(json_response(
+            headers,
+            rendered.body.clone(),
+            &rendered.etag,
+        ));
     }
+
     let request = Request {
         parts,
         budget,
