@@ -206,3 +206,136 @@ async fn missing_assets_are_json_404s_and_navigations_get_the_page() {
     assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(post.headers()["allow"], "GET, HEAD");
 }
+
+#[tokio::test]
+async fn single_ranges_head_and_methods() {
+    let (bff, manifest, _tmp) = site().await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{bff}/{}", manifest.files["app.js"]);
+    let len = JS.len();
+
+    let part = client
+        .get(&url)
+        .header("range", "bytes=7-13")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 7-13/{len}").as_str()
+    );
+    assert_eq!(part.text().await.unwrap(), &JS[7..=13]);
+    let tail = client
+        .get(&url)
+        .header("range", "bytes=-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tail.text().await.unwrap(), &JS[len - 5..]);
+
+    let beyond = client
+        .get(&url)
+        .header("range", format!("bytes={len}-"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(beyond.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        beyond.headers()["content-range"],
+        format!("bytes */{len}").as_str()
+    );
+
+    // Several ranges, or an If-Range for another version: the whole file.
+    let several = client
+        .get(&url)
+        .header("range", "bytes=0-1,4-5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(several.status(), StatusCode::OK);
+    assert_eq!(several.headers()["accept-ranges"], "bytes");
+    let other = client
+        .get(&url)
+        .header("range", "bytes=0-1")
+        .header("if-range", "\"not-this-one\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+
+    let head = client.head(&url).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert_eq!(head.headers()["content-length"], len.to_string().as_str());
+    assert!(head.bytes().await.unwrap().is_empty());
+    let post = client.post(&url).send().await.unwrap();
+    assert_eq!(post.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(post.headers()["allow"], "GET, HEAD");
+}
+
+#[tokio::test]
+async fn security_headers_let_the_wasm_loader_run_and_nothing_else() {
+    let (bff, _, _tmp) = site().await;
+    let index = reqwest::get(format!("http://{bff}/")).await.unwrap();
+    let headers = index.headers().clone();
+    let html = index.text().await.unwrap();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("'wasm-unsafe-eval'"), "{csp}");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    // The one inline loader script is allowed by its hash.
+    let script = html
+        .split("<script type=\"module\">")
+        .nth(1)
+        .and_then(|s| s.split("</script>").next())
+        .unwrap();
+    use base64::Engine;
+    use sha2::Digest;
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script));
+    assert!(csp.contains(&format!("'sha256-{hash}'")), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(
+        headers["referrer-policy"],
+        "strict-origin-when-cross-origin"
+    );
+
+    let api = reqwest::get(format!("http://{bff}/api/nothing"))
+        .await
+        .unwrap();
+    assert_eq!(api.headers()["x-content-type-options"], "nosniff");
+}
+
+#[tokio::test]
+async fn assets_of_the_previous_build_stay_servable_after_a_rebuild() {
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    let dist = tmp.path().join("dist");
+    trunk_output(&build);
+    let first = fingerprint(&build, &dist).unwrap();
+    std::fs::write(build.join("app.js"), format!("{JS} // v2")).unwrap();
+    let second = fingerprint(&build, &dist).unwrap();
+    assert_ne!(first.files["app.js"], second.files["app.js"]);
+
+    let bff = start_bff(&config(&[], Some(&dist))).await;
+    let client = reqwest::Client::new();
+    for (manifest, body) in [(&first, JS.to_owned()), (&second, format!("{JS} // v2"))] {
+        let response = client
+            .get(format!("http://{bff}/{}", manifest.files["app.js"]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.text().await.unwrap(), body);
+    }
+    let index = reqwest::get(format!("http://{bff}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        index.contains(&second.files["app.js"]),
+        "the page names the new build"
+    );
+}

@@ -99,6 +99,9 @@ impl Asset {
 #[derive(Debug, Clone)]
 pub struct Assets {
     files: HashMap<String, Asset>,
+    /// The Content-Security-Policy of every response, allowing exactly the page's own inline
+    /// scripts (Trunk's loader) by hash, and WebAssembly compilation.
+    csp: HeaderValue,
 }
 
 impl Assets {
@@ -136,10 +139,11 @@ impl Assets {
                 },
             );
         }
-        if !files.contains_key("index.html") {
+        let Some(index) = files.get("index.html") else {
             return Err(AssetError::NoIndex(dist.display().to_string()));
-        }
-        Ok(Self { files })
+        };
+        let csp = content_security_policy(&index.identity.body);
+        Ok(Self { files, csp })
     }
 
     /// Answers a request outside `/api`.
@@ -160,7 +164,15 @@ impl Assets {
         } else {
             key
         };
-        if let Some(asset) = self.files.get(&key) {
+        let mut response = self.route(&key, method, headers);
+        let h = response.headers_mut();
+        h.insert(header::CONTENT_SECURITY_POLICY, self.csp.clone());
+        h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        response
+    }
+
+    fn route(&self, key: &str, method: &Method, headers: &HeaderMap) -> Response {
+        if let Some(asset) = self.files.get(key) {
             return serve(asset, method, headers);
         }
         let is_navigation = method == Method::GET
@@ -192,17 +204,55 @@ fn serve(asset: &Asset, method: &Method, request: &HeaderMap) -> Response {
         .and_then(|inm| Some(if_none_match(inm, variant.etag.to_str().ok()?)))
         .unwrap_or(false);
 
+    // A single byte range of the selected representation, unless If-Range names another one.
+    let len = variant.body.len() as u64;
+    let range = request
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| {
+            request
+                .get(header::IF_RANGE)
+                .is_none_or(|tag| tag == variant.etag)
+        })
+        .and_then(|v| parse_range(v, len));
+
     let mut response = if not_modified {
         StatusCode::NOT_MODIFIED.into_response()
-    } else if method == Method::HEAD {
-        let mut r = Response::new(Body::empty());
-        r.headers_mut().insert(
-            header::CONTENT_LENGTH,
-            HeaderValue::from(variant.body.len()),
-        );
-        r
     } else {
-        Response::new(Body::from(variant.body.clone()))
+        let (status, body) = match range {
+            Some(Ok((start, end))) => (
+                StatusCode::PARTIAL_CONTENT,
+                variant.body.slice(start as usize..=end as usize),
+            ),
+            Some(Err(())) => {
+                let mut r = StatusCode::RANGE_NOT_SATISFIABLE.into_response();
+                let h = r.headers_mut();
+                h.insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{len}")).expect("digits"),
+                );
+                h.insert(header::CACHE_CONTROL, asset.cache_control.clone());
+                return r;
+            }
+            None => (StatusCode::OK, variant.body.clone()),
+        };
+        let length = body.len();
+        let mut r = if method == Method::HEAD {
+            Response::new(Body::empty())
+        } else {
+            Response::new(Body::from(body))
+        };
+        *r.status_mut() = status;
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+        h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+        if let Some(Ok((start, end))) = range {
+            h.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&format!("bytes {start}-{end}/{len}")).expect("digits"),
+            );
+        }
+        r
     };
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, asset.cache_control.clone());
@@ -217,6 +267,79 @@ fn serve(asset: &Asset, method: &Method, request: &HeaderMap) -> Response {
         h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
     }
     response
+}
+
+/// A single `Range: bytes=…` against a representation of `len` bytes: `None` to ignore it
+/// (absent, malformed, several ranges: a full 200 is allowed), `Some(Err)` when unsatisfiable
+/// (416), else the inclusive byte span.
+fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
+    let spec = header.trim().strip_prefix("bytes=")?.trim();
+    if spec.contains(',') {
+        return None;
+    }
+    let (first, last) = spec.split_once('-')?;
+    let (first, last) = (first.trim(), last.trim());
+    let parse = |s: &str| s.parse::<u64>().ok();
+    Some(match (first.is_empty(), last.is_empty()) {
+        // bytes=-n: the last n bytes.
+        (true, false) => match parse(last)? {
+            0 => Err(()),
+            _ if len == 0 => Err(()),
+            n => Ok((len.saturating_sub(n), len - 1)),
+        },
+        (false, true) => {
+            let start = parse(first)?;
+            if start >= len {
+                Err(())
+            } else {
+                Ok((start, len - 1))
+            }
+        }
+        (false, false) => {
+            let (start, end) = (parse(first)?, parse(last)?);
+            if start > end {
+                return None;
+            }
+            if start >= len {
+                Err(())
+            } else {
+                Ok((start, end.min(len - 1)))
+            }
+        }
+        (true, true) => return None,
+    })
+}
+
+/// The page's policy: its own origin only, WebAssembly compilation allowed, and inline
+/// scripts only when they are exactly the ones in the built `index.html` (by hash).
+fn content_security_policy(index_html: &[u8]) -> HeaderValue {
+    use base64::Engine;
+    let html = String::from_utf8_lossy(index_html);
+    let mut hashes = String::new();
+    let mut rest = html.as_ref();
+    while let Some(open) = rest.find("<script") {
+        let after = &rest[open..];
+        let Some(tag_end) = after.find('>') else {
+            break;
+        };
+        let tag = &after[..tag_end];
+        let body_and_rest = &after[tag_end + 1..];
+        let Some(close) = body_and_rest.find("</script>") else {
+            break;
+        };
+        if !tag.contains("src=") {
+            let digest = Sha256::digest(body_and_rest[..close].as_bytes());
+            let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+            hashes.push_str(&format!(" 'sha256-{b64}'"));
+        }
+        rest = &body_and_rest[close..];
+    }
+    let policy = format!(
+        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+    );
+    HeaderValue::from_str(&policy).expect("the policy is ASCII")
 }
 
 /// Decodes and checks a request path, returning the key of the file it names (no leading `/`).
@@ -341,6 +464,36 @@ mod tests {
         }
         assert_eq!(clean_path("/assets/app-1.js").unwrap(), "assets/app-1.js");
         assert_eq!(clean_path("/category/caf%C3%A9").unwrap(), "category/café");
+    }
+
+    #[test]
+    fn single_byte_ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), Some(Ok((0, 9))));
+        assert_eq!(parse_range("bytes=90-", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-10", 100), Some(Ok((90, 99))));
+        assert_eq!(parse_range("bytes=-500", 100), Some(Ok((0, 99))));
+        assert_eq!(parse_range("bytes=50-500", 100), Some(Ok((50, 99))));
+        assert_eq!(parse_range("bytes=100-", 100), Some(Err(())));
+        assert_eq!(parse_range("bytes=-0", 100), Some(Err(())));
+        for ignored in [
+            "bytes=0-1,5-6",
+            "items=0-1",
+            "bytes=9-1",
+            "bytes=x-",
+            "bytes=-",
+        ] {
+            assert_eq!(parse_range(ignored, 100), None, "{ignored}");
+        }
+    }
+
+    #[test]
+    fn the_policy_allows_exactly_the_inline_loader() {
+        let html = b"<script type=module>init()</script><script src=/a.js></script>";
+        let csp = content_security_policy(html);
+        let csp = csp.to_str().unwrap();
+        assert_eq!(csp.matches("'sha256-").count(), 1, "{csp}");
+        assert!(csp.contains("'wasm-unsafe-eval'") && !csp.contains("unsafe-inline"));
+        assert!(csp.contains("frame-ancestors 'none'"));
     }
 
     #[test]
