@@ -328,7 +328,7 @@ fn content_security_policy(index_html: &[u8]) -> HeaderValue {
             break;
         };
         if !tag.contains("src=") {
-            let digest = Sha256::digest(body_and_rest[..close].as_bytes());
+            let digest = Sha256::digest(&body_and_rest.as_bytes()[..close]);
             let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
             hashes.push_str(&format!(" 'sha256-{b64}'"));
         }
