@@ -94,6 +94,8 @@ pub struct ServerConfig {
     /// The fingerprinted front-end build to serve.
     pub dist_dir: PathBuf,
     pub body_limit_bytes: usize,
+    /// Load the page's hashed assets from this origin (a CDN), e.g. `https://cdn.example.com`.
+    pub asset_origin: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -102,6 +104,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             dist_dir: PathBuf::from("dist"),
             body_limit_bytes: 64 * 1024,
+            asset_origin: None,
         }
     }
 }
@@ -469,6 +472,9 @@ impl Config {
         }
         if let Some(dir) = var("TESSERA_DIST_DIR") {
             self.server.dist_dir = dir.into();
+        }
+        if let Some(origin) = var("TESSERA_ASSET_ORIGIN") {
+            self.server.asset_origin = Some(origin).filter(|o| !o.is_empty());
         }
         for (name, upstream) in &mut self.upstreams {
             let key = format!(

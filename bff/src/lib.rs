@@ -90,7 +90,10 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
     }
     let composer = Composer::new(&config.views, cache.clone());
     let assets = if config.server.dist_dir.exists() {
-        Some(Arc::new(Assets::load(&config.server.dist_dir)?))
+        Some(Arc::new(Assets::load_with_origin(
+            &config.server.dist_dir,
+            config.server.asset_origin.as_deref(),
+        )?))
     } else {
         tracing::warn!(dist_dir = %config.server.dist_dir.display(), "no front-end build; serving the API only");
         None

@@ -50,6 +50,18 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write the fingerprinted site for a CDN or object store: the files, their precompressed
+    /// variants, `_headers` and `cdn-manifest.json`.
+    Export {
+        /// The fingerprinted site (server.dist_dir by default).
+        #[arg(long)]
+        dist: Option<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Origin the page should load its hashed assets from (server.asset_origin by default).
+        #[arg(long)]
+        asset_origin: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -66,6 +78,27 @@ fn main() -> ExitCode {
                     for (from, to) in &manifest.files {
                         eprintln!("{from} -> {to}");
                     }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Export {
+            dist,
+            out,
+            asset_origin,
+        } => {
+            let Ok(config) = load_config(&cli.serve) else {
+                return ExitCode::FAILURE;
+            };
+            let dist = dist.unwrap_or(config.server.dist_dir);
+            let origin = asset_origin.or(config.server.asset_origin);
+            match tessera_bff::assets::cdn::export(&dist, &out, origin.as_deref()) {
+                Ok(files) => {
+                    eprintln!("exported {} files to {}", files.len(), out.display());
                     ExitCode::SUCCESS
                 }
                 Err(e) => {

@@ -339,3 +339,73 @@ async fn assets_of_the_previous_build_stay_servable_after_a_rebuild() {
         "the page names the new build"
     );
 }
+
+#[tokio::test]
+async fn the_site_exports_for_a_cdn_and_the_page_can_load_assets_from_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    trunk_output(&tmp.path().join("build"));
+    let dist = tmp.path().join("dist");
+    let manifest = fingerprint(&tmp.path().join("build"), &dist).unwrap();
+    let js = &manifest.files["app.js"];
+
+    let out = tmp.path().join("site");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-bff"))
+        .args(["export", "--asset-origin", "https://cdn.example"])
+        .arg("--dist")
+        .arg(&dist)
+        .arg("--out")
+        .arg(&out)
+        .env_remove("TESSERA_CONFIG")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let headers = std::fs::read_to_string(out.join("_headers")).unwrap();
+    assert!(
+        headers.contains("/assets/*\n  Cache-Control: public, max-age=31536000, immutable"),
+        "{headers}"
+    );
+    assert!(headers.contains("'wasm-unsafe-eval'") && headers.contains("https://cdn.example"));
+    let listed: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("cdn-manifest.json")).unwrap()).unwrap();
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == format!("/{js}"))
+        .unwrap();
+    assert_eq!(entry["content_type"], "text/javascript; charset=utf-8");
+    assert_eq!(entry["encodings"]["br"], format!("/{js}.br"));
+    assert_eq!(std::fs::read_to_string(out.join(js)).unwrap(), JS);
+    let page = std::fs::read_to_string(out.join("index.html")).unwrap();
+    assert!(
+        page.contains(&format!("'https://cdn.example/{js}'")),
+        "{page}"
+    );
+
+    // The BFF itself can point the page at the CDN.
+    let mut config = config(&[], Some(&dist));
+    config.server.asset_origin = Some("https://cdn.example".into());
+    let bff = start_bff(&config).await;
+    let index = reqwest::Client::new()
+        .get(format!("http://{bff}/"))
+        .header(ACCEPT_ENCODING, "br")
+        .send()
+        .await
+        .unwrap();
+    let csp = index.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self' https://cdn.example"),
+        "{csp}"
+    );
+    let mut html = String::new();
+    brotli::Decompressor::new(&index.bytes().await.unwrap()[..], 4096)
+        .read_to_string(&mut html)
+        .unwrap();
+    assert!(
+        html.contains(&format!("'https://cdn.example/{js}'")),
+        "{html}"
+    );
+}

@@ -118,14 +118,7 @@ fn write_variants(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if !compressible(path) {
         return Ok(());
     }
-    let mut br = Vec::new();
-    {
-        let mut writer = brotli::CompressorWriter::new(&mut br, 4096, 11, 22);
-        writer.write_all(bytes)?;
-    }
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(bytes)?;
-    let gz = gz.finish()?;
+    let (br, gz) = compress(bytes)?;
     let with_suffix = |suffix: &str| {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
@@ -133,6 +126,18 @@ fn write_variants(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     };
     std::fs::write(with_suffix(".br"), br)?;
     std::fs::write(with_suffix(".gz"), gz)
+}
+
+/// The brotli (quality 11) and gzip (level 9) encodings of `bytes`.
+pub(crate) fn compress(bytes: &[u8]) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    let mut br = Vec::new();
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut br, 4096, 11, 22);
+        writer.write_all(bytes)?;
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(bytes)?;
+    Ok((br, gz.finish()?))
 }
 
 /// Records this build and deletes hashed files no longer named by the last [`KEEP_BUILDS`].

@@ -9,6 +9,7 @@
 //! - Navigations (`GET`, `Accept: text/html`) to unknown paths get `index.html` (the SPA's router
 //!   takes over); other unknown paths get a JSON 404.
 
+pub mod cdn;
 pub mod fingerprint;
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use crate::error::{AppError, json_error};
 
 /// URL prefix (and build sub-directory) of content-hashed, immutable files.
 pub const HASHED_PREFIX: &str = "assets/";
-const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+pub(crate) const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AssetError {
@@ -107,6 +108,12 @@ pub struct Assets {
 impl Assets {
     /// Loads every file under `dist` (with its `.br`/`.gz` siblings as variants).
     pub fn load(dist: &Path) -> Result<Self, AssetError> {
+        Self::load_with_origin(dist, None)
+    }
+
+    /// Like [`Assets::load`], with the page's hashed assets loaded from `origin` (a CDN) when
+    /// one is given: the page is rewritten and recompressed, and its policy allows the origin.
+    pub fn load_with_origin(dist: &Path, origin: Option<&str>) -> Result<Self, AssetError> {
         let mut raw: HashMap<String, Bytes> = HashMap::new();
         walk(dist, dist, &mut raw)?;
         let mut files = HashMap::new();
@@ -139,10 +146,31 @@ impl Assets {
                 },
             );
         }
-        let Some(index) = files.get("index.html") else {
+        let Some(index) = files.get_mut("index.html") else {
             return Err(AssetError::NoIndex(dist.display().to_string()));
         };
-        let csp = content_security_policy(&index.identity.body);
+        if let Some(origin) = origin {
+            let html = cdn::apply_origin(&String::from_utf8_lossy(&index.identity.body), origin);
+            let (br, gz) =
+                fingerprint::compress(html.as_bytes()).map_err(|source| AssetError::Read {
+                    path: dist.join("index.html").display().to_string(),
+                    source,
+                })?;
+            let body = Bytes::from(html);
+            index.identity = Variant {
+                etag: etag_of(&body, ""),
+                body,
+            };
+            index.brotli = Some(Variant {
+                etag: etag_of(&br, "-br"),
+                body: br.into(),
+            });
+            index.gzip = Some(Variant {
+                etag: etag_of(&gz, "-gz"),
+                body: gz.into(),
+            });
+        }
+        let csp = content_security_policy(&index.identity.body, origin);
         Ok(Self { files, csp })
     }
 
@@ -312,7 +340,7 @@ fn parse_range(header: &str, len: u64) -> Option<Result<(u64, u64), ()>> {
 
 /// The page's policy: its own origin only, WebAssembly compilation allowed, and inline
 /// scripts only when they are exactly the ones in the built `index.html` (by hash).
-fn content_security_policy(index_html: &[u8]) -> HeaderValue {
+fn content_security_policy(index_html: &[u8], origin: Option<&str>) -> HeaderValue {
     use base64::Engine;
     let html = String::from_utf8_lossy(index_html);
     let mut hashes = String::new();
@@ -334,10 +362,12 @@ fn content_security_policy(index_html: &[u8]) -> HeaderValue {
         }
         rest = &body_and_rest[close..];
     }
+    let cdn = origin.map_or_else(String::new, |o| format!(" {}", o.trim_end_matches('/')));
     let policy = format!(
-        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'{hashes}; style-src 'self'; \
-         img-src 'self' data:; connect-src 'self'; font-src 'self'; object-src 'none'; \
-         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        "default-src 'self'; script-src 'self'{cdn} 'wasm-unsafe-eval'{hashes}; \
+         style-src 'self'{cdn}; img-src 'self'{cdn} data:; connect-src 'self'{cdn}; \
+         font-src 'self'{cdn}; object-src 'none'; base-uri 'none'; form-action 'self'; \
+         frame-ancestors 'none'"
     );
     HeaderValue::from_str(&policy).expect("the policy is ASCII")
 }
@@ -489,7 +519,7 @@ mod tests {
     #[test]
     fn the_policy_allows_exactly_the_inline_loader() {
         let html = b"<script type=module>init()</script><script src=/a.js></script>";
-        let csp = content_security_policy(html);
+        let csp = content_security_policy(html, None);
         let csp = csp.to_str().unwrap();
         assert_eq!(csp.matches("'sha256-").count(), 1, "{csp}");
         assert!(csp.contains("'wasm-unsafe-eval'") && !csp.contains("unsafe-inline"));
