@@ -14,6 +14,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -35,9 +36,21 @@ pub fn dist_dir() -> PathBuf {
     )
 }
 
+/// One request the BFF answered, as the browser sent it.
+#[derive(Debug, Clone)]
+pub struct Logged {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    /// Whether it carried `If-None-Match` (a revalidation).
+    pub conditional: bool,
+}
+
 /// The demo services and the BFF, running until dropped.
 pub struct Stack {
     pub bff: SocketAddr,
+    /// Every request the BFF answered, in order.
+    pub requests: Arc<Mutex<Vec<Logged>>>,
     /// The four demo services (addresses and fault switches).
     pub services: Demo,
     _data: tempfile::TempDir,
@@ -60,14 +73,40 @@ impl Stack {
         let mut config = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         config.server.dist_dir = dist;
         config.override_upstreams(services.upstreams());
-        let bff = spawn(tessera_bff::build(&config)?, &mut shutdown).await?;
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let log = requests.clone();
+        let app = tessera_bff::build(&config)?.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let log = log.clone();
+                async move {
+                    let method = request.method().to_string();
+                    let path = request.uri().path().to_owned();
+                    let conditional = request.headers().contains_key("if-none-match");
+                    let response = next.run(request).await;
+                    log.lock().expect("log lock").push(Logged {
+                        method,
+                        path,
+                        status: response.status().as_u16(),
+                        conditional,
+                    });
+                    response
+                }
+            },
+        ));
+        let bff = spawn(app, &mut shutdown).await?;
 
         Ok(Self {
             bff,
+            requests,
             services,
             _data: data,
             _shutdown: shutdown,
         })
+    }
+
+    /// The requests logged so far.
+    pub fn logged(&self) -> Vec<Logged> {
+        self.requests.lock().expect("log lock").clone()
     }
 
     /// An absolute URL on the BFF.
