@@ -6,16 +6,11 @@
 //! Needs `wrk` and `nginx` (scripts/setup.sh installs both). Rewrites the `cache` section of
 //! docs/BENCHMARKS.md.
 
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use anyhow::{Context, bail};
+use anyhow::bail;
 use serde_json::json;
 use tessera_bff::config::{Config, Source};
-use tessera_testkit::bench::{machine, write_section};
+use tessera_testkit::bench::{Peer, WRK_ARGS, machine, write_section, wrk};
 use tessera_testkit::stub::{Reply, Stub};
-
-const WRK_ARGS: [&str; 6] = ["-t2", "-c32", "-d10s", "--latency", "--timeout", "5s"];
 
 /// The same allocator as the `tessera-bff` binary.
 #[global_allocator]
@@ -120,8 +115,8 @@ timeout_ms = 1000
         .await?;
     let site = tempfile::tempdir()?;
     std::fs::write(site.path().join("view.json"), &body)?;
-    let mut nginx = Nginx::start(site.path())?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let nginx = Peer::nginx(site.path(), "location / { default_type application/json; }")?;
+    nginx.wait_ready()?;
     let check = reqwest::get(format!("http://127.0.0.1:{}/view.json", nginx.port)).await?;
     if check.bytes().await? != body {
         bail!("nginx does not serve the view's bytes");
@@ -131,12 +126,14 @@ timeout_ms = 1000
         reqwest::get(format!("http://{bff}/api/views/degraded/1")).await?;
     }
 
-    let cached = wrk(&format!("http://{bff}/api/views/cached/1")).await?;
-    let static_file = wrk(&format!("http://127.0.0.1:{}/view.json", nginx.port)).await?;
-    let health = wrk(&format!("http://{bff}/healthz")).await?;
-    let healthy = wrk(&format!("http://{bff}/api/views/healthy/1")).await?;
-    let degraded = wrk(&format!("http://{bff}/api/views/degraded/1")).await?;
-    nginx.stop();
+    // wrk blocks its thread; the servers run on the runtime's workers meanwhile.
+    let run = |url: String| tokio::task::spawn_blocking(move || wrk(&url, &[]));
+    let cached = run(format!("http://{bff}/api/views/cached/1")).await??;
+    let static_file = run(format!("http://127.0.0.1:{}/view.json", nginx.port)).await??;
+    let health = run(format!("http://{bff}/healthz")).await??;
+    let healthy = run(format!("http://{bff}/api/views/healthy/1")).await??;
+    let degraded = run(format!("http://{bff}/api/views/degraded/1")).await??;
+    drop(nginx);
 
     let report = format!(
         "## Cached views and a dead upstream (issue 5)
@@ -186,102 +183,4 @@ Reproduce: `cargo run --profile server -p tessera-bff --example cache_bench`",
     println!("{report}");
     write_section("cache", &report)?;
     Ok(())
-}
-
-struct Wrk {
-    rps: f64,
-    p50: String,
-    p99: String,
-}
-
-/// Runs wrk against `url` and reads requests/s and the latency percentiles from its report.
-async fn wrk(url: &str) -> anyhow::Result<Wrk> {
-    let output = tokio::process::Command::new("wrk")
-        .args(WRK_ARGS)
-        .arg(url)
-        .output()
-        .await
-        .context("running wrk (scripts/setup.sh installs it)")?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    eprintln!("{url}\n{text}");
-    if text.contains("Non-2xx") {
-        bail!("{url} answered errors under load:\n{text}");
-    }
-    let field = |prefix: &str| {
-        text.lines()
-            .map(str::trim)
-            .find_map(|l| l.strip_prefix(prefix))
-            .map(|v| v.trim().to_owned())
-            .with_context(|| format!("no {prefix:?} in wrk's report:\n{text}"))
-    };
-    Ok(Wrk {
-        rps: field("Requests/sec:")?.parse()?,
-        p50: field("50%")?,
-        p99: field("99%")?,
-    })
-}
-
-/// nginx on a free port serving `root`, stopped on drop.
-struct Nginx {
-    child: Child,
-    port: u16,
-    _prefix: tempfile::TempDir,
-}
-
-impl Nginx {
-    fn start(root: &std::path::Path) -> anyhow::Result<Self> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let prefix = tempfile::tempdir()?;
-        let conf = format!(
-            "worker_processes 2;
-error_log stderr error;
-pid {prefix}/nginx.pid;
-daemon off;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {prefix};
-    proxy_temp_path {prefix};
-    fastcgi_temp_path {prefix};
-    uwsgi_temp_path {prefix};
-    scgi_temp_path {prefix};
-    server {{
-        listen 127.0.0.1:{port};
-        root {root};
-        location / {{ default_type application/json; }}
-    }}
-}}
-",
-            prefix = prefix.path().display(),
-            root = root.display(),
-        );
-        let conf_path = prefix.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf)?;
-        let child = Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(prefix.path())
-            .stdout(Stdio::null())
-            .spawn()
-            .context("starting nginx (scripts/setup.sh installs nginx-light)")?;
-        Ok(Self {
-            child,
-            port,
-            _prefix: prefix,
-        })
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

@@ -78,6 +78,132 @@ fn replace_section(text: &str, name: &str, body: &str) -> String {
     }
 }
 
+/// What `wrk` measured.
+#[derive(Debug, Clone)]
+pub struct Wrk {
+    pub rps: f64,
+    pub p50: String,
+    pub p99: String,
+}
+
+/// The load every HTTP benchmark here applies: 2 threads, 32 connections, 10 s.
+pub const WRK_ARGS: [&str; 6] = ["-t2", "-c32", "-d10s", "--latency", "--timeout", "5s"];
+
+/// Runs `wrk` against `url` with extra request headers, and reads requests/s and the latency
+/// percentiles from its report. Fails if any response was not 2xx/3xx.
+pub fn wrk(url: &str, headers: &[&str]) -> anyhow::Result<Wrk> {
+    use anyhow::Context;
+    let mut command = std::process::Command::new("wrk");
+    command.args(WRK_ARGS);
+    for header in headers {
+        command.arg("-H").arg(header);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .context("running wrk (scripts/setup.sh installs it)")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    eprintln!("{url}\n{text}");
+    anyhow::ensure!(
+        !text.contains("Non-2xx"),
+        "{url} answered errors under load:\n{text}"
+    );
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|v| v.trim().to_owned())
+            .with_context(|| format!("no {prefix:?} in wrk's report:\n{text}"))
+    };
+    Ok(Wrk {
+        rps: field("Requests/sec:")?.parse()?,
+        p50: field("50%")?,
+        p99: field("99%")?,
+    })
+}
+
+/// A server child process (nginx, static-web-server) on a free port, killed on drop.
+pub struct Peer {
+    child: std::process::Child,
+    pub port: u16,
+    _scratch: tempfile::TempDir,
+}
+
+impl Peer {
+    /// A free loopback port.
+    pub fn free_port() -> std::io::Result<u16> {
+        Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port())
+    }
+
+    /// nginx with 2 workers and no access log, serving `root` with `locations` (nginx syntax)
+    /// inside its server block.
+    pub fn nginx(root: &Path, locations: &str) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let port = Self::free_port()?;
+        let scratch = tempfile::tempdir()?;
+        let prefix = scratch.path().display();
+        let conf = format!(
+            "worker_processes 2;\nerror_log stderr error;\npid {prefix}/nginx.pid;\ndaemon off;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{\n  access_log off;\n  include /etc/nginx/mime.types;\n  \
+             client_body_temp_path {prefix}; proxy_temp_path {prefix}; fastcgi_temp_path {prefix};\n  \
+             uwsgi_temp_path {prefix}; scgi_temp_path {prefix};\n  \
+             server {{\n    listen 127.0.0.1:{port};\n    root {root};\n    {locations}\n  }}\n}}\n",
+            root = root.display(),
+        );
+        let conf_path = scratch.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf)?;
+        let child = std::process::Command::new("nginx")
+            .arg("-c")
+            .arg(&conf_path)
+            .arg("-p")
+            .arg(scratch.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting nginx (scripts/setup.sh installs nginx-light)")?;
+        Ok(Self {
+            child,
+            port,
+            _scratch: scratch,
+        })
+    }
+
+    /// Any other server command, given its port.
+    pub fn command(mut command: std::process::Command, port: u16) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let child = command
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {command:?}"))?;
+        Ok(Self {
+            child,
+            port,
+            _scratch: tempfile::tempdir()?,
+        })
+    }
+
+    /// Waits until the port accepts connections.
+    pub fn wait_ready(&self) -> anyhow::Result<()> {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        anyhow::bail!("nothing listens on port {}", self.port)
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
