@@ -117,7 +117,7 @@ async fn main() -> anyhow::Result<()> {
                 .bytes()
                 .await?;
             ensure!(
-                &body[..] == &bytes[..],
+                body[..] == bytes[..],
                 "{server} does not serve the same bytes for {what}"
             );
             let url = url.clone();
