@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every benchmark and rewrites its section of docs/BENCHMARKS.md. Installs what the
+# benchmarks compare against (static-web-server, from crates.io) on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/setup.sh
+source scripts/env.sh
+
+if ! command -v static-web-server >/dev/null; then
+    echo "[bench] installing static-web-server (crates.io, a few minutes)"
+    cargo install static-web-server --locked --root "$TESSERA_TOOLS"
+fi
+
+./scripts/build-frontend.sh
+cargo build --profile server -p tessera-bff -p tessera-services --examples --bins
+
+run() { "$CARGO_TARGET_DIR/server/examples/$1" "${@:2}"; }
+run composite_bench 600
+run cache_bench
+run static_bench dist
+if [ -d data ]; then
+    run summary_bench data
+else
+    echo "[bench] skipping summary_bench: run ./scripts/demo.sh once to seed data/"
+fi
