@@ -34,21 +34,22 @@ impl Entry {
         now_ms.saturating_sub(self.stored_at_ms)
     }
 
+    // Entries can come from Redis, so every sum saturates rather than trusting the numbers.
     fn is_fresh(&self, now_ms: u64) -> bool {
         self.age_ms(now_ms) < self.fresh_ms
     }
 
     fn may_revalidate_in_background(&self, now_ms: u64) -> bool {
-        self.age_ms(now_ms) < self.fresh_ms + self.swr_ms
+        self.age_ms(now_ms) < self.fresh_ms.saturating_add(self.swr_ms)
     }
 
     fn may_stand_in_for_errors(&self, now_ms: u64) -> bool {
-        self.age_ms(now_ms) < self.fresh_ms + self.sie_ms
+        self.age_ms(now_ms) < self.fresh_ms.saturating_add(self.sie_ms)
     }
 
     /// How long the entry is worth keeping at all.
     pub fn lifetime(&self) -> Duration {
-        Duration::from_millis(self.fresh_ms + self.swr_ms.max(self.sie_ms))
+        Duration::from_millis(self.fresh_ms.saturating_add(self.swr_ms.max(self.sie_ms)))
     }
 
     fn remaining(&self, now_ms: u64) -> Duration {
@@ -121,7 +122,7 @@ struct Inner {
     local: moka::future::Cache<String, Arc<Entry>>,
     rendered: moka::sync::Cache<String, Arc<RenderedView>>,
     shared: Option<SharedCache>,
-    /// Upstream calls under way, by key; weak, so a call nobody waits for any more is dropped.
+    /// Upstream calls under way, by key (each also held by the task that drives it).
     in_flight: Mutex<HashMap<String, WeakShared<FlightFuture>>>,
     upstreams: Arc<Upstreams>,
     metrics: Metrics,
@@ -145,6 +146,17 @@ impl moka::Expiry<String, Arc<Entry>> for ByLifetime {
         _key: &String,
         entry: &Arc<Entry>,
         _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(entry.remaining(now_ms()))
+    }
+
+    // A refreshed entry gets its own lifetime, not the one of the entry it replaces.
+    fn expire_after_update(
+        &self,
+        _key: &String,
+        entry: &Arc<Entry>,
+        _updated_at: std::time::Instant,
+        _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
         Some(entry.remaining(now_ms()))
     }
@@ -199,7 +211,11 @@ impl PartCache {
     /// The part's data from the cache or its upstream, per its policy.
     pub async fn get(&self, lookup: Lookup<'_>) -> Result<Served, UpstreamError> {
         let key = cache_key(lookup.upstream, lookup.path);
-        let cached = self.lookup(&key).await;
+        // A slow shared layer counts as a miss, not as time past the part's deadline.
+        let cached = tokio::time::timeout_at(lookup.deadline, self.lookup(&key))
+            .await
+            .ok()
+            .flatten();
         let now = now_ms();
         let metrics = &self.inner.metrics;
         if let Some(entry) = &cached {
@@ -212,13 +228,15 @@ impl PartCache {
                 // The refresh outlives this request on purpose, with the part's own timeout;
                 // coalescing makes it happen once however many requests see the stale entry.
                 let deadline = Instant::now() + lookup.refresh_timeout;
-                let refresh = self.flight(&lookup, &key, Some(entry.clone()), deadline);
-                tokio::spawn(refresh);
+                let _ = self.flight(&lookup, &key, Some(entry.clone()), deadline);
                 return Ok(stale(entry, now));
             }
         }
         metrics.cache_event(lookup.label, "miss");
-        let flight = self.flight(&lookup, &key, cached.clone(), lookup.deadline);
+        // The shared call has the part's own timeout; each caller stops waiting at its own
+        // deadline (a short client budget must not cut the call short for the others).
+        let flight_deadline = Instant::now() + lookup.refresh_timeout;
+        let flight = self.flight(&lookup, &key, cached.clone(), flight_deadline);
         let result = tokio::time::timeout_at(lookup.deadline, flight)
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
@@ -271,10 +289,19 @@ impl PartCache {
                     max_age,
                     no_store,
                 }) => {
-                    let entry = Arc::new(new_entry(data, etag, &policy, max_age));
-                    if !no_store {
-                        store(&inner, &key_owned, entry.clone()).await;
+                    // `no-store`: served once, never kept (zero windows also keep the view
+                    // that contains it from being kept as rendered).
+                    let max_age = if no_store {
+                        Some(Duration::ZERO)
+                    } else {
+                        max_age
+                    };
+                    let mut entry = new_entry(data, etag, &policy, max_age);
+                    if no_store {
+                        (entry.swr_ms, entry.sie_ms) = (0, 0);
                     }
+                    let entry = Arc::new(entry);
+                    store(&inner, &key_owned, entry.clone()).await;
                     Ok(entry)
                 }
                 Ok(Fetched::NotModified { max_age }) => match previous {
@@ -305,6 +332,10 @@ impl PartCache {
         if let Some(weak) = flight.downgrade() {
             in_flight.insert(key.to_owned(), weak);
         }
+        // A cache fill runs to its end (within the part's timeout) even if every client that
+        // wanted it has gone: its answer serves the next ones. (Uncached calls, by contrast,
+        // are dropped with their client.) Finishing, it leaves the in-flight map itself.
+        tokio::spawn(flight.clone());
         flight
     }
 
@@ -326,11 +357,11 @@ impl PartCache {
     /// Drops entries here and, through Redis, in the shared layer and every replica's local one.
     /// Returns how many local entries were dropped.
     pub async fn invalidate(&self, target: &Invalidation) -> u64 {
-        let dropped = self.invalidate_local(target).await;
+        // Redis first, so a concurrent lookup cannot refill the local layer from it.
         if let Some(shared) = &self.inner.shared {
             shared.invalidate(target).await;
         }
-        dropped
+        self.invalidate_local(target).await
     }
 
     /// A rendered view still valid, by its key (see [`PartCache::keep_rendered`]).
@@ -379,10 +410,12 @@ async fn store(inner: &Inner, key: &str, entry: Arc<Entry>) {
     if entry.lifetime().is_zero() {
         return;
     }
-    if let Some(shared) = &inner.shared {
-        shared.set(key, &entry).await;
+    inner.local.insert(key.to_owned(), entry.clone()).await;
+    if let Some(shared) = inner.shared.clone() {
+        // Sharing must not delay the response that fetched the entry.
+        let key = key.to_owned();
+        tokio::spawn(async move { shared.set(&key, &entry).await });
     }
-    inner.local.insert(key.to_owned(), entry).await;
 }
 
 fn new_entry(
@@ -406,7 +439,10 @@ fn fresh(entry: &Entry, key: &str) -> Served {
     Served {
         data: entry.data.clone(),
         stale_age_s: None,
-        fresh: Some((key.to_owned(), entry.stored_at_ms + entry.fresh_ms)),
+        fresh: Some((
+            key.to_owned(),
+            entry.stored_at_ms.saturating_add(entry.fresh_ms),
+        )),
     }
 }
 

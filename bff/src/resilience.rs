@@ -44,9 +44,18 @@ pub enum BreakerState {
 
 #[derive(Debug)]
 enum Inner {
-    Closed { failures: u32 },
-    Open { until: Instant },
-    HalfOpen { probes: u32 },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// `since`: when probing began; a probe whose outcome never arrives (its caller went
+    /// away) must not keep the circuit half-open for good, so after `open_ms` probing restarts.
+    HalfOpen {
+        probes: u32,
+        since: Instant,
+    },
 }
 
 /// A consecutive-failure circuit breaker: closed → open after `failure_threshold` failures;
@@ -69,15 +78,30 @@ impl Breaker {
     /// Whether a request may go out now.
     pub fn allow(&self) -> bool {
         let mut inner = self.inner.lock().expect("breaker lock");
+        let now = Instant::now();
+        let probe_period = Duration::from_millis(self.config.open_ms);
         match *inner {
             Inner::Closed { .. } => true,
-            Inner::Open { until } if Instant::now() < until => false,
+            Inner::Open { until } if now < until => false,
             Inner::Open { .. } => {
-                *inner = Inner::HalfOpen { probes: 1 };
+                *inner = Inner::HalfOpen {
+                    probes: 1,
+                    since: now,
+                };
                 true
             }
-            Inner::HalfOpen { probes } if probes < self.config.half_open_probes => {
-                *inner = Inner::HalfOpen { probes: probes + 1 };
+            Inner::HalfOpen { since, .. } if now >= since + probe_period => {
+                *inner = Inner::HalfOpen {
+                    probes: 1,
+                    since: now,
+                };
+                true
+            }
+            Inner::HalfOpen { probes, since } if probes < self.config.half_open_probes => {
+                *inner = Inner::HalfOpen {
+                    probes: probes + 1,
+                    since,
+                };
                 true
             }
             Inner::HalfOpen { .. } => false,
@@ -291,6 +315,9 @@ mod tests {
         tokio::time::advance(Duration::from_millis(1_001)).await;
         assert!(breaker.allow(), "one probe after the open period");
         assert!(!breaker.allow(), "and only one");
+        // A probe whose caller went away never reports; probing restarts after the period.
+        tokio::time::advance(Duration::from_millis(1_001)).await;
+        assert!(breaker.allow(), "a lost probe does not wedge the circuit");
         breaker.record(false);
         assert_eq!(
             breaker.state(),

@@ -16,6 +16,9 @@ use crate::config::UpstreamConfig;
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::resilience::{Breaker, BreakerState, Hosts, RetryPolicy};
 
+/// An attempt that timed out sooner than this is not held against the upstream.
+const MIN_TIMEOUT_FOR_FAILURE: Duration = Duration::from_millis(50);
+
 /// The largest upstream body the BFF reads; a larger one is an error, not an allocation.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
@@ -181,13 +184,14 @@ impl Upstreams {
         request_id: Option<&str>,
         if_none_match: Option<&str>,
     ) -> Result<Fetched, UpstreamError> {
-        if !target.breaker.allow() {
-            return Err(UpstreamError::CircuitOpen);
-        }
+        // The bulkhead first: a call it rejects must not use up a half-open probe.
         let Ok(_permit) = target.bulkhead.clone().try_acquire_owned() else {
             self.metrics.bulkhead_rejections.get_or_create(labels).inc();
             return Err(UpstreamError::Overloaded);
         };
+        if !target.breaker.allow() {
+            return Err(UpstreamError::CircuitOpen);
+        }
         target.retry.on_request();
         let mut delays = target.retry.delays();
         loop {
@@ -206,7 +210,14 @@ impl Upstreams {
                 .upstream_latency
                 .get_or_create(labels)
                 .observe(started.elapsed().as_secs_f64());
-            let healthy = result.as_ref().err().is_none_or(|e| !e.is_failure());
+            // A timeout only says the upstream is slow if it had a fair chance: a caller's
+            // 1 ms budget must not open the circuit for everyone.
+            let fair_chance = started.elapsed() >= MIN_TIMEOUT_FOR_FAILURE;
+            let healthy = match &result {
+                Ok(_) => true,
+                Err(UpstreamError::Timeout) if !fair_chance => true,
+                Err(e) => !e.is_failure(),
+            };
             target.hosts.record(host, healthy);
             target.breaker.record(healthy);
             self.update_breaker_gauge(target, labels);
@@ -270,7 +281,12 @@ impl Upstreams {
             let response = request.send().await.map_err(classify)?;
             let status = response.status();
             let body = read_body(response).await?;
-            let json = serde_json::from_slice(&body).map_err(|_| UpstreamError::Decode)?;
+            // A write may well answer 201/204 with no body.
+            let json = if body.is_empty() {
+                serde_json::Value::Null
+            } else {
+                serde_json::from_slice(&body).map_err(|_| UpstreamError::Decode)?
+            };
             Ok((status, json))
         };
         let result = tokio::time::timeout_at(deadline, call)

@@ -469,3 +469,57 @@ async fn invalidation_needs_the_token_and_drops_entries() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn tiny_client_budgets_neither_open_the_breaker_nor_cut_shared_calls_short() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on("/side/1", Reply::json(json!({"n": 1})).after(MS(150)));
+    let extra = "[upstreams.b.breaker]\nfailure_threshold = 2\nopen_ms = 60000\n";
+    let text = config(&a.url(), &b.url(), &cached(60_000, 0, 0))
+        .replace("[views.v]", &format!("{extra}\n[views.v]"));
+    let bff = start_bff(&config_from(&text)).await;
+    let client = reqwest::Client::new();
+    let hurried = (0..4).map(|_| {
+        client
+            .get(format!("http://{bff}/api/views/v/1"))
+            .header("x-budget-ms", "5")
+            .send()
+    });
+    for response in futures::future::join_all(hurried).await {
+        let envelope: ViewEnvelope = response.unwrap().json().await.unwrap();
+        assert_eq!(envelope.parts["side"].status, PartStatus::Timeout);
+    }
+    // The shared call went on with the part's own timeout and filled the cache; the circuit
+    // stayed closed.
+    tokio::time::sleep(MS(300)).await;
+    let (status, envelope, _) = view(bff).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        envelope.parts["side"].status,
+        PartStatus::Ok,
+        "{envelope:?}"
+    );
+    assert_eq!(b.hits("/side"), 1);
+}
+
+#[tokio::test]
+async fn no_store_answers_are_never_cached() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on(
+        "/side/1",
+        Reply::json(json!({"n": 1})).header("cache-control", "no-store"),
+    );
+    let bff = start_bff(&config_from(&config(
+        &a.url(),
+        &b.url(),
+        &cached(60_000, 0, 60_000),
+    )))
+    .await;
+    for _ in 0..3 {
+        let (_, envelope, _) = view(bff).await;
+        assert_eq!(envelope.parts["side"].status, PartStatus::Ok);
+    }
+    assert_eq!(b.hits("/side"), 3);
+}

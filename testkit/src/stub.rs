@@ -21,6 +21,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     pub latency: Duration,
     pub behaviour: Behaviour,
+    /// Extra response headers.
+    pub headers: Vec<(String, String)>,
 }
 
 /// How the reply is delivered.
@@ -42,6 +44,7 @@ impl Reply {
             body: serde_json::to_vec(&value).expect("JSON values serialize"),
             latency: Duration::ZERO,
             behaviour: Behaviour::Normal,
+            headers: Vec::new(),
         }
     }
 
@@ -75,6 +78,13 @@ impl Reply {
             behaviour: Behaviour::ResetMidBody,
             ..Self::json(value)
         }
+    }
+
+    /// The same reply with one more response header.
+    #[must_use]
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
     }
 
     /// The same reply, answered only after `latency`.
@@ -284,8 +294,13 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
             }
         }
 
+        let extra: String = reply
+            .headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         let head = format!(
-            "HTTP/1.1 {} Stub\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            "HTTP/1.1 {} Stub\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n",
             reply.status,
             reply.body.len()
         );
