@@ -228,7 +228,7 @@ impl PartCache {
                 // The refresh outlives this request on purpose, with the part's own timeout;
                 // coalescing makes it happen once however many requests see the stale entry.
                 let deadline = Instant::now() + lookup.refresh_timeout;
-                let _ = self.flight(&lookup, &key, Some(entry.clone()), deadline);
+                drop(self.flight(&lookup, &key, Some(entry.clone()), deadline));
                 return Ok(stale(entry, now));
             }
         }
