@@ -25,6 +25,20 @@ async fn product_name_from_the_catalog_appears() -> anyhow::Result<()> {
         assert_eq!(name, expected_name);
         let title = browser.client.title().await?;
         assert_eq!(title, "Tessera Store");
+        // Every part of the view has its tile, each with its own status.
+        let price = browser
+            .text_of("[data-testid=tile-stock][data-status=ok] [data-testid=price]")
+            .await?;
+        assert!(price.ends_with("EUR"), "{price}");
+        let count = browser
+            .text_of("[data-testid=tile-summary][data-status=ok] [data-testid=review-count]")
+            .await?;
+        assert!(count.ends_with("reviews"), "{count}");
+        for tile in ["reviews", "recommendations", "category_picks"] {
+            browser
+                .text_of(&format!("[data-testid=tile-{tile}][data-status=ok] h2"))
+                .await?;
+        }
         Ok(())
     })
     .await

@@ -104,3 +104,44 @@ pub(crate) struct Attributes {
     pub color: String,
     pub weight_g: u32,
 }
+
+/// Price and stock from inventory.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Stock {
+    pub price_cents: i64,
+    pub currency: String,
+    pub stock: i64,
+    /// `in_stock`, `low` or `out_of_stock`.
+    pub availability: String,
+}
+
+/// The reviews service's materialized summary.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct ReviewSummary {
+    pub count: i64,
+    pub average: Option<f64>,
+    /// Reviews per rating; index 0 is one star.
+    pub histogram: [i64; 5],
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Review {
+    pub id: i64,
+    pub rating: u8,
+    pub title: String,
+    pub body: String,
+    pub author: String,
+}
+
+/// A related product.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Related {
+    pub id: i64,
+    pub name: String,
+}
+
+/// The `{"items": [...]}` shape of lists.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Items<T> {
+    pub items: Vec<T>,
+}

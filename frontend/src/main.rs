@@ -6,6 +6,7 @@
 mod api;
 mod app;
 mod pages;
+mod tiles;
 
 fn main() {
     console_error_panic_hook::set_once();

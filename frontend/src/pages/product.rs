@@ -1,4 +1,5 @@
-//! The product page: loads the `product` view and renders its product tile.
+//! The product page: loads the `product` view and renders a tile per part — the critical
+//! facts (product, price and stock) first, then ratings, reviews and recommendations.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -6,6 +7,7 @@ use leptos_router::hooks::use_params_map;
 use tessera_contract::{PartOutcome, PartStatus};
 
 use crate::api::{ApiError, Product, fetch_view};
+use crate::tiles::{RelatedTile, ReviewsTile, StockTile, SummaryTile};
 
 #[component]
 pub(crate) fn ProductPage() -> impl IntoView {
@@ -19,8 +21,24 @@ pub(crate) fn ProductPage() -> impl IntoView {
                 None => view! { <ProductSkeleton /> }.into_any(),
                 Some(Err(error)) => view! { <PageError error /> }.into_any(),
                 Some(Ok(envelope)) => {
-                    let part = envelope.parts.get("product").cloned();
-                    view! { <ProductTile part /> }.into_any()
+                    let part = |name: &str| envelope.parts.get(name).cloned();
+                    view! {
+                        <div class="product-layout">
+                            <div class="product-main">
+                                <ProductTile part=part("product") />
+                                <StockTile part=part("stock") />
+                            </div>
+                            <div class="product-side">
+                                <SummaryTile part=part("summary") />
+                                <ReviewsTile part=part("reviews") />
+                            </div>
+                            <div class="product-more">
+                                <RelatedTile name="recommendations" title="Customers also bought" part=part("recommendations") />
+                                <RelatedTile name="category_picks" title="More in this category" part=part("category_picks") />
+                            </div>
+                        </div>
+                    }
+                    .into_any()
                 }
             }}
         </article>

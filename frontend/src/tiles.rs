@@ -1,0 +1,161 @@
+//! One tile per part of a view. Every tile's root carries `data-testid="tile-<part>"` and
+//! `data-status` (the part's status), says when its data is stale or a fallback, and shows
+//! the part's own error instead of its content when it has no data.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use serde::de::DeserializeOwned;
+use tessera_contract::{PartOutcome, PartStatus};
+
+use crate::api::{Items, Related, Review, ReviewSummary, Stock};
+
+/// The part's data as `T`, or why there is none.
+fn decode<T: DeserializeOwned>(part: &Option<PartOutcome>) -> Result<T, String> {
+    let part = part.as_ref().ok_or("this part was not loaded")?;
+    match &part.data {
+        Some(data) => serde_json::from_value(data.clone()).map_err(|_| "unexpected data".into()),
+        None => Err(part
+            .error
+            .as_ref()
+            .map_or_else(|| "unavailable".into(), |e| e.message.clone())),
+    }
+}
+
+/// The frame every tile shares: title, status attributes, stale/fallback marker, error state.
+fn frame(
+    name: &'static str,
+    title: &'static str,
+    part: &Option<PartOutcome>,
+    body: Result<AnyView, String>,
+) -> AnyView {
+    let status = part.as_ref().map_or(PartStatus::Error, |p| p.status);
+    let marker = match (status, part.as_ref().and_then(|p| p.age_s)) {
+        (PartStatus::Stale, Some(age)) => Some(format!("cached, {age} s old")),
+        (PartStatus::Stale, None) => Some("cached".to_owned()),
+        (PartStatus::Fallback, _) => Some("not available right now".to_owned()),
+        _ => None,
+    };
+    let failed = body.is_err();
+    view! {
+        <section
+            class=format!("tile tile-{name}{}", if failed { " tile-error" } else { "" })
+            data-testid=format!("tile-{name}")
+            data-status=status.as_str()
+            aria-labelledby=format!("tile-{name}-title")
+        >
+            <h2 id=format!("tile-{name}-title")>{title}</h2>
+            {marker.map(|m| view! { <p class="tile-marker" data-testid="tile-marker">{m}</p> })}
+            {match body {
+                Ok(content) => content,
+                Err(reason) => view! { <p class="tile-reason" role="alert">{reason}</p> }.into_any(),
+            }}
+        </section>
+    }
+    .into_any()
+}
+
+#[component]
+pub(crate) fn StockTile(part: Option<PartOutcome>) -> impl IntoView {
+    let body = decode::<Stock>(&part).map(|stock| {
+        let price = format!(
+            "{}.{:02} {}",
+            stock.price_cents / 100,
+            stock.price_cents % 100,
+            stock.currency
+        );
+        let availability = match stock.availability.as_str() {
+            "in_stock" => "In stock",
+            "low" => "Only a few left",
+            _ => "Out of stock",
+        };
+        view! {
+            <p class="price" data-testid="price">{price}</p>
+            <p class=format!("availability availability-{}", stock.availability)>
+                {availability}" · "{stock.stock}" available"
+            </p>
+        }
+        .into_any()
+    });
+    frame("stock", "Price", &part, body)
+}
+
+#[component]
+pub(crate) fn SummaryTile(part: Option<PartOutcome>) -> impl IntoView {
+    let body = decode::<ReviewSummary>(&part).map(|summary| {
+        let most = summary.histogram.iter().copied().max().unwrap_or(0).max(1);
+        let average = summary.average.map_or_else(
+            || "No ratings yet".to_owned(),
+            |a| format!("{a:.1} out of 5"),
+        );
+        let bars = (1..=5usize)
+            .rev()
+            .map(|stars| {
+                let n = summary.histogram[stars - 1];
+                // <meter>, not a styled div: the page's CSP allows no inline styles.
+                view! {
+                    <li>
+                        <span class="bar-label">{stars}" ★"</span>
+                        <meter class="bar" min="0" max=most value=n></meter>
+                        <span class="bar-count">{n}</span>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <p class="rating" data-testid="rating">{average}</p>
+            <p class="muted" data-testid="review-count">{format!("{} reviews", summary.count)}</p>
+            <ul class="histogram" aria-label="Ratings">{bars}</ul>
+        }
+        .into_any()
+    });
+    frame("summary", "Ratings", &part, body)
+}
+
+#[component]
+pub(crate) fn ReviewsTile(part: Option<PartOutcome>) -> impl IntoView {
+    let body = decode::<Items<Review>>(&part).map(|page| {
+        if page.items.is_empty() {
+            return view! { <p class="muted">"No reviews yet."</p> }.into_any();
+        }
+        let items = page
+            .items
+            .into_iter()
+            .map(|review| {
+                view! {
+                    <li class="review" data-review-id=review.id>
+                        <p class="review-head">
+                            <span class="stars">{"★".repeat(review.rating.into())}</span>
+                            " "<strong>{review.title}</strong>
+                        </p>
+                        <p>{review.body}</p>
+                        <p class="muted">"— "{review.author}</p>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! { <ul class="reviews">{items}</ul> }.into_any()
+    });
+    frame("reviews", "Reviews", &part, body)
+}
+
+#[component]
+pub(crate) fn RelatedTile(
+    name: &'static str,
+    title: &'static str,
+    part: Option<PartOutcome>,
+) -> impl IntoView {
+    let body = decode::<Items<Related>>(&part).map(|list| {
+        if list.items.is_empty() {
+            return view! { <p class="muted">"Nothing to suggest yet."</p> }.into_any();
+        }
+        let items = list
+            .items
+            .into_iter()
+            .map(|item| {
+                view! { <li><A href=format!("/product/{}", item.id)>{item.name}</A></li> }
+            })
+            .collect_view();
+        view! { <ul class="related">{items}</ul> }.into_any()
+    });
+    frame(name, title, &part, body)
+}
