@@ -27,14 +27,14 @@ pub(crate) fn ProductPage() -> impl IntoView {
                             <div class="product-main">
                                 <ProductTile part=part("product") />
                                 <StockTile part=part("stock") />
+                                <div class="product-more">
+                                    <RelatedTile name="recommendations" title="Customers also bought" part=part("recommendations") />
+                                    <RelatedTile name="category_picks" title="More in this category" part=part("category_picks") />
+                                </div>
                             </div>
                             <div class="product-side">
                                 <SummaryTile part=part("summary") />
                                 <ReviewsTile part=part("reviews") />
-                            </div>
-                            <div class="product-more">
-                                <RelatedTile name="recommendations" title="Customers also bought" part=part("recommendations") />
-                                <RelatedTile name="category_picks" title="More in this category" part=part("category_picks") />
                             </div>
                         </div>
                     }
