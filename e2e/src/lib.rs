@@ -59,6 +59,11 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`Stack::start`], with the BFF's configuration adjusted first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
         let dist = dist_dir();
         if !dist.join("index.html").exists() {
             bail!(
@@ -73,6 +78,7 @@ impl Stack {
         let mut config = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         config.server.dist_dir = dist;
         config.override_upstreams(services.upstreams());
+        adjust(&mut config);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = requests.clone();
         let app = tessera_bff::build(&config)?.layer(axum::middleware::from_fn(

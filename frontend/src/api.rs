@@ -1,9 +1,8 @@
-//! Talking to the BFF: the view client and the DTOs of the demo services' data.
+//! Talking to the BFF: the streaming view client and the DTOs of the demo services' data.
 
 use gloo_net::http::Request;
-use send_wrapper::SendWrapper;
 use serde::Deserialize;
-use tessera_contract::{ErrorBody, ViewEnvelope};
+use tessera_contract::{ErrorBody, StreamLine};
 
 /// Why a view could not be loaded, in words fit for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +14,14 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
+    pub(crate) fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: Some(404),
+            code: "not_found".into(),
+            message: message.into(),
+        }
+    }
+
     fn network(message: impl Into<String>) -> Self {
         Self {
             status: None,
@@ -34,53 +41,6 @@ impl std::fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
-
-/// Loads `GET /api/views/{view}/{id}`. The request is aborted if the calling reactive scope is
-/// cleaned up (e.g. the user navigates away).
-///
-/// A 502/504 still carries the view (its optional parts may be fine), so it is returned as `Ok`
-/// and the page shows each part's own outcome.
-pub(crate) fn fetch_view(
-    view: &str,
-    id: &str,
-) -> impl std::future::Future<Output = Result<ViewEnvelope, ApiError>> + Send + use<> {
-    let url = format!("/api/views/{view}/{id}");
-    SendWrapper::new(async move {
-        let controller = SendWrapper::new(web_sys::AbortController::new().ok());
-        let signal = controller.as_ref().map(|c| c.signal());
-        leptos::prelude::on_cleanup(move || {
-            if let Some(controller) = controller.take() {
-                controller.abort();
-            }
-        });
-        let response = Request::get(&url)
-            .header("accept", "application/json")
-            .abort_signal(signal.as_ref())
-            .send()
-            .await
-            .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| ApiError::network(format!("the answer was cut off: {e}")))?;
-        if let Ok(envelope) = serde_json::from_str::<ViewEnvelope>(&text) {
-            return Ok(envelope);
-        }
-        Err(match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(body) => ApiError {
-                status: Some(status),
-                code: body.error.code,
-                message: body.error.message,
-            },
-            Err(_) => ApiError {
-                status: Some(status),
-                code: "unexpected".into(),
-                message: "the shop sent an unexpected answer".into(),
-            },
-        })
-    })
-}
 
 /// The catalog's product.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -145,3 +105,72 @@ pub(crate) struct Related {
 pub(crate) struct Items<T> {
     pub items: Vec<T>,
 }
+
+/// Reads `GET /api/views/{view}/{id}?stream` and hands each NDJSON line to `on_line` the moment
+/// it arrives, so a page can render each part as soon as it is in. `abort` cancels the request
+/// (and so, at the BFF, the upstream calls behind it).
+pub(crate) async fn stream_view(
+    view: &str,
+    id: &str,
+    abort: Option<web_sys::AbortSignal>,
+    mut on_line: impl FnMut(StreamLine),
+) -> Result<(), ApiError> {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+
+    let url = format!("/api/views/{view}/{id}?stream");
+    let response = Request::get(&url)
+        .header("accept", NDJSON)
+        .abort_signal(abort.as_ref())
+        .send()
+        .await
+        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))?;
+    let status = response.status();
+    let is_stream = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t.starts_with(NDJSON));
+    if !is_stream {
+        // Refused before streaming (a malformed id, an unknown view): a JSON error.
+        let text = response.text().await.unwrap_or_default();
+        return Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => ApiError {
+                status: Some(status),
+                code: body.error.code,
+                message: body.error.message,
+            },
+            Err(_) => ApiError {
+                status: Some(status),
+                code: "unexpected".into(),
+                message: "the shop sent an unexpected answer".into(),
+            },
+        });
+    }
+    let cut_off = |_| ApiError::network("the answer was cut off");
+    let reader: web_sys::ReadableStreamDefaultReader = response
+        .body()
+        .ok_or_else(|| ApiError::network("the answer had no body"))?
+        .get_reader()
+        .dyn_into()
+        .map_err(|_| ApiError::network("the answer could not be read"))?;
+    let mut buffer: Vec<u8> = Vec::new();
+    loop {
+        let chunk: web_sys::ReadableStreamReadResult = JsFuture::from(reader.read())
+            .await
+            .map_err(cut_off)?
+            .unchecked_into();
+        if chunk.get_done().unwrap_or(true) {
+            break;
+        }
+        buffer.extend(js_sys::Uint8Array::new(&chunk.get_value()).to_vec());
+        while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            if let Ok(parsed) = serde_json::from_slice::<StreamLine>(&line) {
+                on_line(parsed);
+            }
+        }
+    }
+    Ok(())
+}
+
+const NDJSON: &str = "application/x-ndjson";

@@ -54,6 +54,23 @@ fn frame(
     .into_any()
 }
 
+/// A part not in yet: a skeleton the size of its content, `aria-busy`, status `loading`.
+pub(crate) fn loading_tile(name: &'static str, title: &'static str) -> AnyView {
+    view! {
+        <section
+            class=format!("tile tile-{name}")
+            data-testid=format!("tile-{name}")
+            data-status="loading"
+            aria-busy="true"
+        >
+            <h2>{title}</h2>
+            <div class="skeleton skeleton-line"></div>
+            <div class="skeleton skeleton-line short"></div>
+        </section>
+    }
+    .into_any()
+}
+
 #[component]
 pub(crate) fn StockTile(part: Option<PartOutcome>) -> impl IntoView {
     let body = decode::<Stock>(&part).map(|stock| {

@@ -6,41 +6,85 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use tessera_contract::{PartOutcome, PartStatus};
 
-use crate::api::{ApiError, Product, fetch_view};
-use crate::tiles::{RelatedTile, ReviewsTile, StockTile, SummaryTile};
+use std::collections::BTreeMap;
+
+use send_wrapper::SendWrapper;
+use tessera_contract::StreamLine;
+
+use crate::api::{ApiError, Product, stream_view};
+use crate::tiles::{RelatedTile, ReviewsTile, StockTile, SummaryTile, loading_tile};
 
 #[component]
 pub(crate) fn ProductPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.read().get("id").unwrap_or_default();
-    let view_data = LocalResource::new(move || fetch_view("product", &id()));
+    let parts = RwSignal::new(BTreeMap::<String, PartOutcome>::new());
+    let failure = RwSignal::new(None::<ApiError>);
 
+    // Streams the view: each part's tile renders the moment its line arrives. Leaving the page
+    // (or moving to another product) aborts the request.
+    Effect::new(move |_| {
+        let id = params.read().get("id").unwrap_or_default();
+        parts.set(BTreeMap::new());
+        failure.set(None);
+        let controller = SendWrapper::new(web_sys::AbortController::new().ok());
+        let signal = controller.as_ref().map(|c| c.signal());
+        on_cleanup(move || {
+            if let Some(controller) = controller.take() {
+                controller.abort();
+            }
+        });
+        leptos::task::spawn_local(async move {
+            let on_line = move |line| match line {
+                StreamLine::Part { name, outcome } => {
+                    parts.try_update(|p| p.insert(name, outcome));
+                }
+                StreamLine::Summary {
+                    status: 404, id, ..
+                } => {
+                    failure.try_set(Some(ApiError::not_found(format!(
+                        "no product with id {id}"
+                    ))));
+                }
+                StreamLine::Summary { .. } => {}
+            };
+            if let Err(error) = stream_view("product", &id, signal, on_line).await {
+                failure.try_set(Some(error));
+            }
+        });
+    });
+
+    let slot = move |name: &'static str, title: &'static str, tile: fn(PartOutcome) -> AnyView| {
+        move || match parts.with(|p| p.get(name).cloned()) {
+            Some(outcome) => tile(outcome),
+            None => loading_tile(name, title),
+        }
+    };
     view! {
         <article class="product-page">
-            {move || match view_data.get() {
-                None => view! { <ProductSkeleton /> }.into_any(),
-                Some(Err(error)) => view! { <PageError error /> }.into_any(),
-                Some(Ok(envelope)) => {
-                    let part = |name: &str| envelope.parts.get(name).cloned();
-                    view! {
-                        <div class="product-layout">
-                            <div class="product-main">
-                                <ProductTile part=part("product") />
-                                <StockTile part=part("stock") />
-                                <div class="product-more">
-                                    <RelatedTile name="recommendations" title="Customers also bought" part=part("recommendations") />
-                                    <RelatedTile name="category_picks" title="More in this category" part=part("category_picks") />
-                                </div>
-                            </div>
-                            <div class="product-side">
-                                <SummaryTile part=part("summary") />
-                                <ReviewsTile part=part("reviews") />
-                            </div>
+            {move || failure.get().map(|error| view! { <PageError error /> })}
+            <Show when=move || failure.with(Option::is_none)>
+                <div class="product-layout">
+                    <div class="product-main">
+                        {move || match parts.with(|p| p.get("product").cloned()) {
+                            None => view! { <ProductSkeleton /> }.into_any(),
+                            Some(part) => view! { <ProductTile part=Some(part) /> }.into_any(),
+                        }}
+                        {slot("stock", "Price", |p| view! { <StockTile part=Some(p) /> }.into_any())}
+                        <div class="product-more">
+                            {slot("recommendations", "Customers also bought", |p| {
+                                view! { <RelatedTile name="recommendations" title="Customers also bought" part=Some(p) /> }.into_any()
+                            })}
+                            {slot("category_picks", "More in this category", |p| {
+                                view! { <RelatedTile name="category_picks" title="More in this category" part=Some(p) /> }.into_any()
+                            })}
                         </div>
-                    }
-                    .into_any()
-                }
-            }}
+                    </div>
+                    <div class="product-side">
+                        {slot("summary", "Ratings", |p| view! { <SummaryTile part=Some(p) /> }.into_any())}
+                        {slot("reviews", "Reviews", |p| view! { <ReviewsTile part=Some(p) /> }.into_any())}
+                    </div>
+                </div>
+            </Show>
         </article>
     }
 }

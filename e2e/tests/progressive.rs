@@ -1,0 +1,99 @@
+//! Progressive loading in a real browser: the page renders each part as its NDJSON line
+//! arrives, so the critical facts are on screen while a slow service is still answering.
+
+use std::time::{Duration, Instant};
+
+use tessera_e2e::{Stack, with_browser};
+use tessera_services::Faults;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn critical_facts_show_while_slow_reviews_are_still_loading() -> anyhow::Result<()> {
+    // Give the review parts room to be slow (3 s) without timing out.
+    let stack = Stack::start_with(|config| {
+        let view = config
+            .views
+            .get_mut("product")
+            .expect("the demo has a product view");
+        *view.budget_ms.get_mut() = 10_000;
+        for part in ["summary", "reviews"] {
+            let part = view
+                .parts
+                .get_mut()
+                .get_mut(part)
+                .expect("the demo view has the part");
+            *part.timeout_ms.get_mut() = 8_000;
+        }
+    })
+    .await?;
+    stack.services.reviews.faults.set(Faults {
+        latency_ms: 3_000,
+        ..Faults::default()
+    });
+
+    with_browser(async |browser| {
+        let started = Instant::now();
+        browser.client.goto(&stack.url("/product/3")).await?;
+        browser
+            .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+            .await?;
+        browser
+            .text_of("[data-testid=tile-stock][data-status=ok] [data-testid=price]")
+            .await?;
+        let critical = started.elapsed();
+        // The reviews are still on their way, shown as a busy skeleton.
+        let reviews = browser
+            .client
+            .find(fantoccini::Locator::Css("[data-testid=tile-reviews]"))
+            .await?;
+        assert_eq!(
+            reviews.attr("data-status").await?.as_deref(),
+            Some("loading")
+        );
+        assert_eq!(reviews.attr("aria-busy").await?.as_deref(), Some("true"));
+        assert!(
+            critical < Duration::from_millis(2_500),
+            "critical tiles after {critical:?}"
+        );
+
+        // Then they arrive and replace the skeleton.
+        browser
+            .text_of("[data-testid=tile-reviews][data-status=ok] h2")
+            .await?;
+        assert!(started.elapsed() >= Duration::from_millis(3_000));
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_service_costs_only_its_own_tiles() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack.services.recommendations.faults.set(Faults {
+        error_rate: 1.0,
+        error_status: 503,
+        ..Faults::default()
+    });
+    with_browser(async |browser| {
+        browser.client.goto(&stack.url("/product/5")).await?;
+        let reason = browser
+            .text_of("[data-testid=tile-recommendations][data-status=error] [role=alert]")
+            .await?;
+        assert!(!reason.is_empty());
+        // The part with a configured fallback shows it, marked as such.
+        let marker = browser
+            .text_of(
+                "[data-testid=tile-category_picks][data-status=fallback] [data-testid=tile-marker]",
+            )
+            .await?;
+        assert!(marker.contains("not available"), "{marker}");
+        // Everything else is whole.
+        browser
+            .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+            .await?;
+        browser
+            .text_of("[data-testid=tile-summary][data-status=ok] [data-testid=rating]")
+            .await?;
+        Ok(())
+    })
+    .await
+}
