@@ -97,3 +97,54 @@ async fn a_failing_service_costs_only_its_own_tiles() -> anyhow::Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tile_retry_succeeds_once_its_service_recovers() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let faults = stack.services.recommendations.faults.clone();
+    faults.set(Faults {
+        error_rate: 1.0,
+        error_status: 503,
+        ..Faults::default()
+    });
+    with_browser(async |browser| {
+        browser.client.goto(&stack.url("/product/6")).await?;
+        browser
+            .text_of("[data-testid=tile-recommendations][data-status=error] [data-testid=retry]")
+            .await?;
+        faults.set(Faults::default());
+        // The upstream's circuit may still be open from the failures; retrying until it
+        // half-opens is what a person would do.
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let selector = "[data-testid=tile-recommendations] [data-testid=retry]";
+            if let Ok(button) = browser
+                .client
+                .find(fantoccini::Locator::Css(selector))
+                .await
+            {
+                let _ = button.click().await;
+            }
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            let ok = browser
+                .client
+                .find(fantoccini::Locator::Css(
+                    "[data-testid=tile-recommendations][data-status=ok]",
+                ))
+                .await;
+            if ok.is_ok() {
+                break;
+            }
+            assert!(Instant::now() < until, "the retry never succeeded");
+        }
+        let links = browser
+            .client
+            .find_all(fantoccini::Locator::Css(
+                "[data-testid=tile-recommendations] a",
+            ))
+            .await?;
+        assert!(!links.is_empty());
+        Ok(())
+    })
+    .await
+}

@@ -2,7 +2,7 @@
 
 use gloo_net::http::Request;
 use serde::Deserialize;
-use tessera_contract::{ErrorBody, StreamLine};
+use tessera_contract::{ErrorBody, PartOutcome, PartStatus, StreamLine};
 
 /// Why a view could not be loaded, in words fit for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +106,42 @@ pub(crate) struct Items<T> {
     pub items: Vec<T>,
 }
 
+/// Loads one part alone (`GET /api/parts/{view}/{part}/{id}`), for a tile's retry. A 502/504
+/// still carries the part's outcome, which is returned as `Ok`.
+pub(crate) async fn fetch_part(view: &str, part: &str, id: &str) -> Result<PartOutcome, ApiError> {
+    let url = format!("/api/parts/{view}/{part}/{id}");
+    let response = Request::get(&url)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ApiError::network(format!("the answer was cut off: {e}")))?;
+    if let Ok(outcome) = serde_json::from_str::<PartOutcome>(&text) {
+        return Ok(outcome);
+    }
+    Err(error_of(status, &text))
+}
+
+/// The error a non-view answer carries, in our words if it has none.
+fn error_of(status: u16, text: &str) -> ApiError {
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(body) => ApiError {
+            status: Some(status),
+            code: body.error.code,
+            message: body.error.message,
+        },
+        Err(_) => ApiError {
+            status: Some(status),
+            code: "unexpected".into(),
+            message: "the shop sent an unexpected answer".into(),
+        },
+    }
+}
+
 /// Reads `GET /api/views/{view}/{id}?stream` and hands each NDJSON line to `on_line` the moment
 /// it arrives, so a page can render each part as soon as it is in. `abort` cancels the request
 /// (and so, at the BFF, the upstream calls behind it).
@@ -133,18 +169,7 @@ pub(crate) async fn stream_view(
     if !is_stream {
         // Refused before streaming (a malformed id, an unknown view): a JSON error.
         let text = response.text().await.unwrap_or_default();
-        return Err(match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(body) => ApiError {
-                status: Some(status),
-                code: body.error.code,
-                message: body.error.message,
-            },
-            Err(_) => ApiError {
-                status: Some(status),
-                code: "unexpected".into(),
-                message: "the shop sent an unexpected answer".into(),
-            },
-        });
+        return Err(error_of(status, &text));
     }
     let cut_off = |_| ApiError::network("the answer was cut off");
     let reader: web_sys::ReadableStreamDefaultReader = response
@@ -174,3 +199,18 @@ pub(crate) async fn stream_view(
 }
 
 const NDJSON: &str = "application/x-ndjson";
+
+/// A part outcome standing for a request that got no outcome at all (e.g. the network failed).
+pub(crate) fn failed_part(message: String) -> PartOutcome {
+    PartOutcome {
+        status: PartStatus::Error,
+        critical: false,
+        elapsed_ms: 0,
+        age_s: None,
+        data: None,
+        error: Some(tessera_contract::PartError {
+            code: "network".into(),
+            message,
+        }),
+    }
+}

@@ -27,6 +27,7 @@ fn frame(
     title: &'static str,
     part: &Option<PartOutcome>,
     body: Result<AnyView, String>,
+    retry: Option<Callback<()>>,
 ) -> AnyView {
     let status = part.as_ref().map_or(PartStatus::Error, |p| p.status);
     let marker = match (status, part.as_ref().and_then(|p| p.age_s)) {
@@ -47,7 +48,15 @@ fn frame(
             {marker.map(|m| view! { <p class="tile-marker" data-testid="tile-marker">{m}</p> })}
             {match body {
                 Ok(content) => content,
-                Err(reason) => view! { <p class="tile-reason" role="alert">{reason}</p> }.into_any(),
+                Err(reason) => view! {
+                    <p class="tile-reason" role="alert">{reason}</p>
+                    {retry.map(|retry| view! {
+                        <button type="button" class="retry" data-testid="retry" on:click=move |_| retry.run(())>
+                            "Try again"
+                        </button>
+                    })}
+                }
+                .into_any(),
             }}
         </section>
     }
@@ -72,7 +81,10 @@ pub(crate) fn loading_tile(name: &'static str, title: &'static str) -> AnyView {
 }
 
 #[component]
-pub(crate) fn StockTile(part: Option<PartOutcome>) -> impl IntoView {
+pub(crate) fn StockTile(
+    part: Option<PartOutcome>,
+    #[prop(optional)] retry: Option<Callback<()>>,
+) -> impl IntoView {
     let body = decode::<Stock>(&part).map(|stock| {
         let price = format!(
             "{}.{:02} {}",
@@ -93,11 +105,14 @@ pub(crate) fn StockTile(part: Option<PartOutcome>) -> impl IntoView {
         }
         .into_any()
     });
-    frame("stock", "Price", &part, body)
+    frame("stock", "Price", &part, body, retry)
 }
 
 #[component]
-pub(crate) fn SummaryTile(part: Option<PartOutcome>) -> impl IntoView {
+pub(crate) fn SummaryTile(
+    part: Option<PartOutcome>,
+    #[prop(optional)] retry: Option<Callback<()>>,
+) -> impl IntoView {
     let body = decode::<ReviewSummary>(&part).map(|summary| {
         let most = summary.histogram.iter().copied().max().unwrap_or(0).max(1);
         let average = summary.average.map_or_else(
@@ -125,11 +140,14 @@ pub(crate) fn SummaryTile(part: Option<PartOutcome>) -> impl IntoView {
         }
         .into_any()
     });
-    frame("summary", "Ratings", &part, body)
+    frame("summary", "Ratings", &part, body, retry)
 }
 
 #[component]
-pub(crate) fn ReviewsTile(part: Option<PartOutcome>) -> impl IntoView {
+pub(crate) fn ReviewsTile(
+    part: Option<PartOutcome>,
+    #[prop(optional)] retry: Option<Callback<()>>,
+) -> impl IntoView {
     let body = decode::<Items<Review>>(&part).map(|page| {
         if page.items.is_empty() {
             return view! { <p class="muted">"No reviews yet."</p> }.into_any();
@@ -152,7 +170,7 @@ pub(crate) fn ReviewsTile(part: Option<PartOutcome>) -> impl IntoView {
             .collect_view();
         view! { <ul class="reviews">{items}</ul> }.into_any()
     });
-    frame("reviews", "Reviews", &part, body)
+    frame("reviews", "Reviews", &part, body, retry)
 }
 
 #[component]
@@ -160,6 +178,7 @@ pub(crate) fn RelatedTile(
     name: &'static str,
     title: &'static str,
     part: Option<PartOutcome>,
+    #[prop(optional)] retry: Option<Callback<()>>,
 ) -> impl IntoView {
     let body = decode::<Items<Related>>(&part).map(|list| {
         if list.items.is_empty() {
@@ -174,5 +193,5 @@ pub(crate) fn RelatedTile(
             .collect_view();
         view! { <ul class="related">{items}</ul> }.into_any()
     });
-    frame(name, title, &part, body)
+    frame(name, title, &part, body, retry)
 }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use send_wrapper::SendWrapper;
 use tessera_contract::StreamLine;
 
-use crate::api::{ApiError, Product, stream_view};
+use crate::api::{ApiError, Product, failed_part, fetch_part, stream_view};
 use crate::tiles::{RelatedTile, ReviewsTile, StockTile, SummaryTile, loading_tile};
 
 #[component]
@@ -53,9 +53,26 @@ pub(crate) fn ProductPage() -> impl IntoView {
         });
     });
 
-    let slot = move |name: &'static str, title: &'static str, tile: fn(PartOutcome) -> AnyView| {
+    // A tile's retry loads its part alone; the tile shows its skeleton meanwhile.
+    let retry = move |name: &'static str| {
+        Callback::new(move |()| {
+            let id = params.read_untracked().get("id").unwrap_or_default();
+            parts.update(|p| {
+                p.remove(name);
+            });
+            leptos::task::spawn_local(async move {
+                let outcome = fetch_part("product", name, &id)
+                    .await
+                    .unwrap_or_else(|e| failed_part(e.to_string()));
+                parts.try_update(|p| p.insert(name.to_owned(), outcome));
+            });
+        })
+    };
+    let slot = move |name: &'static str,
+                     title: &'static str,
+                     tile: fn(PartOutcome, Callback<()>) -> AnyView| {
         move || match parts.with(|p| p.get(name).cloned()) {
-            Some(outcome) => tile(outcome),
+            Some(outcome) => tile(outcome, retry(name)),
             None => loading_tile(name, title),
         }
     };
@@ -69,19 +86,19 @@ pub(crate) fn ProductPage() -> impl IntoView {
                             None => view! { <ProductSkeleton /> }.into_any(),
                             Some(part) => view! { <ProductTile part=Some(part) /> }.into_any(),
                         }}
-                        {slot("stock", "Price", |p| view! { <StockTile part=Some(p) /> }.into_any())}
+                        {slot("stock", "Price", |p, r| view! { <StockTile part=Some(p) retry=r /> }.into_any())}
                         <div class="product-more">
-                            {slot("recommendations", "Customers also bought", |p| {
-                                view! { <RelatedTile name="recommendations" title="Customers also bought" part=Some(p) /> }.into_any()
+                            {slot("recommendations", "Customers also bought", |p, r| {
+                                view! { <RelatedTile name="recommendations" title="Customers also bought" part=Some(p) retry=r /> }.into_any()
                             })}
-                            {slot("category_picks", "More in this category", |p| {
-                                view! { <RelatedTile name="category_picks" title="More in this category" part=Some(p) /> }.into_any()
+                            {slot("category_picks", "More in this category", |p, r| {
+                                view! { <RelatedTile name="category_picks" title="More in this category" part=Some(p) retry=r /> }.into_any()
                             })}
                         </div>
                     </div>
                     <div class="product-side">
-                        {slot("summary", "Ratings", |p| view! { <SummaryTile part=Some(p) /> }.into_any())}
-                        {slot("reviews", "Reviews", |p| view! { <ReviewsTile part=Some(p) /> }.into_any())}
+                        {slot("summary", "Ratings", |p, r| view! { <SummaryTile part=Some(p) retry=r /> }.into_any())}
+                        {slot("reviews", "Reviews", |p, r| view! { <ReviewsTile part=Some(p) retry=r /> }.into_any())}
                     </div>
                 </div>
             </Show>
