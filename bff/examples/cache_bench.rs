@@ -98,15 +98,9 @@ timeout_ms = 1000
         inventory = inventory.url(),
         reviews = reviews.url(),
     );
-    let config = Config::parse(&Source {
-        name: "cache_bench.toml".into(),
-        text,
-    })
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let bff = listener.local_addr()?;
-    let app = tessera_bff::build(&config)?;
-    tokio::spawn(async move { axum::serve(tessera_bff::with_nodelay(listener), app).await });
+    let config = Config::parse(&Source::inline("cache_bench.toml", text))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let bff = tessera_bff::spawn(&config).await?;
 
     // The same bytes for nginx: the cached view's body, as a file.
     let body = reqwest::get(format!("http://{bff}/api/views/cached/1"))

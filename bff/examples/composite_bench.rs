@@ -69,15 +69,9 @@ timeout_ms = 1000
         stubs[1].url(),
         stubs[2].url()
     );
-    let config = Config::parse(&Source {
-        name: "composite_bench.toml".into(),
-        text,
-    })
-    .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let bff = listener.local_addr()?;
-    let app = tessera_bff::build(&config)?;
-    tokio::spawn(async move { axum::serve(tessera_bff::with_nodelay(listener), app).await });
+    let config = Config::parse(&Source::inline("composite_bench.toml", text))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let bff = tessera_bff::spawn(&config).await?;
 
     let client = reqwest::Client::builder().tcp_nodelay(true).build()?;
 

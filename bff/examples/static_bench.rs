@@ -54,10 +54,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     config.server.dist_dir = dist.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let bff = listener.local_addr()?;
-    let app = tessera_bff::build(&config)?;
-    tokio::spawn(async move { axum::serve(tessera_bff::with_nodelay(listener), app).await });
+    let bff = tessera_bff::spawn(&config).await?;
 
     // nginx has no brotli module in Debian: it serves the .br files by name (same bytes).
     let nginx = Peer::nginx(&dist, "location / { }")?;

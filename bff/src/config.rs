@@ -250,6 +250,14 @@ impl Source {
         }
     }
 
+    /// A configuration held in memory, called `name` in errors.
+    pub fn inline(name: &str, text: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
+    }
+
     pub fn file(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             file: path.display().to_string(),

@@ -124,6 +124,16 @@ pub fn with_nodelay(
     })
 }
 
+/// Starts the BFF on an ephemeral loopback port in the background (for tests and benchmarks)
+/// and returns its address. It runs until the Tokio runtime stops.
+pub async fn spawn(config: &Config) -> anyhow::Result<std::net::SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let app = build(config)?;
+    tokio::spawn(async move { axum::serve(with_nodelay(listener), app).await });
+    Ok(addr)
+}
+
 /// Serves the BFF on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn run(
     listener: TcpListener,

@@ -157,10 +157,7 @@ impl Upstreams {
         request_id: Option<&str>,
         if_none_match: Option<&str>,
     ) -> Result<Fetched, UpstreamError> {
-        let target = self
-            .by_name
-            .get(upstream)
-            .ok_or_else(|| UpstreamError::Unknown(upstream.to_owned()))?;
+        let target = self.target(upstream)?;
         let labels = UpstreamLabels {
             upstream: upstream.to_owned(),
         };
@@ -241,6 +238,12 @@ impl Upstreams {
         }
     }
 
+    fn target(&self, upstream: &str) -> Result<&Upstream, UpstreamError> {
+        self.by_name
+            .get(upstream)
+            .ok_or_else(|| UpstreamError::Unknown(upstream.to_owned()))
+    }
+
     fn update_breaker_gauge(&self, target: &Upstream, labels: &UpstreamLabels) {
         let state = match target.breaker.state() {
             BreakerState::Closed => 0,
@@ -260,10 +263,7 @@ impl Upstreams {
         deadline: Instant,
         request_id: Option<&str>,
     ) -> Result<(StatusCode, serde_json::Value), UpstreamError> {
-        let target = self
-            .by_name
-            .get(upstream)
-            .ok_or_else(|| UpstreamError::Unknown(upstream.to_owned()))?;
+        let target = self.target(upstream)?;
         if !target.breaker.allow() {
             return Err(UpstreamError::CircuitOpen);
         }

@@ -298,6 +298,16 @@ async fn a_failing_host_is_ejected_and_its_peers_take_the_traffic() {
     assert_eq!(good.hits("/main"), 6);
 }
 
+/// Stub `a` answering `main` at once, stub `b` answering `side` with `reply`, and a BFF over
+/// them configured with `extra`.
+async fn with_side(reply: Reply, extra: &str) -> (Stub, Stub, std::net::SocketAddr) {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", ok());
+    b.on("/side/1", reply);
+    let bff = start_bff(&config_from(&config(&a.url(), &b.url(), extra))).await;
+    (a, b, bff)
+}
+
 fn cached(ttl_ms: u64, swr_ms: u64, sie_ms: u64) -> String {
     format!(
         "[views.v.parts.side.cache]\nttl_ms = {ttl_ms}\nstale_while_revalidate_ms = {swr_ms}\nstale_if_error_ms = {sie_ms}\n"
@@ -306,15 +316,7 @@ fn cached(ttl_ms: u64, swr_ms: u64, sie_ms: u64) -> String {
 
 #[tokio::test]
 async fn stale_data_stands_in_for_a_dead_upstream_with_its_age() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/1", ok());
-    b.on("/side/1", Reply::json(json!({"version": 1})));
-    let bff = start_bff(&config_from(&config(
-        &a.url(),
-        &b.url(),
-        &cached(100, 0, 60_000),
-    )))
-    .await;
+    let (_a, b, bff) = with_side(Reply::json(json!({"version": 1})), &cached(100, 0, 60_000)).await;
     let (_, first, _) = view(bff).await;
     assert_eq!(first.parts["side"].status, PartStatus::Ok);
     let (_, again, _) = view(bff).await;
@@ -342,15 +344,7 @@ async fn stale_data_stands_in_for_a_dead_upstream_with_its_age() {
 
 #[tokio::test]
 async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/1", ok());
-    b.on("/side/1", Reply::json(json!({"version": 1})));
-    let bff = start_bff(&config_from(&config(
-        &a.url(),
-        &b.url(),
-        &cached(400, 60_000, 0),
-    )))
-    .await;
+    let (_a, b, bff) = with_side(Reply::json(json!({"version": 1})), &cached(400, 60_000, 0)).await;
     view(bff).await;
     b.on("/side/1", Reply::json(json!({"version": 2})).after(MS(200)));
     tokio::time::sleep(MS(450)).await;
@@ -378,14 +372,10 @@ async fn stale_while_revalidate_serves_at_once_and_refreshes_once() {
 
 #[tokio::test]
 async fn concurrent_identical_misses_reach_the_upstream_once() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/1", ok());
-    b.on("/side/1", Reply::json(json!({"n": 1})).after(MS(200)));
-    let bff = start_bff(&config_from(&config(
-        &a.url(),
-        &b.url(),
+    let (_a, b, bff) = with_side(
+        Reply::json(json!({"n": 1})).after(MS(200)),
         &cached(10_000, 0, 0),
-    )))
+    )
     .await;
     let results = futures::future::join_all((0..20).map(|_| view(bff))).await;
     for (status, envelope, _) in &results {
@@ -407,15 +397,7 @@ async fn concurrent_identical_misses_reach_the_upstream_once() {
 
 #[tokio::test]
 async fn invalidation_needs_the_token_and_drops_entries() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/1", ok());
-    b.on("/side/1", Reply::json(json!({"n": 1})));
-    let bff = start_bff(&config_from(&config(
-        &a.url(),
-        &b.url(),
-        &cached(60_000, 0, 0),
-    )))
-    .await;
+    let (a, b, bff) = with_side(Reply::json(json!({"n": 1})), &cached(60_000, 0, 0)).await;
     view(bff).await;
     view(bff).await;
     assert_eq!(b.hits("/side"), 1);

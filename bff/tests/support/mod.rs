@@ -8,15 +8,6 @@ use std::path::Path;
 use tessera_bff::config::{Config, Source};
 use tessera_services::Scale;
 use tessera_services::demo::Demo;
-use tokio::net::TcpListener;
-
-/// Serves `app` on a fresh loopback port for the rest of the test.
-pub async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
 
 /// The four demo services on small stores in a temp dir.
 pub struct Services {
@@ -41,15 +32,12 @@ pub fn config(upstreams: &[(&str, String)], dist: Option<&Path>) -> Config {
 
 /// A configuration from TOML text (e.g. views over stub upstreams).
 pub fn config_from(text: &str) -> Config {
-    match Config::parse(&Source {
-        name: "test.toml".into(),
-        text: text.into(),
-    }) {
+    match Config::parse(&Source::inline("test.toml", text)) {
         Ok(config) => config,
         Err(errors) => panic!("invalid test config: {errors:?}"),
     }
 }
 
 pub async fn start_bff(config: &Config) -> SocketAddr {
-    serve(tessera_bff::build(config).unwrap()).await
+    tessera_bff::spawn(config).await.unwrap()
 }
