@@ -20,6 +20,7 @@ use crate::common::db::{Db, DbError};
 use crate::common::faults::FaultSwitch;
 use crate::common::http::{ServiceError, cached_json, parse_id};
 use crate::common::server;
+use crate::inventory::parse_id_list;
 use crate::seed::{self, Scale};
 
 const MAX_AGE_S: u32 = 10;
@@ -52,6 +53,14 @@ pub struct Summary {
     pub best: Option<Review>,
     /// Lowest rating, the newest among equals.
     pub worst: Option<Review>,
+}
+
+/// A product's rating in a few bytes, for lists of products (`GET /summaries?ids=`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Rating {
+    pub product_id: i64,
+    pub count: i64,
+    pub average: Option<f64>,
 }
 
 /// The body of `POST /products/{id}/reviews`.
@@ -105,6 +114,7 @@ impl Reviews {
                 get(list_reviews).post(create_review),
             )
             .route("/products/{id}/summary", get(get_summary))
+            .route("/summaries", get(batch_ratings))
             .with_state(self);
         server::wrap("reviews", routes, faults)
     }
@@ -402,6 +412,51 @@ async fn get_summary(
         Some(summary) => Ok(cached_json(&headers, &summary, MAX_AGE_S)),
         None => Err(ServiceError::NotFound(format!("no product with id {id}"))),
     }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchQuery {
+    ids: String,
+}
+
+/// `GET /summaries?ids=1,2,3`: the count and average of several products at once (a grid of
+/// product cards). Unknown ids are simply absent from `items`.
+async fn batch_ratings(
+    State(reviews): State<Reviews>,
+    query: Result<Query<BatchQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Result<Response, ServiceError> {
+    let Query(query) = query?;
+    let ids = parse_id_list(&query.ids)?;
+    let items = reviews
+        .db
+        .call(move |conn| {
+            let mut select = conn
+                .prepare_cached("SELECT count, rating_sum FROM summaries WHERE product_id = ?1")?;
+            let mut items = Vec::with_capacity(ids.len());
+            for product_id in ids {
+                let row = select
+                    .query_row([product_id], |r| {
+                        Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                    })
+                    .optional()?;
+                if let Some((count, sum)) = row {
+                    items.push(Rating {
+                        product_id,
+                        count,
+                        average: average(sum, count),
+                    });
+                }
+            }
+            Ok(items)
+        })
+        .await?;
+    Ok(cached_json(
+        &headers,
+        &serde_json::json!({ "items": items }),
+        MAX_AGE_S,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

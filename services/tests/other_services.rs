@@ -107,6 +107,20 @@ async fn reviews_page_newest_first_and_writes_update_the_summary() {
     let (_, page) = get(format!("http://{addr}/products/{id}/reviews?per_page=1")).await;
     assert_eq!(page["items"][0]["id"], created["id"]);
 
+    // The batch of ratings for a grid agrees with the summary, new review included.
+    let (status, ratings) = get(format!("http://{addr}/summaries?ids={id},{id},99999")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        ratings["items"],
+        serde_json::json!([{"product_id": id, "count": count + 1, "average": summary["average"]}]),
+        "duplicates dropped, unknown ids absent"
+    );
+    for bad in ["ids=", "ids=1,x", "id=1"] {
+        let (status, body) = get(format!("http://{addr}/summaries?{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body["error"]["code"], "bad_request");
+    }
+
     for (body, field) in [
         (
             serde_json::json!({"rating": 6, "title": "t", "body": "b", "author": "a"}),
