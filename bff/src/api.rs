@@ -34,7 +34,19 @@ pub struct ViewQuery {
     parts: Option<String>,
     /// `?stream`: NDJSON, one line per part as it finishes.
     stream: Option<String>,
+    /// `?page=N`: the page of paged parts (the `{page}` of their templates).
+    page: Option<String>,
 }
+
+/// The query string of the part route.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartQuery {
+    page: Option<String>,
+}
+
+/// The largest page number accepted: far beyond any real list, small enough for any upstream.
+const MAX_PAGE: u32 = 100_000;
 
 /// `GET /api/views/{view}/{id}`.
 pub async fn view(
@@ -48,13 +60,15 @@ pub async fn view(
     let Path((view, id)) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let parts = query.parts.as_deref().map(parse_parts).transpose()?;
+    let page = query.page.as_deref().map(parse_page).transpose()?;
     let streamed = query.stream.is_some() || accepts_ndjson(headers);
     let budget = budget(headers)?;
 
     // A view whose parts are all still fresh in the cache is served as it was rendered.
     let rendered_key = format!(
-        "{view}/{id}?{}",
-        parts.as_ref().map_or_else(|| "*".into(), |p| p.join(","))
+        "{view}/{id}?{}&{}",
+        parts.as_ref().map_or_else(|| "*".into(), |p| p.join(",")),
+        page.unwrap_or(1)
     );
     if !streamed && let Some(rendered) = state.cache.rendered(&rendered_key) {
         return Ok(json_response(
@@ -67,6 +81,7 @@ pub async fn view(
     let request = Request {
         parts,
         budget,
+        page,
         request_id: ops::request_id(),
     };
     let execution = state.composer.start(&view, &id, request)?;
@@ -120,12 +135,15 @@ fn json_response(headers: &HeaderMap, body: Bytes, etag: &str) -> Response {
 pub async fn part(
     State(state): State<AppState>,
     path: Result<Path<(String, String, String)>, PathRejection>,
+    query: Result<Query<PartQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let Path((view, part, id)) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let request = Request {
         parts: Some(vec![part.clone()]),
         budget: budget(&headers)?,
+        page: query.page.as_deref().map(parse_page).transpose()?,
         request_id: ops::request_id(),
     };
     let mut execution = state.composer.start(&view, &id, request)?;
@@ -213,6 +231,17 @@ fn parse_parts(list: &str) -> Result<Vec<String>, AppError> {
     Ok(parts)
 }
 
+fn parse_page(text: &str) -> Result<u32, AppError> {
+    text.parse::<u32>()
+        .ok()
+        .filter(|page| (1..=MAX_PAGE).contains(page))
+        .ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "?page= must be a whole number from 1 to {MAX_PAGE}, got {text:?}"
+            ))
+        })
+}
+
 fn budget(headers: &HeaderMap) -> Result<Option<Duration>, AppError> {
     let Some(value) = headers.get(BUDGET_HEADER) else {
         return Ok(None);
@@ -269,6 +298,14 @@ mod tests {
     fn parts_lists_are_trimmed_and_deduplicated() {
         assert_eq!(parse_parts(" b,a,,b ").unwrap(), ["a", "b"]);
         assert!(parse_parts(",").is_err());
+    }
+
+    #[test]
+    fn pages_are_bounded_whole_numbers() {
+        assert_eq!(parse_page("2").unwrap(), 2);
+        for bad in ["0", "-1", "1.5", "", "two", "100001", "99999999999"] {
+            assert!(parse_page(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

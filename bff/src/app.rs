@@ -18,10 +18,10 @@ use tower_http::trace::TraceLayer;
 use crate::assets::Assets;
 use crate::cache::PartCache;
 use crate::compose::Composer;
-use crate::config::ActionConfig;
+use crate::config::{ActionConfig, MediaConfig};
 use crate::error::{AppError, json_error};
 use crate::metrics::Metrics;
-use crate::{admin, api, ops};
+use crate::{admin, api, media, ops};
 
 /// Everything a request handler can reach, behind one `Arc`: axum clones the state for every
 /// request, and one reference count is cheaper than a dozen.
@@ -37,6 +37,7 @@ pub struct App {
     /// The admin API's bearer token; without one the admin API is off.
     pub admin_token: Option<Arc<str>>,
     pub actions: Arc<BTreeMap<String, ActionConfig>>,
+    pub media: BTreeMap<String, MediaConfig>,
 }
 
 /// The BFF's HTTP interface.
@@ -61,6 +62,7 @@ pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
             "/admin/invalidate",
             post(admin::invalidate).fallback(|| async { AppError::MethodNotAllowed }),
         )
+        .route("/media/{name}/{file}", get(media::media))
         .nest("/api", api)
         .fallback(static_files)
         .with_state(state)

@@ -62,6 +62,8 @@ pub struct Request {
     pub parts: Option<Vec<String>>,
     /// A budget shorter than the view's own.
     pub budget: Option<Duration>,
+    /// The page asked for, the `{page}` of templates; 1 when `None`.
+    pub page: Option<u32>,
     /// Passed on to every upstream call.
     pub request_id: Option<String>,
 }
@@ -166,6 +168,7 @@ impl Composer {
             fresh: Mutex::new(Some(Vec::new())),
             cache: self.cache.clone(),
             id: id.to_owned(),
+            page: request.page.unwrap_or(1),
             request_id: request.request_id,
             budget_deadline: started + budget,
         });
@@ -197,6 +200,7 @@ struct RunContext {
     fresh: Mutex<Option<Vec<(String, u64)>>>,
     cache: PartCache,
     id: String,
+    page: u32,
     request_id: Option<String>,
     budget_deadline: Instant,
 }
@@ -241,7 +245,7 @@ async fn run_part(
 ) -> PartOutcome {
     let started = Instant::now();
     let deadline = context.budget_deadline.min(started + plan.timeout);
-    let path = plan.template.render(&context.id, |part| {
+    let path = plan.template.render(&context.id, context.page, |part| {
         resolved
             .get(part)
             .filter(|o| o.status.has_data())

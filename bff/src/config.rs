@@ -35,6 +35,9 @@ pub struct Config {
     /// Writes the BFF relays to an upstream, then invalidates what they change.
     #[serde(default)]
     pub actions: BTreeMap<String, ActionConfig>,
+    /// Images the BFF relays from an upstream, so pages show them from their own origin.
+    #[serde(default)]
+    pub media: BTreeMap<String, MediaConfig>,
 }
 
 /// The part cache: bounded in entries and bytes, optionally shared through Redis.
@@ -81,6 +84,21 @@ pub struct ActionConfig {
     /// Cache-key prefixes (`upstream:/path`, with `{id}`) to drop after a success.
     #[serde(default)]
     pub invalidate: Vec<Spanned<String>>,
+}
+
+/// `GET /media/{name}/{file}`: relays an image from `upstream` at `path`, where `{file}` is the
+/// requested file name (letters, digits, `-`, `_` and an image extension; nothing else).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub upstream: Spanned<String>,
+    pub path: Spanned<String>,
+    #[serde(default = "default_media_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_media_timeout_ms() -> u64 {
+    1_000
 }
 
 fn default_action_timeout_ms() -> u64 {
@@ -364,6 +382,32 @@ impl Config {
                 }
             }
         }
+        for (name, media) in &self.media {
+            let key = format!("media.{name}");
+            if !self.upstreams.contains_key(media.upstream.get_ref()) {
+                errors.push(source.error_at(
+                    media.upstream.span(),
+                    format!("{key}.upstream"),
+                    format!("unknown upstream {:?}", media.upstream.get_ref()),
+                ));
+            }
+            let path = media.path.get_ref();
+            let rest = path.replacen("{file}", "", 1);
+            if !path.starts_with('/') || !path.contains("{file}") || rest.contains(['{', '}']) {
+                errors.push(source.error_at(
+                    media.path.span(),
+                    format!("{key}.path"),
+                    "must start with '/' and hold {file} once, and no other parameter",
+                ));
+            }
+            if media.timeout_ms == 0 {
+                errors.push(source.error_at(
+                    media.path.span(),
+                    format!("{key}.timeout_ms"),
+                    "must be at least 1",
+                ));
+            }
+        }
         for (view_name, view) in &self.views {
             self.validate_view(source, view_name, view, &mut errors);
         }
@@ -423,7 +467,7 @@ impl Config {
             };
             for param in template.params() {
                 let unprovided = match param {
-                    Param::Id => continue,
+                    Param::Id | Param::Page => continue,
                     Param::Unknown(name) => format!("{{{name}}}"),
                     Param::Field { part: dep, .. } if parts.contains_key(dep) => continue,
                     Param::Field { part: dep, .. } => {

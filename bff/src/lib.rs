@@ -14,6 +14,7 @@
 //! - [`resilience`]: circuit breaker, host ejection, retry policy and budget.
 //! - [`metrics`]: Prometheus metrics.
 //! - [`admin`]: cache invalidation and the write actions that invalidate.
+//! - [`media`]: images of the services, relayed from the page's own origin.
 //! - [`assets`]: static hosting of the front end, and the fingerprinting build step.
 //! - [`ops`]: request ids and health.
 //! - [`error`]: the one mapping from errors to HTTP responses.
@@ -26,6 +27,7 @@ pub mod cache;
 pub mod compose;
 pub mod config;
 pub mod error;
+pub mod media;
 pub mod metrics;
 pub mod ops;
 pub mod resilience;
@@ -106,6 +108,7 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
             metrics,
             admin_token: config.admin.token.clone().map(Arc::from),
             actions: Arc::new(config.actions.clone()),
+            media: config.media.clone(),
         }),
         config.server.body_limit_bytes,
     ))

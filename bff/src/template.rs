@@ -1,7 +1,8 @@
 //! Path templates of parts: `/products/{id}/reviews?per_page=5`,
 //! `/categories/{product.category.slug}/recommendations`, `/stock?ids={products.items.*.id}`.
 //!
-//! A parameter is the view's `{id}`, or a field of another part's data: the part's name, then
+//! A parameter is the view's `{id}`, the requested `{page}` (1 unless the client asks for
+//! another with `?page=`), or a field of another part's data: the part's name, then
 //! object keys or array indices separated by dots, where `*` takes the field of every element
 //! and joins the values with commas. A template that reads another part makes that part a
 //! dependency. Values are percent-encoded, so data can never change the shape of a path.
@@ -33,6 +34,8 @@ enum Segment {
 pub enum Param {
     /// The view's id.
     Id,
+    /// The page the client asked for.
+    Page,
     /// A field of another part's data.
     Field { part: String, steps: Vec<Step> },
     /// A bare name that is neither `id` nor `part.field`: nothing provides it.
@@ -56,7 +59,7 @@ pub enum TemplateError {
     Unclosed,
     #[error("stray '}}' in the path template")]
     StrayClose,
-    #[error("malformed template parameter {{{0}}}: use {{id}} or {{part.field}}")]
+    #[error("malformed template parameter {{{0}}}: use {{id}}, {{page}} or {{part.field}}")]
     Malformed(String),
 }
 
@@ -115,10 +118,11 @@ impl Template {
         deps
     }
 
-    /// Fills in the template for `id`, reading other parts' data through `data_of`.
+    /// Fills in the template for `id` and `page`, reading other parts' data through `data_of`.
     pub fn render<'a>(
         &self,
         id: &str,
+        page: u32,
         data_of: impl Fn(&str) -> Option<&'a Value>,
     ) -> Result<String, RenderError> {
         let mut out = String::new();
@@ -126,6 +130,7 @@ impl Template {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
                 Segment::Param(Param::Id) => out.extend(utf8_percent_encode(id, VALUE)),
+                Segment::Param(Param::Page) => out.push_str(&page.to_string()),
                 Segment::Param(Param::Field { part, steps }) => {
                     let data =
                         data_of(part).ok_or_else(|| RenderError::MissingPart(part.clone()))?;
@@ -178,6 +183,7 @@ fn parse_param(text: &str) -> Result<Param, TemplateError> {
         .collect::<Result<Vec<_>, _>>()?;
     Ok(match (head, steps.is_empty()) {
         ("id", true) => Param::Id,
+        ("page", true) => Param::Page,
         (_, true) => Param::Unknown(head.to_owned()),
         _ => Param::Field {
             part: head.to_owned(),
@@ -234,13 +240,17 @@ mod tests {
     fn render(template: &str, data: &Value) -> Result<String, RenderError> {
         Template::parse(template)
             .unwrap()
-            .render("42", |part| (part == "product").then_some(data))
+            .render("42", 3, |part| (part == "product").then_some(data))
     }
 
     #[test]
     fn fills_ids_fields_and_lists() {
         let data = json!({"category": {"slug": "tea & coffee"}, "items": [{"id": 1}, {"id": 2}]});
         assert_eq!(render("/p/{id}?x=1", &data).unwrap(), "/p/42?x=1");
+        assert_eq!(
+            render("/p/{id}/reviews?page={page}", &data).unwrap(),
+            "/p/42/reviews?page=3"
+        );
         assert_eq!(
             render("/c/{product.category.slug}/r", &data).unwrap(),
             "/c/tea%20%26%20coffee/r"
@@ -277,7 +287,7 @@ mod tests {
         ));
         let t = Template::parse("/x/{other.id}").unwrap();
         assert_eq!(
-            t.render("1", |_| None),
+            t.render("1", 1, |_| None),
             Err(RenderError::MissingPart("other".into()))
         );
     }

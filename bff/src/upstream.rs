@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -32,7 +32,7 @@ pub enum UpstreamError {
     Connect,
     #[error("answered {0}")]
     Status(u16),
-    #[error("sent a body that is not valid JSON")]
+    #[error("sent a body that is not what was asked for")]
     Decode,
     #[error("sent a body larger than {MAX_BODY_BYTES} bytes")]
     TooLarge,
@@ -162,7 +162,9 @@ impl Upstreams {
             upstream: upstream.to_owned(),
         };
         let result = self
-            .guarded(target, &labels, path, deadline, request_id, if_none_match)
+            .guarded(target, &labels, path, deadline, |client, url| async move {
+                attempt(&client, &url, request_id, if_none_match).await
+            })
             .await;
         let outcome = match &result {
             Ok(_) => "ok",
@@ -172,15 +174,46 @@ impl Upstreams {
         result
     }
 
-    async fn guarded(
+    /// `GET {upstream}{path}` for an image: its bytes and validators, under the same
+    /// protection (bulkhead, breaker, retries, ejection) as JSON parts.
+    pub async fn get_media(
+        &self,
+        upstream: &str,
+        path: &str,
+        deadline: Instant,
+        request_id: Option<&str>,
+    ) -> Result<Media, UpstreamError> {
+        let target = self.target(upstream)?;
+        let labels = UpstreamLabels {
+            upstream: upstream.to_owned(),
+        };
+        let result = self
+            .guarded(target, &labels, path, deadline, |client, url| async move {
+                attempt_media(&client, &url, request_id).await
+            })
+            .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) => e.code(),
+        };
+        self.metrics.upstream_outcome(upstream, outcome);
+        result
+    }
+
+    /// One call through the upstream's bulkhead and breaker, retried and balanced over its
+    /// hosts; `call` makes one attempt at a full URL.
+    async fn guarded<T, F, Fut>(
         &self,
         target: &Upstream,
         labels: &UpstreamLabels,
         path: &str,
         deadline: Instant,
-        request_id: Option<&str>,
-        if_none_match: Option<&str>,
-    ) -> Result<Fetched, UpstreamError> {
+        call: F,
+    ) -> Result<T, UpstreamError>
+    where
+        F: Fn(reqwest::Client, String) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
         // The bulkhead first: a call it rejects must not use up a half-open probe.
         let Ok(_permit) = target.bulkhead.clone().try_acquire_owned() else {
             self.metrics.bulkhead_rejections.get_or_create(labels).inc();
@@ -199,7 +232,7 @@ impl Upstreams {
                 .map_or(deadline, |t| deadline.min(Instant::now() + t));
             let started = Instant::now();
             let url = format!("{base}{path}");
-            let request = attempt(&target.client, &url, request_id, if_none_match);
+            let request = call(target.client.clone(), url);
             let result = tokio::time::timeout_at(attempt_deadline, request)
                 .await
                 .unwrap_or(Err(UpstreamError::Timeout));
@@ -337,6 +370,48 @@ async fn attempt(
         etag,
         max_age,
         no_store,
+    })
+}
+
+/// An image relayed from an upstream.
+#[derive(Debug)]
+pub struct Media {
+    pub bytes: bytes::Bytes,
+    pub content_type: HeaderValue,
+    pub etag: Option<HeaderValue>,
+    pub max_age: Option<Duration>,
+}
+
+/// One attempt at an image: anything but an `image/*` answer is an error, so the relay can
+/// never serve a service's HTML or JSON as if it were ours.
+async fn attempt_media(
+    client: &reqwest::Client,
+    url: &str,
+    request_id: Option<&str>,
+) -> Result<Media, UpstreamError> {
+    let mut request = client.get(url).header(header::ACCEPT, "image/*");
+    if let Some(id) = request_id {
+        request = request.header("x-request-id", id);
+    }
+    let response = request.send().await.map_err(classify)?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(UpstreamError::Status(status.as_u16()));
+    }
+    let headers = response.headers();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .filter(|t| t.to_str().is_ok_and(|t| t.starts_with("image/")))
+        .cloned()
+        .ok_or(UpstreamError::Decode)?;
+    let etag = headers.get(header::ETAG).cloned();
+    let (max_age, _) = cache_directives(headers);
+    let bytes = read_body(response).await?.into();
+    Ok(Media {
+        bytes,
+        content_type,
+        etag,
+        max_age,
     })
 }
 

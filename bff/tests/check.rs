@@ -96,6 +96,36 @@ fn template_parameters_nothing_provides_are_reported() {
 }
 
 #[test]
+fn media_relays_are_checked() {
+    // Line 16 is the media's upstream, line 17 its path.
+    for (upstream, path, line, key, words) in [
+        (
+            "nope",
+            "/images/{file}",
+            16,
+            "media.images.upstream",
+            "nope",
+        ),
+        ("catalog", "/images/{id}", 17, "media.images.path", "{file}"),
+        (
+            "catalog",
+            "images/{file}",
+            17,
+            "media.images.path",
+            "start with '/'",
+        ),
+    ] {
+        let text =
+            format!("{BASE}\n[media.images]\nupstream = \"{upstream}\"\npath = \"{path}\"\n");
+        assert_one_error(&text, line, key, words);
+    }
+    let (_, output, errors) = check(&format!(
+        "{BASE}\n[media.images]\nupstream = \"catalog\"\npath = \"/images/{{file}}\"\n"
+    ));
+    assert!(output.status.success(), "{errors:?}");
+}
+
+#[test]
 fn dependency_cycles_are_reported() {
     let text = format!(
         "{BASE}

@@ -505,3 +505,36 @@ async fn no_store_answers_are_never_cached() {
     }
     assert_eq!(b.hits("/side"), 3);
 }
+
+#[tokio::test]
+async fn the_image_relay_passes_on_images_only_and_never_waits_past_its_timeout() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/img/json.png", Reply::json(json!({"not": "an image"})));
+    a.on("/img/hung.png", Reply::hang());
+    a.on("/img/broken.png", Reply::status(503));
+    let extra = "[media.pictures]\nupstream = \"a\"\npath = \"/img/{file}\"\ntimeout_ms = 300\n";
+    let bff = start_bff(&config_from(&config(&a.url(), &b.url(), extra))).await;
+
+    for (file, status, code) in [
+        ("json.png", StatusCode::BAD_GATEWAY, "bad_upstream_response"),
+        ("hung.png", StatusCode::GATEWAY_TIMEOUT, "timeout"),
+        ("broken.png", StatusCode::BAD_GATEWAY, "upstream_status"),
+    ] {
+        let started = Instant::now();
+        let response = reqwest::get(format!("http://{bff}/media/pictures/{file}"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{file}");
+        assert!(
+            started.elapsed() < MS(1_000),
+            "{file}: {:?}",
+            started.elapsed()
+        );
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], code, "{file}");
+        assert!(
+            !body.to_string().contains(&a.addr().to_string()),
+            "no upstream address leaks: {body}"
+        );
+    }
+}

@@ -73,7 +73,162 @@ async fn the_home_view_prices_every_product_on_the_page() {
     let products = ids("products", "id");
     assert_eq!(products, (13..=24).collect::<Vec<_>>(), "page 2 of 12");
     assert_eq!(ids("stock", "product_id"), products);
+    assert_eq!(ids("ratings", "product_id"), products);
     assert!(!ids("categories", "id").is_empty());
+}
+
+async fn envelope_of(url: String) -> (StatusCode, ViewEnvelope) {
+    let response = reqwest::get(url).await.unwrap();
+    (response.status(), response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn category_pages_and_review_pages_follow_the_page_parameter() {
+    let services = start_services().await;
+    let demo = &services.demo;
+    let bff = start_bff(&config(&demo.upstreams(), None)).await;
+    let categories: serde_json::Value =
+        reqwest::get(format!("http://{}/categories", demo.catalog.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    // The biggest category, so that it has a second page.
+    let biggest = categories["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|c| c["product_count"].as_i64())
+        .unwrap();
+    assert!(biggest["product_count"].as_i64().unwrap() > 12, "{biggest}");
+    let slug = biggest["slug"].as_str().unwrap().to_owned();
+
+    let ids_of = |envelope: &ViewEnvelope, part: &str, field: &str| -> Vec<i64> {
+        envelope.data(part).unwrap()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i[field].as_i64().unwrap())
+            .collect()
+    };
+    let (status, first) = envelope_of(format!("http://{bff}/api/views/category/{slug}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, second) = envelope_of(format!("http://{bff}/api/views/category/{slug}?page=2")).await;
+    let (page1, page2) = (
+        ids_of(&first, "products", "id"),
+        ids_of(&second, "products", "id"),
+    );
+    assert_eq!(page1.len(), 12);
+    assert!(!page2.is_empty() && page2.iter().all(|id| !page1.contains(id)));
+    assert_eq!(second.data("products").unwrap()["page"], 2);
+    assert_eq!(ids_of(&second, "stock", "product_id"), page2);
+    assert_eq!(ids_of(&second, "ratings", "product_id"), page2);
+    // The rendered-view cache keeps pages apart.
+    let (_, again) = envelope_of(format!("http://{bff}/api/views/category/{slug}?page=2")).await;
+    assert_eq!(ids_of(&again, "products", "id"), page2);
+
+    let (status, body) = error_of(format!("http://{bff}/api/views/category/no-such-thing")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body:?}");
+    for bad in ["0", "-1", "x", "1.5", "100001"] {
+        let (status, body) =
+            error_of(format!("http://{bff}/api/views/category/{slug}?page={bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert!(body.error.message.contains("?page="), "{body:?}");
+        let (status, _) = error_of(format!(
+            "http://{bff}/api/parts/product/reviews/7?page={bad}"
+        ))
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+    }
+
+    // A tile pages on its own through the one-part endpoint.
+    let review_ids = |page: u32| async move {
+        let outcome: tessera_contract::PartOutcome = reqwest::get(format!(
+            "http://{bff}/api/parts/product/reviews/7?page={page}"
+        ))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let data = outcome.data.unwrap();
+        assert_eq!(data["page"], page);
+        data["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (one, two) = (review_ids(1).await, review_ids(2).await);
+    assert_eq!(one.len(), 5);
+    assert!(
+        !two.is_empty() && two.iter().all(|id| !one.contains(id)),
+        "{one:?} {two:?}"
+    );
+}
+
+#[tokio::test]
+async fn product_images_are_relayed_from_the_pages_own_origin() {
+    let services = start_services().await;
+    let demo = &services.demo;
+    let bff = start_bff(&config(&demo.upstreams(), None)).await;
+    let client = reqwest::Client::new();
+
+    let direct = reqwest::get(format!("http://{}/images/7.svg", demo.catalog.addr))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let relayed = client
+        .get(format!("http://{bff}/media/images/7.svg"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(relayed.status(), StatusCode::OK);
+    let headers = relayed.headers().clone();
+    assert_eq!(headers["content-type"], "image/svg+xml");
+    assert!(
+        headers["cache-control"]
+            .to_str()
+            .unwrap()
+            .starts_with("public, max-age=")
+    );
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert_eq!(relayed.bytes().await.unwrap(), direct);
+    if let Some(etag) = headers.get("etag") {
+        let again = client
+            .get(format!("http://{bff}/media/images/7.svg"))
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    }
+
+    for bad in [
+        "..%2Fproducts%2F7",
+        "7.html",
+        "7",
+        "%2e%2e.svg",
+        "a%20b.svg",
+        "7.svg%00",
+    ] {
+        let (status, body) = error_of(format!("http://{bff}/media/images/{bad}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(body.error.code, "bad_request");
+    }
+    let (status, _) = error_of(format!("http://{bff}/media/images/999999.svg")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) = error_of(format!("http://{bff}/media/videos/7.svg")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
 async fn error_of(url: String) -> (StatusCode, ErrorBody) {
