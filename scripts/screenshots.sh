@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Takes the README's screenshots from the running app: the product page whole, and with the
-# recommendations service failing (through its fault injection). Writes docs/screenshots/.
+# Takes the README's screenshots from the running app: the home page, the product page whole,
+# and with the recommendations service failing (through its fault injection). Writes
+# docs/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
@@ -34,11 +35,12 @@ until curl -sf http://127.0.0.1:18080/healthz >/dev/null; do sleep 0.2; done
 
 shot() {
     chromium --headless=new --no-sandbox --disable-gpu --hide-scrollbars \
-        --window-size=1280,1000 --virtual-time-budget=8000 --screenshot="$1" "$2" 2>/dev/null
+        --window-size=1280,"$3" --virtual-time-budget=8000 --screenshot="$1" "$2" 2>/dev/null
     echo "[screenshots] $1"
 }
 mkdir -p docs/screenshots
-shot docs/screenshots/product.png http://127.0.0.1:18080/product/7
+shot docs/screenshots/home.png http://127.0.0.1:18080/ 1250
+shot docs/screenshots/product.png http://127.0.0.1:18080/product/7 1250
 curl -sf -X PUT http://127.0.0.1:18084/admin/faults -H 'content-type: application/json' \
     -d '{"error_rate": 1.0, "error_status": 503}' >/dev/null
-shot docs/screenshots/product-degraded.png http://127.0.0.1:18080/product/11
+shot docs/screenshots/product-degraded.png http://127.0.0.1:18080/product/11 1250

@@ -49,7 +49,41 @@ pub(crate) struct Product {
     pub name: String,
     pub description: String,
     pub category: CategoryRef,
+    /// The picture's path on the catalog; see [`media_url`].
+    pub image: String,
     pub attributes: Attributes,
+}
+
+/// A product in a list: enough for a card.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct ProductCard {
+    pub id: i64,
+    pub name: String,
+    pub image: String,
+}
+
+/// A catalog category with its size.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Category {
+    pub slug: String,
+    pub name: String,
+    pub product_count: i64,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Page<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub total: i64,
+    pub total_pages: i64,
+}
+
+/// The relayed address of a service's picture (`/images/7.svg` → `/media/images/7.svg`), so
+/// the page loads it from its own origin.
+pub(crate) fn media_url(image: &str) -> String {
+    let file = image.rsplit('/').next().unwrap_or_default();
+    format!("/media/images/{file}")
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -68,6 +102,7 @@ pub(crate) struct Attributes {
 /// Price and stock from inventory.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub(crate) struct Stock {
+    pub product_id: i64,
     pub price_cents: i64,
     pub currency: String,
     pub stock: i64,
@@ -82,6 +117,14 @@ pub(crate) struct ReviewSummary {
     pub average: Option<f64>,
     /// Reviews per rating; index 0 is one star.
     pub histogram: [i64; 5],
+}
+
+/// A product's rating in a list (`/summaries?ids=`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub(crate) struct Rating {
+    pub product_id: i64,
+    pub count: i64,
+    pub average: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -106,10 +149,22 @@ pub(crate) struct Items<T> {
     pub items: Vec<T>,
 }
 
-/// Loads one part alone (`GET /api/parts/{view}/{part}/{id}`), for a tile's retry. A 502/504
-/// still carries the part's outcome, which is returned as `Ok`.
-pub(crate) async fn fetch_part(view: &str, part: &str, id: &str) -> Result<PartOutcome, ApiError> {
-    let url = format!("/api/parts/{view}/{part}/{id}");
+/// `?page=N` when a page other than the first is asked for.
+fn page_query(page: Option<u32>, first: char) -> String {
+    page.filter(|&p| p > 1)
+        .map(|p| format!("{first}page={p}"))
+        .unwrap_or_default()
+}
+
+/// Loads one part alone (`GET /api/parts/{view}/{part}/{id}`), for a tile's retry or paging.
+/// A 502/504 still carries the part's outcome, which is returned as `Ok`.
+pub(crate) async fn fetch_part(
+    view: &str,
+    part: &str,
+    id: &str,
+    page: Option<u32>,
+) -> Result<PartOutcome, ApiError> {
+    let url = format!("/api/parts/{view}/{part}/{id}{}", page_query(page, '?'));
     let response = Request::get(&url)
         .header("accept", "application/json")
         .send()
@@ -148,13 +203,14 @@ fn error_of(status: u16, text: &str) -> ApiError {
 pub(crate) async fn stream_view(
     view: &str,
     id: &str,
+    page: Option<u32>,
     abort: Option<web_sys::AbortSignal>,
     mut on_line: impl FnMut(StreamLine),
 ) -> Result<(), ApiError> {
     use wasm_bindgen::JsCast;
     use wasm_bindgen_futures::JsFuture;
 
-    let url = format!("/api/views/{view}/{id}?stream");
+    let url = format!("/api/views/{view}/{id}?stream{}", page_query(page, '&'));
     let response = Request::get(&url)
         .header("accept", NDJSON)
         .abort_signal(abort.as_ref())
@@ -199,6 +255,32 @@ pub(crate) async fn stream_view(
 }
 
 const NDJSON: &str = "application/x-ndjson";
+
+/// A review as the form sends it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub(crate) struct NewReview {
+    pub rating: u8,
+    pub title: String,
+    pub body: String,
+    pub author: String,
+}
+
+/// Writes a review through the BFF's `review` action (which also drops the product's cached
+/// review parts, so reloading them shows it).
+pub(crate) async fn post_review(product_id: &str, review: &NewReview) -> Result<(), ApiError> {
+    let response = Request::post(&format!("/api/actions/review/{product_id}"))
+        .json(review)
+        .map_err(|e| ApiError::network(format!("the review could not be sent: {e}")))?
+        .send()
+        .await
+        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))?;
+    if response.ok() {
+        return Ok(());
+    }
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    Err(error_of(status, &text))
+}
 
 /// A part outcome standing for a request that got no outcome at all (e.g. the network failed).
 pub(crate) fn failed_part(message: String) -> PartOutcome {

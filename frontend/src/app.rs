@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::components::{A, Route, Router, Routes};
 use leptos_router::path;
 
-use crate::pages::{home::Home, not_found::NotFound, product::ProductPage};
+use crate::pages::{category::CategoryPage, home::Home, not_found::NotFound, product::ProductPage};
 
 #[component]
 pub(crate) fn App() -> impl IntoView {
@@ -19,6 +19,7 @@ pub(crate) fn App() -> impl IntoView {
             <main class="site-main">
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=Home />
+                    <Route path=path!("/category/:slug") view=CategoryPage />
                     <Route path=path!("/product/:id") view=ProductPage />
                 </Routes>
             </main>

@@ -5,8 +5,11 @@
 
 mod api;
 mod app;
+mod loader;
 mod pages;
+mod review_form;
 mod tiles;
+mod waterfall;
 
 fn main() {
     console_error_panic_hook::set_once();

@@ -7,10 +7,10 @@ use leptos_router::components::A;
 use serde::de::DeserializeOwned;
 use tessera_contract::{PartOutcome, PartStatus};
 
-use crate::api::{Items, Related, Review, ReviewSummary, Stock};
+use crate::api::{Items, Page, Related, Review, ReviewSummary, Stock};
 
 /// The part's data as `T`, or why there is none.
-fn decode<T: DeserializeOwned>(part: &Option<PartOutcome>) -> Result<T, String> {
+pub(crate) fn decode<T: DeserializeOwned>(part: &Option<PartOutcome>) -> Result<T, String> {
     let part = part.as_ref().ok_or("this part was not loaded")?;
     match &part.data {
         Some(data) => serde_json::from_value(data.clone()).map_err(|_| "unexpected data".into()),
@@ -19,6 +19,21 @@ fn decode<T: DeserializeOwned>(part: &Option<PartOutcome>) -> Result<T, String> 
             .as_ref()
             .map_or_else(|| "unavailable".into(), |e| e.message.clone())),
     }
+}
+
+/// The `data-status` of a part: its outcome's, or `loading` while it is not in.
+pub(crate) fn part_status(part: &Option<PartOutcome>) -> &'static str {
+    part.as_ref().map_or("loading", |p| p.status.as_str())
+}
+
+/// `12.49 EUR`.
+pub(crate) fn format_price(stock: &Stock) -> String {
+    format!(
+        "{}.{:02} {}",
+        stock.price_cents / 100,
+        stock.price_cents % 100,
+        stock.currency
+    )
 }
 
 /// The frame every tile shares: title, status attributes, stale/fallback marker, error state.
@@ -86,12 +101,7 @@ pub(crate) fn StockTile(
     #[prop(optional)] retry: Option<Callback<()>>,
 ) -> impl IntoView {
     let body = decode::<Stock>(&part).map(|stock| {
-        let price = format!(
-            "{}.{:02} {}",
-            stock.price_cents / 100,
-            stock.price_cents % 100,
-            stock.currency
-        );
+        let price = format_price(&stock);
         let availability = match stock.availability.as_str() {
             "in_stock" => "In stock",
             "low" => "Only a few left",
@@ -147,8 +157,11 @@ pub(crate) fn SummaryTile(
 pub(crate) fn ReviewsTile(
     part: Option<PartOutcome>,
     #[prop(optional)] retry: Option<Callback<()>>,
+    /// Shows another page of reviews.
+    #[prop(optional)]
+    on_page: Option<Callback<u32>>,
 ) -> impl IntoView {
-    let body = decode::<Items<Review>>(&part).map(|page| {
+    let body = decode::<Page<Review>>(&part).map(|page| {
         if page.items.is_empty() {
             return view! { <p class="muted">"No reviews yet."</p> }.into_any();
         }
@@ -159,8 +172,10 @@ pub(crate) fn ReviewsTile(
                 view! {
                     <li class="review" data-review-id=review.id>
                         <p class="review-head">
-                            <span class="stars">{"★".repeat(review.rating.into())}</span>
-                            " "<strong>{review.title}</strong>
+                            <span class="stars" aria-label=format!("{} out of 5", review.rating)>
+                                {"★".repeat(review.rating.into())}
+                            </span>
+                            " "<strong data-testid="review-title">{review.title}</strong>
                         </p>
                         <p>{review.body}</p>
                         <p class="muted">"— "{review.author}</p>
@@ -168,7 +183,21 @@ pub(crate) fn ReviewsTile(
                 }
             })
             .collect_view();
-        view! { <ul class="reviews">{items}</ul> }.into_any()
+        let (current, last) = (page.page, u32::try_from(page.total_pages).unwrap_or(u32::MAX));
+        let pager = on_page.filter(|_| last > 1).map(|go| {
+            view! {
+                <nav class="pager pager-small" aria-label="Review pages">
+                    <button type="button" data-testid="reviews-newer" disabled=current <= 1 on:click=move |_| go.run(current - 1)>
+                        "← Newer"
+                    </button>
+                    <span data-testid="reviews-page">{format!("Page {current} of {last}")}</span>
+                    <button type="button" data-testid="reviews-older" disabled=current >= last on:click=move |_| go.run(current + 1)>
+                        "Older →"
+                    </button>
+                </nav>
+            }
+        });
+        view! { <ul class="reviews">{items}</ul> {pager} }.into_any()
     });
     frame("reviews", "Reviews", &part, body, retry)
 }

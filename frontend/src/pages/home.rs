@@ -1,25 +1,39 @@
-//! The home page (the product grid arrives with the storefront issue).
+//! The home page: the categories and every product, a page of cards at a time. The `home`
+//! view's id is the page number.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
+
+use crate::loader::{ViewKey, use_view};
+use crate::pages::listing::{CategoryNav, ProductGrid, use_page};
+use crate::waterfall::Waterfall;
 
 #[component]
 pub(crate) fn Home() -> impl IntoView {
+    let page = use_page();
+    let loaded = use_view(
+        move || ViewKey {
+            view: "home",
+            id: page.get().to_string(),
+            page: None,
+        },
+        &["products"],
+    );
+    let href = Callback::new(|n: u32| {
+        if n == 1 {
+            "/".to_owned()
+        } else {
+            format!("/?page={n}")
+        }
+    });
     view! {
-        <section class="hero">
-            <h1>"Tessera Store"</h1>
-            <p>"Every part of a page is a tile that loads, fails and retries on its own."</p>
-            <ul class="quick-links">
-                {(1..=8)
-                    .map(|id| {
-                        view! {
-                            <li>
-                                <A href=format!("/product/{id}")>{format!("Product {id}")}</A>
-                            </li>
-                        }
-                    })
-                    .collect_view()}
-            </ul>
-        </section>
+        <div class="listing-page" data-refreshing=move || loaded.refreshing.get().to_string()>
+            <section class="hero">
+                <h1>"Tessera Store"</h1>
+                <p>"Every part of this page is a tile that loads, fails and retries on its own."</p>
+            </section>
+            <CategoryNav loaded />
+            <ProductGrid loaded title=Signal::derive(|| "All products".to_owned()) page_href=href />
+            <Waterfall timeline=loaded.timeline />
+        </div>
     }
 }

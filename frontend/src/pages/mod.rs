@@ -1,5 +1,7 @@
-//! One page per module.
+//! One module per page.
 
+pub(crate) mod category;
 pub(crate) mod home;
+pub(crate) mod listing;
 pub(crate) mod not_found;
 pub(crate) mod product;

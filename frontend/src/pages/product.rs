@@ -6,83 +6,45 @@ use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use tessera_contract::{PartOutcome, PartStatus};
 
-use std::collections::BTreeMap;
-
-use send_wrapper::SendWrapper;
-use tessera_contract::StreamLine;
-
-use crate::api::{ApiError, Product, failed_part, fetch_part, stream_view};
+use crate::api::{ApiError, Product, media_url};
+use crate::loader::{ViewKey, use_view};
+use crate::review_form::ReviewForm;
 use crate::tiles::{RelatedTile, ReviewsTile, StockTile, SummaryTile, loading_tile};
+use crate::waterfall::Waterfall;
 
 #[component]
 pub(crate) fn ProductPage() -> impl IntoView {
     let params = use_params_map();
-    let parts = RwSignal::new(BTreeMap::<String, PartOutcome>::new());
-    let failure = RwSignal::new(None::<ApiError>);
-
-    // Streams the view: each part's tile renders the moment its line arrives. Leaving the page
-    // (or moving to another product) aborts the request.
-    Effect::new(move |_| {
-        let id = params.read().get("id").unwrap_or_default();
-        parts.set(BTreeMap::new());
-        failure.set(None);
-        let controller = SendWrapper::new(web_sys::AbortController::new().ok());
-        let signal = controller.as_ref().map(|c| c.signal());
-        on_cleanup(move || {
-            if let Some(controller) = controller.take() {
-                controller.abort();
-            }
-        });
-        leptos::task::spawn_local(async move {
-            let on_line = move |line| match line {
-                StreamLine::Part { name, outcome } => {
-                    parts.try_update(|p| p.insert(name, outcome));
-                }
-                StreamLine::Summary {
-                    status: 404, id, ..
-                } => {
-                    failure.try_set(Some(ApiError::not_found(format!(
-                        "no product with id {id}"
-                    ))));
-                }
-                StreamLine::Summary { .. } => {}
-            };
-            if let Err(error) = stream_view("product", &id, signal, on_line).await {
-                failure.try_set(Some(error));
-            }
-        });
-    });
-
-    // A tile's retry loads its part alone; the tile shows its skeleton meanwhile.
-    let retry = move |name: &'static str| {
-        Callback::new(move |()| {
-            let id = params.read_untracked().get("id").unwrap_or_default();
-            parts.update(|p| {
-                p.remove(name);
-            });
-            leptos::task::spawn_local(async move {
-                let outcome = fetch_part("product", name, &id)
-                    .await
-                    .unwrap_or_else(|e| failed_part(e.to_string()));
-                parts.try_update(|p| p.insert(name.to_owned(), outcome));
-            });
-        })
-    };
+    let id = Memo::new(move |_| params.read().get("id").unwrap_or_default());
+    let loaded = use_view(
+        move || ViewKey {
+            view: "product",
+            id: id.get(),
+            page: None,
+        },
+        &["product", "stock"],
+    );
     let slot = move |name: &'static str,
                      title: &'static str,
                      tile: fn(PartOutcome, Callback<()>) -> AnyView| {
-        move || match parts.with(|p| p.get(name).cloned()) {
-            Some(outcome) => tile(outcome, retry(name)),
+        move || match loaded.part(name) {
+            Some(outcome) => tile(outcome, loaded.retry(name)),
             None => loading_tile(name, title),
         }
     };
+    let reviews_page = Callback::new(move |page: u32| loaded.reload("reviews", Some(page)));
+    // A new review changes the summary and the first page of reviews.
+    let posted = Callback::new(move |()| {
+        loaded.reload("summary", None);
+        loaded.reload("reviews", Some(1));
+    });
     view! {
-        <article class="product-page">
-            {move || failure.get().map(|error| view! { <PageError error /> })}
-            <Show when=move || failure.with(Option::is_none)>
+        <article class="product-page" data-refreshing=move || loaded.refreshing.get().to_string()>
+            {move || loaded.failure.get().map(|error| view! { <PageError error what="product" /> })}
+            <Show when=move || loaded.failure.with(Option::is_none)>
                 <div class="product-layout">
                     <div class="product-main">
-                        {move || match parts.with(|p| p.get("product").cloned()) {
+                        {move || match loaded.part("product") {
                             None => view! { <ProductSkeleton /> }.into_any(),
                             Some(part) => view! { <ProductTile part=Some(part) /> }.into_any(),
                         }}
@@ -98,10 +60,15 @@ pub(crate) fn ProductPage() -> impl IntoView {
                     </div>
                     <div class="product-side">
                         {slot("summary", "Ratings", |p, r| view! { <SummaryTile part=Some(p) retry=r /> }.into_any())}
-                        {slot("reviews", "Reviews", |p, r| view! { <ReviewsTile part=Some(p) retry=r /> }.into_any())}
+                        {move || match loaded.part("reviews") {
+                            Some(part) => view! { <ReviewsTile part=Some(part) retry=loaded.retry("reviews") on_page=reviews_page /> }.into_any(),
+                            None => loading_tile("reviews", "Reviews"),
+                        }}
+                        <ReviewForm product_id=id posted />
                     </div>
                 </div>
             </Show>
+            <Waterfall timeline=loaded.timeline />
         </article>
     }
 }
@@ -111,6 +78,7 @@ pub(crate) fn ProductPage() -> impl IntoView {
 fn ProductSkeleton() -> impl IntoView {
     view! {
         <section class="tile tile-product" data-testid="tile-product" data-status="loading" aria-busy="true">
+            <div class="skeleton skeleton-picture"></div>
             <div class="skeleton skeleton-title"></div>
             <div class="skeleton skeleton-line"></div>
             <div class="skeleton skeleton-line short"></div>
@@ -131,7 +99,10 @@ fn ProductTile(part: Option<PartOutcome>) -> impl IntoView {
     match product {
         Some(product) => view! {
             <section class="tile tile-product" data-testid="tile-product" data-status=status.as_str()>
-                <p class="breadcrumb">{product.category.name.clone()}</p>
+                <img class="product-picture" data-testid="product-image" src=media_url(&product.image) alt=product.name.clone() width="280" height="280" />
+                <p class="breadcrumb">
+                    <A href=format!("/category/{}", product.category.slug)>{product.category.name.clone()}</A>
+                </p>
                 <h1 data-testid="product-name">{product.name.clone()}</h1>
                 <p class="description">{product.description.clone()}</p>
                 <dl class="attributes">
@@ -154,12 +125,12 @@ fn ProductTile(part: Option<PartOutcome>) -> impl IntoView {
 
 /// The whole page failed: say what went wrong in words, with a way out.
 #[component]
-fn PageError(error: ApiError) -> impl IntoView {
+pub(crate) fn PageError(error: ApiError, what: &'static str) -> impl IntoView {
     let title = match error.code.as_str() {
-        "not_found" => "We could not find that product",
-        "bad_request" => "That is not a valid product address",
-        "network" => "The shop could not be reached",
-        _ => "Something went wrong",
+        "not_found" => format!("We could not find that {what}"),
+        "bad_request" => format!("That is not a valid {what} address"),
+        "network" => "The shop could not be reached".to_owned(),
+        _ => "Something went wrong".to_owned(),
     };
     view! {
         <section class="notice notice-error" data-testid="page-error" data-code=error.code.clone() role="alert">
