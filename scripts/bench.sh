@@ -12,12 +12,13 @@ if ! command -v static-web-server >/dev/null; then
 fi
 
 ./scripts/build-frontend.sh
-cargo build --profile server -p tessera-bff -p tessera-services --examples --bins
+cargo build --profile server -p tessera-bff -p tessera-services -p tessera-e2e --examples --bins
 
 run() { "$CARGO_TARGET_DIR/server/examples/$1" "${@:2}"; }
 run composite_bench 600
 run cache_bench
 run static_bench dist
+TESSERA_DIST_DIR=dist run page_load
 if [ -d data ]; then
     run summary_bench data
 else

@@ -198,7 +198,10 @@ async fn a_written_review_shows_in_the_summary() -> anyhow::Result<()> {
         let posts = |s: &Stack| s.logged().iter().filter(|r| r.method == "POST").count();
         let sent = posts(&stack);
         for field in ["input[name=title]", "textarea[name=body]"] {
-            form.find(Locator::Css(field)).await?.send_keys("   ").await?;
+            form.find(Locator::Css(field))
+                .await?
+                .send_keys("   ")
+                .await?;
         }
         form.find(Locator::Css("[data-testid=review-submit]"))
             .await?

@@ -1,7 +1,7 @@
 //! The application shell: header, routes, footer.
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::pages::{category::CategoryPage, home::Home, not_found::NotFound, product::ProductPage};
@@ -11,10 +11,10 @@ pub(crate) fn App() -> impl IntoView {
     view! {
         <Router>
             <header class="site-header">
-                <A href="/" attr:class="brand">
+                <a href="/" class="brand">
                     <span class="brand-mark" aria-hidden="true">"▦"</span>
                     " Tessera Store"
-                </A>
+                </a>
             </header>
             <main class="site-main">
                 <Routes fallback=NotFound>

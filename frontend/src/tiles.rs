@@ -3,7 +3,6 @@
 //! the part's own error instead of its content when it has no data.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use serde::de::DeserializeOwned;
 use tessera_contract::{PartOutcome, PartStatus};
 
@@ -217,7 +216,7 @@ pub(crate) fn RelatedTile(
             .items
             .into_iter()
             .map(|item| {
-                view! { <li><A href=format!("/product/{}", item.id)>{item.name}</A></li> }
+                view! { <li><a href=format!("/product/{}", item.id)>{item.name}</a></li> }
             })
             .collect_view();
         view! { <ul class="related">{items}</ul> }.into_any()

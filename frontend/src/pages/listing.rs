@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_query_map;
+use serde::de::DeserializeOwned;
 use tessera_contract::{PartOutcome, PartStatus};
 
 use crate::api::{Category, Items, Page, ProductCard, Rating, Stock, media_url};
@@ -47,10 +47,10 @@ pub(crate) fn CategoryNav(
                     let here = current.as_deref() == Some(category.slug.as_str());
                     view! {
                         <li>
-                            <A href=format!("/category/{}", category.slug) attr:aria-current=here.then_some("page")>
+                            <a href=format!("/category/{}", category.slug) aria-current=here.then_some("page")>
                                 {category.name}
                                 <span class="chip-count">{category.product_count}</span>
-                            </A>
+                            </a>
                         </li>
                     }
                 })
@@ -86,17 +86,6 @@ pub(crate) fn ProductGrid(
     page_href: Callback<u32, String>,
 ) -> impl IntoView {
     let products = move || loaded.part("products");
-    let by_id = |part: Option<PartOutcome>, id: fn(&serde_json::Value) -> Option<i64>| {
-        part.and_then(|p| p.data)
-            .and_then(|data| data.get("items").and_then(|i| i.as_array()).cloned())
-            .map(|items| {
-                items
-                    .into_iter()
-                    .filter_map(|item| Some((id(&item)?, item)))
-                    .collect::<HashMap<_, _>>()
-            })
-    };
-    let product_id = |item: &serde_json::Value| item.get("product_id")?.as_i64();
     let cards = move || {
         let part = products();
         match decode::<Page<ProductCard>>(&part) {
@@ -118,29 +107,13 @@ pub(crate) fn ProductGrid(
             }
             .into_any(),
             Ok(page) => {
-                let stock_part = loaded.part("stock");
-                let rating_part = loaded.part("ratings");
-                let stock = by_id(stock_part.clone(), product_id);
-                let ratings = by_id(rating_part.clone(), product_id);
+                let stock = fills(loaded.part("stock"), |s: &Stock| s.product_id);
+                let ratings = fills(loaded.part("ratings"), |r: &Rating| r.product_id);
                 page.items
                     .into_iter()
                     .map(|card| {
-                        let stock = match (&stock_part, &stock) {
-                            (None, _) => Fill::Loading,
-                            (_, Some(map)) => map
-                                .get(&card.id)
-                                .and_then(|v| serde_json::from_value::<Stock>(v.clone()).ok())
-                                .map_or(Fill::Missing, Fill::Here),
-                            (Some(_), None) => Fill::Missing,
-                        };
-                        let rating = match (&rating_part, &ratings) {
-                            (None, _) => Fill::Loading,
-                            (_, Some(map)) => map
-                                .get(&card.id)
-                                .and_then(|v| serde_json::from_value::<Rating>(v.clone()).ok())
-                                .map_or(Fill::Missing, Fill::Here),
-                            (Some(_), None) => Fill::Missing,
-                        };
+                        let stock = stock.fill(card.id);
+                        let rating = ratings.fill(card.id);
                         view! { <Card card stock rating /> }
                     })
                     .collect_view()
@@ -156,10 +129,10 @@ pub(crate) fn ProductGrid(
         );
         Some(view! {
             <nav class="pager" aria-label="Pages" data-testid="pager">
-                {(current > 1).then(|| view! { <A href=page_href.run(current - 1) attr:rel="prev">"← Previous"</A> })}
+                {(current > 1).then(|| view! { <a href=page_href.run(current - 1) rel="prev">"← Previous"</a> })}
                 <span data-testid="page-of">{format!("Page {current} of {}", last.max(1))}</span>
                 <span class="muted">{format!(" · {} products", page.total)}</span>
-                {(current < last).then(|| view! { <A href=page_href.run(current + 1) attr:rel="next">"Next →"</A> })}
+                {(current < last).then(|| view! { <a href=page_href.run(current + 1) rel="next">"Next →"</a> })}
             </nav>
         })
     };
@@ -187,6 +160,25 @@ enum Fill<T> {
     Here(T),
     /// The part failed, or has nothing for this product.
     Missing,
+}
+
+/// A fill-in part (`stock`, `ratings`) by product id: `None` while it is not in, empty when it
+/// failed.
+struct Fills<T>(Option<HashMap<i64, T>>);
+
+fn fills<T: DeserializeOwned>(part: Option<PartOutcome>, id: fn(&T) -> i64) -> Fills<T> {
+    let arrived = part.is_some();
+    let items = decode::<Items<T>>(&part).map_or_else(|_| Vec::new(), |list| list.items);
+    Fills(arrived.then(|| items.into_iter().map(|item| (id(&item), item)).collect()))
+}
+
+impl<T: Clone> Fills<T> {
+    fn fill(&self, product: i64) -> Fill<T> {
+        match &self.0 {
+            None => Fill::Loading,
+            Some(map) => map.get(&product).cloned().map_or(Fill::Missing, Fill::Here),
+        }
+    }
 }
 
 #[component]
@@ -227,10 +219,10 @@ fn Card(card: ProductCard, stock: Fill<Stock>, rating: Fill<Rating>) -> impl Int
     };
     view! {
         <li class="card" data-testid="card" data-product-id=card.id>
-            <A href=href.clone() attr:class="card-link">
+            <a href=href.clone() class="card-link">
                 <img src=media_url(&card.image) alt="" width="240" height="180" loading="lazy" />
                 <h3 class="card-name">{card.name}</h3>
-            </A>
+            </a>
             <p class="card-line">{price}</p>
             <p class="card-line">{rating}</p>
         </li>

@@ -2,7 +2,6 @@
 //! facts (product, price and stock) first, then ratings, reviews and recommendations.
 
 use leptos::prelude::*;
-use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
 use tessera_contract::{PartOutcome, PartStatus};
 
@@ -101,7 +100,7 @@ fn ProductTile(part: Option<PartOutcome>) -> impl IntoView {
             <section class="tile tile-product" data-testid="tile-product" data-status=status.as_str()>
                 <img class="product-picture" data-testid="product-image" src=media_url(&product.image) alt=product.name.clone() width="280" height="280" />
                 <p class="breadcrumb">
-                    <A href=format!("/category/{}", product.category.slug)>{product.category.name.clone()}</A>
+                    <a href=format!("/category/{}", product.category.slug)>{product.category.name.clone()}</a>
                 </p>
                 <h1 data-testid="product-name">{product.name.clone()}</h1>
                 <p class="description">{product.description.clone()}</p>
@@ -136,7 +135,7 @@ pub(crate) fn PageError(error: ApiError, what: &'static str) -> impl IntoView {
         <section class="notice notice-error" data-testid="page-error" data-code=error.code.clone() role="alert">
             <h1>{title}</h1>
             <p>{error.to_string()}</p>
-            <p><A href="/">"Back to the shop"</A></p>
+            <p><a href="/">"Back to the shop"</a></p>
         </section>
     }
 }
