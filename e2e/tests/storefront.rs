@@ -296,3 +296,52 @@ async fn going_back_shows_the_tiles_at_once_and_refreshes_them() -> anyhow::Resu
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_page_on_their_own() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    with_browser(async |browser| {
+        browser.client.goto(&stack.url("/product/7")).await?;
+        let page = "[data-testid=tile-reviews][data-status=ok] [data-testid=reviews-page]";
+        let first = browser.text_of(page).await?;
+        assert!(first.starts_with("Page 1 of "), "{first}");
+        let last_page = first.trim_start_matches("Page 1 of ").to_owned();
+        let ids = async || -> anyhow::Result<Vec<String>> {
+            let mut ids = Vec::new();
+            for review in browser
+                .client
+                .find_all(Locator::Css("[data-testid=tile-reviews] [data-review-id]"))
+                .await?
+            {
+                ids.extend(review.attr("data-review-id").await?);
+            }
+            Ok(ids)
+        };
+        let newest = ids().await?;
+        assert_eq!(
+            attr(browser, "[data-testid=reviews-newer]", "disabled")
+                .await?
+                .as_deref(),
+            Some("true"),
+            "no newer page than the first"
+        );
+        browser
+            .client
+            .find(Locator::Css("[data-testid=reviews-older]"))
+            .await?
+            .click()
+            .await?;
+        wait_text(browser, page, &format!("Page 2 of {last_page}")).await?;
+        let older = ids().await?;
+        assert!(!older.is_empty() && older.iter().all(|id| !newest.contains(id)));
+        // Only the reviews were loaded again, through the one-part endpoint.
+        let paged = stack
+            .logged()
+            .iter()
+            .filter(|r| r.path.starts_with("/api/parts/product/reviews/7"))
+            .count();
+        assert_eq!(paged, 1);
+        Ok(())
+    })
+    .await
+}

@@ -96,7 +96,7 @@ pub(crate) fn ReviewForm(product_id: Memo<String>, posted: Callback<()>) -> impl
                         prop:value=move || author.get()
                         on:input=move |ev| author.set(event_target_value(&ev)) />
                 </label>
-                <button type="submit" data-testid="review-submit" disabled=move || sending.get() == Sending::Busy>
+                <button type="submit" data-testid="review-submit" disabled={move || sending.get() == Sending::Busy}>
                     {move || if sending.get() == Sending::Busy { "Sending…" } else { "Post review" }}
                 </button>
                 <p class="form-status" role="status" aria-live="polite">

@@ -186,11 +186,11 @@ pub(crate) fn ReviewsTile(
         let pager = on_page.filter(|_| last > 1).map(|go| {
             view! {
                 <nav class="pager pager-small" aria-label="Review pages">
-                    <button type="button" data-testid="reviews-newer" disabled=current <= 1 on:click=move |_| go.run(current - 1)>
+                    <button type="button" data-testid="reviews-newer" disabled={current <= 1} on:click=move |_| go.run(current - 1)>
                         "← Newer"
                     </button>
                     <span data-testid="reviews-page">{format!("Page {current} of {last}")}</span>
-                    <button type="button" data-testid="reviews-older" disabled=current >= last on:click=move |_| go.run(current + 1)>
+                    <button type="button" data-testid="reviews-older" disabled={current >= last} on:click=move |_| go.run(current + 1)>
                         "Older →"
                     </button>
                 </nav>

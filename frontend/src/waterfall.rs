@@ -68,8 +68,23 @@ pub(crate) fn Waterfall(timeline: RwSignal<Timeline>) -> impl IntoView {
         );
         format!("{source}{critical}{complete}")
     };
+    // Open from the start when linked to (`…#how-this-page-loaded`), and scrolled to once the
+    // page is whole (the browser's own jump happens before the app has rendered it).
+    let open = window()
+        .location()
+        .hash()
+        .is_ok_and(|h| h == "#how-this-page-loaded");
+    let panel = NodeRef::<leptos::html::Details>::new();
+    Effect::new(move |_| {
+        if open
+            && timeline.with(|t| t.complete_ms.is_some())
+            && let Some(panel) = panel.get()
+        {
+            panel.scroll_into_view();
+        }
+    });
     view! {
-        <details class="waterfall" data-testid="waterfall">
+        <details class="waterfall" id="how-this-page-loaded" data-testid="waterfall" open=open node_ref=panel>
             <summary>"How this page loaded"</summary>
             <p class="muted" data-testid="waterfall-headline">{headline}</p>
             <table>

@@ -1,0 +1,87 @@
+//! Takes the README's screenshots from the running app, in headless Chromium over WebDriver:
+//! the home page, a product page, its "how this page loaded" panel (with the reviews service
+//! slowed, so that the waterfall has a story to tell), and a product page with the
+//! recommendations service failing. Each shot waits for the state it shows.
+//!
+//! Run: `./scripts/screenshots.sh` (builds the front end first). Writes `docs/screenshots/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fantoccini::Locator;
+use tessera_e2e::{Browser, Stack, WAIT};
+use tessera_services::Faults;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let out = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/screenshots");
+    std::fs::create_dir_all(&out)?;
+    let stack = Stack::start().await?;
+    let browser = Browser::start().await?;
+    let result = shoot(&stack, &browser, &out).await;
+    browser.close().await?;
+    result
+}
+
+async fn shoot(stack: &Stack, browser: &Browser, out: &std::path::Path) -> anyhow::Result<()> {
+    let client = &browser.client;
+    let save = async |name: &str| -> anyhow::Result<()> {
+        // Let images decode and the last frame paint.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let png = client.screenshot().await?;
+        std::fs::write(out.join(name), png)?;
+        println!("[screenshots] docs/screenshots/{name}");
+        Ok(())
+    };
+    let wait = async |css: &str| -> anyhow::Result<()> {
+        client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await?;
+        Ok(())
+    };
+
+    client.set_window_size(1280, 1250).await?;
+    client.goto(&stack.url("/")).await?;
+    wait("[data-testid=card] [data-testid=card-rating]").await?;
+    save("home.png").await?;
+
+    client.goto(&stack.url("/product/7")).await?;
+    wait("[data-testid=tile-reviews][data-status=ok]").await?;
+    wait("[data-testid=tile-category_picks][data-status=ok]").await?;
+    save("product.png").await?;
+
+    stack.services.reviews.faults.set(Faults {
+        latency_ms: 450,
+        ..Faults::default()
+    });
+    client.set_window_size(1280, 760).await?;
+    client.goto(&stack.url("/product/12")).await?;
+    wait("[data-testid=tile-reviews][data-status=ok]").await?;
+    client
+        .find(Locator::Css("[data-testid=waterfall] summary"))
+        .await?
+        .click()
+        .await?;
+    client
+        .execute(
+            "document.querySelector('[data-testid=waterfall]').scrollIntoView({block: 'center'})",
+            vec![],
+        )
+        .await?;
+    save("waterfall.png").await?;
+    stack.services.reviews.faults.set(Faults::default());
+
+    stack.services.recommendations.faults.set(Faults {
+        error_rate: 1.0,
+        error_status: 503,
+        ..Faults::default()
+    });
+    client.set_window_size(1280, 1250).await?;
+    client.goto(&stack.url("/product/11")).await?;
+    wait("[data-testid=tile-recommendations][data-status=error]").await?;
+    wait("[data-testid=tile-reviews][data-status=ok]").await?;
+    save("product-degraded.png").await?;
+    Ok(())
+}
