@@ -41,7 +41,14 @@ async fn main() -> anyhow::Result<()> {
     let browser = Browser::start().await?;
     let result = measure(&stack, &browser).await;
     browser.close().await?;
-    let (critical, complete, sizes) = result?;
+    let Measured {
+        critical,
+        complete,
+        shifts,
+        sizes,
+    } = result?;
+    let worst_shift = shifts.iter().copied().fold(0.0_f64, f64::max);
+    let mean_shift = shifts.iter().sum::<f64>() / shifts.len() as f64;
 
     let row = |name: &str, samples: &[Duration]| {
         format!(
@@ -67,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
          | on screen | p50 | p90 | max |\n| --- | --- | --- | --- |\n{}\n{}\n\n\
          Critical tiles at **{:.2}** of the time of the whole page (p50): the name, picture, \
          price and stock do not wait for the slow service.\n\n\
+         Layout shift while the tiles fill in (cumulative layout shift, the Layout Instability \
+         API's score; Web Vitals call under 0.1 good): mean {mean_shift:.3}, worst \
+         {worst_shift:.3}.\n\n\
          Front end as transferred on a cold load (brotli, from the browser's resource timing):\n\n\
          | file | transferred |\n| --- | --- |\n{size_rows}| **total** | **{total} B ({:.0} KB)** |\n\n\
          Goal: at most 200 KB.\n\n\
@@ -85,11 +95,16 @@ async fn main() -> anyhow::Result<()> {
 
 type Sizes = Vec<(String, u64)>;
 
-async fn measure(
-    stack: &Stack,
-    browser: &Browser,
-) -> anyhow::Result<(Vec<Duration>, Vec<Duration>, Sizes)> {
-    let (mut critical, mut complete) = (Vec::new(), Vec::new());
+struct Measured {
+    critical: Vec<Duration>,
+    complete: Vec<Duration>,
+    /// Cumulative layout shift of each load (the Layout Instability API's score).
+    shifts: Vec<f64>,
+    sizes: Sizes,
+}
+
+async fn measure(stack: &Stack, browser: &Browser) -> anyhow::Result<Measured> {
+    let (mut critical, mut complete, mut shifts) = (Vec::new(), Vec::new(), Vec::new());
     let mut sizes = Vec::new();
     for id in 1..=SAMPLES + 1 {
         browser
@@ -105,8 +120,27 @@ async fn measure(
         }
         critical.push(Duration::from_secs_f64(marks.0 / 1e3));
         complete.push(Duration::from_secs_f64(marks.1 / 1e3));
+        shifts.push(layout_shift(browser).await?);
     }
-    Ok((critical, complete, sizes))
+    Ok(Measured {
+        critical,
+        complete,
+        shifts,
+        sizes,
+    })
+}
+
+/// The page's cumulative layout shift so far: how much content moved as tiles filled in.
+async fn layout_shift(browser: &Browser) -> anyhow::Result<f64> {
+    let script = "const done = arguments[arguments.length - 1]; \
+                  let total = 0; \
+                  new PerformanceObserver((list, observer) => { \
+                      for (const e of list.getEntries()) if (!e.hadRecentInput) total += e.value; \
+                      observer.disconnect(); done(total); \
+                  }).observe({type: 'layout-shift', buffered: true}); \
+                  setTimeout(() => done(total), 500);";
+    let value = browser.client.execute_async(script, vec![]).await?;
+    value.as_f64().context("a layout shift score")
 }
 
 /// The two marks' start times (ms since the navigation started), once both are set.

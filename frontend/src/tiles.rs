@@ -77,8 +77,42 @@ fn frame(
     .into_any()
 }
 
-/// A part not in yet: a skeleton the size of its content, `aria-busy`, status `loading`.
+/// A part not in yet: a skeleton the size of its content (so nothing below it moves when the
+/// content arrives), `aria-busy`, status `loading`.
 pub(crate) fn loading_tile(name: &'static str, title: &'static str) -> AnyView {
+    let body = match name {
+        // The rating, the count, and five histogram rows, as in [`SummaryTile`].
+        "summary" => view! {
+            <div class="skeleton skeleton-rating-big"></div>
+            <div class="skeleton skeleton-line short"></div>
+            <ul class="histogram" aria-hidden="true">
+                {(0..5).map(|_| view! { <li><span class="skeleton skeleton-bar-row"></span></li> }).collect_view()}
+            </ul>
+        }
+        .into_any(),
+        // A page of reviews and its pager, as in [`ReviewsTile`].
+        "reviews" => view! {
+            <ul class="reviews" aria-hidden="true">
+                {(0..5)
+                    .map(|_| view! {
+                        <li class="review">
+                            <div class="skeleton skeleton-line short"></div>
+                            <div class="skeleton skeleton-line"></div>
+                            <div class="skeleton skeleton-line"></div>
+                            <div class="skeleton skeleton-line tiny"></div>
+                        </li>
+                    })
+                    .collect_view()}
+            </ul>
+            <div class="skeleton skeleton-pager"></div>
+        }
+        .into_any(),
+        _ => view! {
+            <div class="skeleton skeleton-line"></div>
+            <div class="skeleton skeleton-line short"></div>
+        }
+        .into_any(),
+    };
     view! {
         <section
             class=format!("tile tile-{name}")
@@ -87,8 +121,7 @@ pub(crate) fn loading_tile(name: &'static str, title: &'static str) -> AnyView {
             aria-busy="true"
         >
             <h2>{title}</h2>
-            <div class="skeleton skeleton-line"></div>
-            <div class="skeleton skeleton-line short"></div>
+            {body}
         </section>
     }
     .into_any()

@@ -56,7 +56,8 @@ pub(crate) fn CategoryNav(
                 })
                 .collect_view()
                 .into_any(),
-            Err(_) if part.is_none() => (0..8)
+            // As many chips as the demo has categories, so the real ones take the same rows.
+            Err(_) if part.is_none() => (0..24)
                 .map(|_| view! { <li><span class="skeleton skeleton-chip"></span></li> })
                 .collect_view()
                 .into_any(),
@@ -146,9 +147,10 @@ pub(crate) fn ProductGrid(
         >
             <h2 id="grid-title">{title}</h2>
             {move || stale_marker(&products())}
+            <ul class="grid">{cards}</ul>
+            // Below the cards, so that a failure appearing late moves nothing.
             <PartNotice loaded name="stock" what="Prices and stock" />
             <PartNotice loaded name="ratings" what="Ratings" />
-            <ul class="grid">{cards}</ul>
             {pager}
         </section>
     }

@@ -78,9 +78,11 @@ fn ProductSkeleton() -> impl IntoView {
     view! {
         <section class="tile tile-product" data-testid="tile-product" data-status="loading" aria-busy="true">
             <div class="skeleton skeleton-picture"></div>
+            <div class="skeleton skeleton-line tiny"></div>
             <div class="skeleton skeleton-title"></div>
             <div class="skeleton skeleton-line"></div>
             <div class="skeleton skeleton-line short"></div>
+            <div class="skeleton skeleton-attributes"></div>
         </section>
     }
 }
