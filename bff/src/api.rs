@@ -84,6 +84,7 @@ pub async fn view(
         page,
         request_id: ops::request_id(),
     };
+    let mark = state.cache.invalidation_mark();
     let execution = state.composer.start(&view, &id, request)?;
     if streamed {
         return Ok(stream(execution));
@@ -111,6 +112,7 @@ pub async fn view(
                 keys,
                 valid_until_ms,
             },
+            mark,
         );
     }
     Ok(json_response(headers, body, &etag))

@@ -123,7 +123,9 @@ struct Inner {
     rendered: moka::sync::Cache<String, Arc<RenderedView>>,
     shared: Option<SharedCache>,
     /// Upstream calls under way, by key (each also held by the task that drives it).
-    in_flight: Mutex<HashMap<String, WeakShared<FlightFuture>>>,
+    /// Each with the invalidation mark it started at, which also tells flights apart.
+    in_flight: Mutex<HashMap<String, (u64, WeakShared<FlightFuture>)>>,
+    invalidations: Mutex<Invalidations>,
     upstreams: Arc<Upstreams>,
     metrics: Metrics,
 }
@@ -194,6 +196,7 @@ impl PartCache {
                 rendered,
                 shared,
                 in_flight: Mutex::new(HashMap::new()),
+                invalidations: Mutex::new(Invalidations::default()),
                 upstreams,
                 metrics,
             }),
@@ -260,7 +263,7 @@ impl PartCache {
         deadline: Instant,
     ) -> Flight {
         let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
-        if let Some(existing) = in_flight.get(key).and_then(WeakShared::upgrade) {
+        if let Some(existing) = in_flight.get(key).and_then(|(_, f)| f.upgrade()) {
             self.inner.metrics.cache_event(lookup.label, "coalesced");
             return existing;
         }
@@ -270,6 +273,7 @@ impl PartCache {
         let request_id = lookup.request_id.map(str::to_owned);
         let policy = lookup.policy.clone();
         let label = lookup.label.to_owned();
+        let mark = self.invalidation_mark();
         let flight = async move {
             let etag = previous.as_ref().and_then(|p| p.etag.clone());
             let result = inner
@@ -301,7 +305,7 @@ impl PartCache {
                         (entry.swr_ms, entry.sie_ms) = (0, 0);
                     }
                     let entry = Arc::new(entry);
-                    store(&inner, &key_owned, entry.clone()).await;
+                    store(&inner, &key_owned, entry.clone(), mark).await;
                     Ok(entry)
                 }
                 Ok(Fetched::NotModified { max_age }) => match previous {
@@ -313,24 +317,26 @@ impl PartCache {
                             &policy,
                             max_age,
                         ));
-                        store(&inner, &key_owned, renewed.clone()).await;
+                        store(&inner, &key_owned, renewed.clone(), mark).await;
                         Ok(renewed)
                     }
                     None => Err(UpstreamError::Status(304)),
                 },
                 Err(e) => Err(e),
             };
-            inner
-                .in_flight
-                .lock()
-                .expect("in-flight lock")
-                .remove(&key_owned);
+            // Leave the map, unless an invalidation already took this flight out of it (and a
+            // newer flight for the key may be there now).
+            let mut in_flight = inner.in_flight.lock().expect("in-flight lock");
+            if in_flight.get(&key_owned).is_some_and(|(m, _)| *m == mark) {
+                in_flight.remove(&key_owned);
+            }
+            drop(in_flight);
             outcome
         }
         .boxed()
         .shared();
         if let Some(weak) = flight.downgrade() {
-            in_flight.insert(key.to_owned(), weak);
+            in_flight.insert(key.to_owned(), (mark, weak));
         }
         // A cache fill runs to its end (within the part's timeout) even if every client that
         // wanted it has gone: its answer serves the next ones. (Uncached calls, by contrast,
@@ -372,9 +378,24 @@ impl PartCache {
             .filter(|view| view.valid_until_ms > now_ms())
     }
 
-    /// Keeps a view's response until its first part goes stale.
-    pub fn keep_rendered(&self, key: String, view: RenderedView) {
-        if view.valid_until_ms > now_ms() {
+    /// Where this replica's invalidations stand now: work that starts here (a fill, a view)
+    /// can tell later whether an invalidation overtook it.
+    pub fn invalidation_mark(&self) -> u64 {
+        self.inner
+            .invalidations
+            .lock()
+            .expect("invalidations lock")
+            .next
+    }
+
+    /// Keeps a view's response until its first part goes stale — unless one of its parts was
+    /// invalidated since `mark` (taken before the view was composed), which would keep data
+    /// the invalidation meant to drop.
+    pub fn keep_rendered(&self, key: String, view: RenderedView, mark: u64) {
+        let invalidations = self.inner.invalidations.lock().expect("invalidations lock");
+        if view.valid_until_ms > now_ms()
+            && !view.keys.iter().any(|k| invalidations.overtook(mark, k))
+        {
             self.inner.rendered.insert(key, Arc::new(view));
         }
     }
@@ -382,6 +403,18 @@ impl PartCache {
     /// Drops matching entries of this replica only (what a pub/sub message asks for), and the
     /// rendered views made from them.
     pub async fn invalidate_local(&self, target: &Invalidation) -> u64 {
+        // Recorded first: a fill under way for a matching key will not store its answer, and
+        // new requests start a fill of their own rather than joining it.
+        self.inner
+            .invalidations
+            .lock()
+            .expect("invalidations lock")
+            .record(target);
+        self.inner
+            .in_flight
+            .lock()
+            .expect("in-flight lock")
+            .retain(|key, _| !target.matches(key));
         let views: Vec<Arc<String>> = self
             .inner
             .rendered
@@ -406,8 +439,19 @@ impl PartCache {
     }
 }
 
-async fn store(inner: &Inner, key: &str, entry: Arc<Entry>) {
+/// Keeps a fetched entry, unless it is useless (no lifetime) or an invalidation of its key
+/// overtook the fill that fetched it (begun at `mark`).
+async fn store(inner: &Inner, key: &str, entry: Arc<Entry>, mark: u64) {
     if entry.lifetime().is_zero() {
+        return;
+    }
+    let overtaken = inner
+        .invalidations
+        .lock()
+        .expect("invalidations lock")
+        .overtook(mark, key);
+    if overtaken {
+        tracing::debug!(%key, "not storing a fill an invalidation overtook");
         return;
     }
     inner.local.insert(key.to_owned(), entry.clone()).await;
@@ -456,6 +500,43 @@ fn stale(entry: &Entry, now_ms: u64) -> Served {
 
 /// The key of an upstream response: `upstream:/path?query`. Invalidation prefixes use the same
 /// form.
+/// The invalidations this replica has seen, numbered in order, so that work begun before one
+/// can tell whether it concerns its key. Only the most recent are remembered; work older than
+/// those counts as overtaken.
+#[derive(Debug, Default)]
+struct Invalidations {
+    /// The number the next invalidation gets.
+    next: u64,
+    recent: std::collections::VecDeque<(u64, Invalidation)>,
+}
+
+/// How many invalidations are remembered (far more than can happen during one fill).
+const REMEMBERED_INVALIDATIONS: usize = 1024;
+
+impl Invalidations {
+    fn record(&mut self, target: &Invalidation) {
+        self.recent.push_back((self.next, target.clone()));
+        self.next += 1;
+        if self.recent.len() > REMEMBERED_INVALIDATIONS {
+            self.recent.pop_front();
+        }
+    }
+
+    /// Whether an invalidation numbered `mark` or later matches `key`.
+    fn overtook(&self, mark: u64, key: &str) -> bool {
+        match self.recent.front() {
+            None => false,
+            // Some since `mark` were forgotten: assume the worst.
+            Some((oldest, _)) if *oldest > mark => true,
+            Some(_) => self
+                .recent
+                .iter()
+                .filter(|(number, _)| *number >= mark)
+                .any(|(_, target)| target.matches(key)),
+        }
+    }
+}
+
 pub fn cache_key(upstream: &str, path: &str) -> String {
     format!("{upstream}:{path}")
 }
@@ -485,6 +566,26 @@ fn estimate_size(value: &serde_json::Value) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invalidations_tell_what_they_overtook() {
+        let mut seen = Invalidations::default();
+        assert!(!seen.overtook(0, "a:/x"));
+        let mark = seen.next;
+        seen.record(&Invalidation::Prefix("a:/products/7/".into()));
+        assert!(seen.overtook(mark, "a:/products/7/summary"));
+        assert!(!seen.overtook(mark, "a:/products/8/summary"));
+        assert!(
+            !seen.overtook(seen.next, "a:/products/7/summary"),
+            "work begun after"
+        );
+        // Once the one at `mark` is forgotten, everything since counts as overtaken.
+        for n in 0..REMEMBERED_INVALIDATIONS {
+            seen.record(&Invalidation::Key(format!("b:/{n}")));
+        }
+        assert!(seen.overtook(mark, "c:/unrelated"));
+        assert!(!seen.overtook(seen.next - 1, "c:/unrelated"));
+    }
 
     fn entry(age_ms: u64) -> Entry {
         Entry {

@@ -538,3 +538,47 @@ async fn the_image_relay_passes_on_images_only_and_never_waits_past_its_timeout(
         );
     }
 }
+
+#[tokio::test]
+async fn an_invalidation_overtaking_a_fill_keeps_its_answer_out_of_the_cache() {
+    // The upstream answers version 1 slowly; it changes to version 2 while that answer is on
+    // its way, and an invalidation says so.
+    let (_a, b, bff) = with_side(
+        Reply::json(json!({"version": 1})).after(MS(300)),
+        &cached(60_000, 0, 0),
+    )
+    .await;
+    let first = tokio::spawn(view(bff));
+    b.wait_for(
+        "/side",
+        tessera_testkit::stub::EventKind::Started,
+        MS(2_000),
+    )
+    .await;
+    b.on("/side/1", Reply::json(json!({"version": 2})));
+    let invalidated = reqwest::Client::new()
+        .post(format!("http://{bff}/admin/invalidate"))
+        .bearer_auth("s3cret")
+        .json(&json!({"prefix": "b:/side/"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(invalidated.status(), StatusCode::OK);
+
+    let (_, early, _) = first.await.unwrap();
+    assert_eq!(
+        early.data("side").unwrap()["version"],
+        1,
+        "the request that started before the invalidation gets what it asked for"
+    );
+    // ...but neither that answer nor the view made of it was kept.
+    for _ in 0..2 {
+        let (_, later, _) = view(bff).await;
+        assert_eq!(later.data("side").unwrap()["version"], 2);
+    }
+    assert_eq!(
+        b.hits("/side"),
+        2,
+        "one fill after the invalidation, then a hit"
+    );
+}
