@@ -23,8 +23,17 @@ async fn product_name_from_the_catalog_appears() -> anyhow::Result<()> {
             .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
             .await?;
         assert_eq!(name, expected_name);
-        let title = browser.client.title().await?;
-        assert_eq!(title, "Tessera Store");
+        // The tab is named after the product.
+        let expected_title = format!("{expected_name} · Tessera Store");
+        let mut title = String::new();
+        for _ in 0..50 {
+            title = browser.client.title().await?;
+            if title == expected_title {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(title, expected_title);
         // Every part of the view has its tile, each with its own status.
         let price = browser
             .text_of("[data-testid=tile-stock][data-status=ok] [data-testid=price]")

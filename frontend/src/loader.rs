@@ -88,6 +88,15 @@ fn keep(key: String, parts: BTreeMap<String, PartOutcome>) {
     });
 }
 
+/// Names the browser tab (and history entry) after what the page shows.
+pub(crate) fn set_title(what: Option<&str>) {
+    let title = what.map_or_else(
+        || "Tessera Store".to_owned(),
+        |what| format!("{what} · Tessera Store"),
+    );
+    document().set_title(&title);
+}
+
 fn now_ms() -> f64 {
     window().performance().map_or(0.0, |p| p.now())
 }

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
 
 use crate::api::{Category, Items};
-use crate::loader::{ViewKey, use_view};
+use crate::loader::{ViewKey, set_title, use_view};
 use crate::pages::listing::{CategoryNav, ProductGrid, use_page};
 use crate::pages::product::PageError;
 use crate::tiles::decode;
@@ -31,6 +31,7 @@ pub(crate) fn CategoryPage() -> impl IntoView {
             .and_then(|list| list.items.into_iter().find(|c| c.slug == slug))
             .map_or(slug, |c| c.name)
     });
+    Effect::new(move |_| set_title(Some(&title.get())));
     let href = Callback::new(move |n: u32| {
         let slug = slug.get_untracked();
         if n == 1 {

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::loader::{ViewKey, use_view};
+use crate::loader::{ViewKey, set_title, use_view};
 use crate::pages::listing::{CategoryNav, ProductGrid, use_page};
 use crate::waterfall::Waterfall;
 
@@ -18,6 +18,7 @@ pub(crate) fn Home() -> impl IntoView {
         },
         &["products"],
     );
+    Effect::new(move |_| set_title(None));
     let href = Callback::new(|n: u32| {
         if n == 1 {
             "/".to_owned()

@@ -6,9 +6,9 @@ use leptos_router::hooks::use_params_map;
 use tessera_contract::{PartOutcome, PartStatus};
 
 use crate::api::{ApiError, Product, media_url};
-use crate::loader::{ViewKey, use_view};
+use crate::loader::{ViewKey, set_title, use_view};
 use crate::review_form::ReviewForm;
-use crate::tiles::{RelatedTile, ReviewsTile, StockTile, SummaryTile, loading_tile};
+use crate::tiles::{RelatedTile, ReviewsTile, StockTile, SummaryTile, decode, loading_tile};
 use crate::waterfall::Waterfall;
 
 #[component]
@@ -31,6 +31,12 @@ pub(crate) fn ProductPage() -> impl IntoView {
             None => loading_tile(name, title),
         }
     };
+    Effect::new(move |_| {
+        let name = decode::<Product>(&loaded.part("product"))
+            .ok()
+            .map(|p| p.name);
+        set_title(name.as_deref());
+    });
     let reviews_page = Callback::new(move |page: u32| loaded.reload("reviews", Some(page)));
     // A new review changes the summary and the first page of reviews.
     let posted = Callback::new(move |()| {
