@@ -147,7 +147,10 @@ pub(crate) fn use_view(
         leptos::task::spawn_local(async move {
             let started = now_ms();
             let mut fresh = BTreeMap::new();
+            // A chunk read just before the page moved on must not land on the next page.
+            let left = signal.clone();
             let on_line = |line| match line {
+                _ if left.as_ref().is_some_and(web_sys::AbortSignal::aborted) => {}
                 StreamLine::Part { name, outcome } => {
                     let at_ms = now_ms() - started;
                     fresh.insert(name.clone(), outcome.clone());
