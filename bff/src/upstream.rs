@@ -157,21 +157,10 @@ impl Upstreams {
         request_id: Option<&str>,
         if_none_match: Option<&str>,
     ) -> Result<Fetched, UpstreamError> {
-        let target = self.target(upstream)?;
-        let labels = UpstreamLabels {
-            upstream: upstream.to_owned(),
-        };
-        let result = self
-            .guarded(target, &labels, path, deadline, |client, url| async move {
-                attempt(&client, &url, request_id, if_none_match).await
-            })
-            .await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.code(),
-        };
-        self.metrics.upstream_outcome(upstream, outcome);
-        result
+        self.call(upstream, path, deadline, |client, url| async move {
+            attempt(&client, &url, request_id, if_none_match).await
+        })
+        .await
     }
 
     /// `GET {upstream}{path}` for an image: its bytes and validators, under the same
@@ -183,15 +172,29 @@ impl Upstreams {
         deadline: Instant,
         request_id: Option<&str>,
     ) -> Result<Media, UpstreamError> {
+        self.call(upstream, path, deadline, |client, url| async move {
+            attempt_media(&client, &url, request_id).await
+        })
+        .await
+    }
+
+    /// A guarded call to `upstream`, its outcome counted in the metrics.
+    async fn call<T, F, Fut>(
+        &self,
+        upstream: &str,
+        path: &str,
+        deadline: Instant,
+        attempt: F,
+    ) -> Result<T, UpstreamError>
+    where
+        F: Fn(reqwest::Client, String) -> Fut,
+        Fut: Future<Output = Result<T, UpstreamError>>,
+    {
         let target = self.target(upstream)?;
         let labels = UpstreamLabels {
             upstream: upstream.to_owned(),
         };
-        let result = self
-            .guarded(target, &labels, path, deadline, |client, url| async move {
-                attempt_media(&client, &url, request_id).await
-            })
-            .await;
+        let result = self.guarded(target, &labels, path, deadline, attempt).await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.code(),

@@ -129,10 +129,11 @@ async fn get_stock(
     }
 }
 
+/// `?ids=1,2,3` of the batch routes (here and in reviews).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct BatchQuery {
-    ids: String,
+pub(crate) struct BatchQuery {
+    pub ids: String,
 }
 
 /// `GET /stock?ids=1,2,3`: several products at once (the home page's grid). Unknown ids are

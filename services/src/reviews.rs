@@ -20,7 +20,7 @@ use crate::common::db::{Db, DbError};
 use crate::common::faults::FaultSwitch;
 use crate::common::http::{ServiceError, cached_json, parse_id};
 use crate::common::server;
-use crate::inventory::parse_id_list;
+use crate::inventory::{BatchQuery, parse_id_list};
 use crate::seed::{self, Scale};
 
 const MAX_AGE_S: u32 = 10;
@@ -412,12 +412,6 @@ async fn get_summary(
         Some(summary) => Ok(cached_json(&headers, &summary, MAX_AGE_S)),
         None => Err(ServiceError::NotFound(format!("no product with id {id}"))),
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchQuery {
-    ids: String,
 }
 
 /// `GET /summaries?ids=1,2,3`: the count and average of several products at once (a grid of
