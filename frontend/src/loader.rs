@@ -215,8 +215,9 @@ impl LoadedView {
             let outcome = fetch_part(key.view, part, &key.id, page)
                 .await
                 .unwrap_or_else(|e| failed_part(e.to_string()));
-            if self.key.get_untracked().as_ref() != Some(&key) {
-                return; // The page moved on meanwhile.
+            // The page moved on meanwhile (or is gone, with its signals).
+            if self.key.try_get_untracked().flatten().as_ref() != Some(&key) {
+                return;
             }
             self.parts
                 .try_update(|p| p.insert(part.to_owned(), outcome));

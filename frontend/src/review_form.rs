@@ -45,8 +45,10 @@ pub(crate) fn ReviewForm(product_id: Memo<String>, posted: Callback<()>) -> impl
                 Ok(()) => {
                     title.try_set(String::new());
                     body.try_set(String::new());
-                    sending.try_set(Sending::Done);
-                    posted.run(());
+                    // The page may have been left while the review was on its way.
+                    if sending.try_set(Sending::Done).is_none() {
+                        posted.try_run(());
+                    }
                 }
                 Err(error) => {
                     sending.try_set(Sending::Failed(error.to_string()));

@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use crate::loader::{ViewKey, set_title, use_view};
 use crate::pages::listing::{CategoryNav, ProductGrid, use_page};
+use crate::pages::product::PageError;
 use crate::waterfall::Waterfall;
 
 #[component]
@@ -32,8 +33,11 @@ pub(crate) fn Home() -> impl IntoView {
                 <h1>"Tessera Store"</h1>
                 <p>"Every part of this page is a tile that loads, fails and retries on its own."</p>
             </section>
-            <CategoryNav loaded />
-            <ProductGrid loaded title=Signal::derive(|| "All products".to_owned()) page_href=href />
+            {move || loaded.failure.get().map(|error| view! { <PageError error what="page" /> })}
+            <Show when=move || loaded.failure.with(Option::is_none)>
+                <CategoryNav loaded />
+                <ProductGrid loaded title=Signal::derive(|| "All products".to_owned()) page_href=href />
+            </Show>
             <Waterfall timeline=loaded.timeline />
         </div>
     }
