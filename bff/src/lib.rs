@@ -3,37 +3,27 @@
 //!
 //! # Layout
 //!
-//! - [`config`]: the one typed configuration, from TOML with env and CLI overrides.
-//! - [`app`]: the router, where routes and layers are put together.
-//! - [`api`]: the composite-view API — JSON, NDJSON streams, single parts, ETags.
-//! - [`compose`]: composite views — fan-out, dependencies, deadlines, per-part outcomes.
-//! - [`template`]: path templates of parts and the dependencies they imply.
-//! - [`cache`]: the part cache (TTL, stale-while-revalidate, stale-if-error, coalescing).
-//! - [`shared_cache`]: Redis behind the cache, and invalidations between replicas.
-//! - [`upstream`]: the HTTP client for data services, behind its guards.
-//! - [`resilience`]: circuit breaker, host ejection, retry policy and budget.
-//! - [`metrics`]: Prometheus metrics.
-//! - [`admin`]: cache invalidation and the write actions that invalidate.
-//! - [`media`]: images of the services, relayed from the page's own origin.
-//! - [`assets`]: static hosting of the front end, and the fingerprinting build step.
-//! - [`ops`]: request ids and health.
-//! - [`error`]: the one mapping from errors to HTTP responses.
+//! An edge that knows HTTP, over a core that does not; arrows point down only.
+//!
+//! - `http`: the edge — router, state, handlers, request ids, and the one error type that
+//!   turns the core's errors and axum's rejections into responses. The only module that
+//!   imports axum (with this file and `main.rs`).
+//! - `compose`: composite views — fan-out, dependencies, deadlines, per-part outcomes,
+//!   verdicts, rendered documents.
+//! - `cache`: the part cache — local (moka) and Redis layers, entries, invalidations,
+//!   rendered views.
+//! - `upstream`: the client for data services — attempts, retries, breaker, bulkhead, hosts.
+//! - `metrics`: Prometheus metrics, shared by all of the above.
+//! - [`config`]: the one typed configuration (types, validation, sources, path templates).
+//! - [`assets`]: static hosting of the front end, the CDN export and the fingerprinting step.
 
-pub mod admin;
-pub mod api;
-pub mod app;
 pub mod assets;
-pub mod cache;
-pub mod compose;
+mod cache;
+mod compose;
 pub mod config;
-pub mod error;
-pub mod media;
-pub mod metrics;
-pub mod ops;
-pub mod resilience;
-pub mod shared_cache;
-pub mod template;
-pub mod upstream;
+mod http;
+mod metrics;
+mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -41,14 +31,16 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::app::App;
 use crate::assets::Assets;
-use crate::cache::PartCache;
+use crate::cache::{PartCache, SharedCache};
 use crate::compose::Composer;
 use crate::config::Config;
+use crate::http::App;
 use crate::metrics::Metrics;
-use crate::shared_cache::SharedCache;
 use crate::upstream::Upstreams;
+
+/// The Redis channel every replica's invalidations go out on.
+pub use crate::cache::CHANNEL as INVALIDATION_CHANNEL;
 
 /// Why the BFF could not start.
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +71,7 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
             )
         })
         .transpose()?;
-    let cache = PartCache::new(&config.cache, upstreams, shared, metrics.clone());
+    let cache = PartCache::new(&config.cache, upstreams.clone(), shared, metrics.clone());
     if let Some(shared) = cache.shared() {
         let listener_cache = cache.clone();
         shared.listen(move |target| {
@@ -90,7 +82,7 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
             }
         });
     }
-    let composer = Composer::new(&config.views, cache.clone());
+    let composer = Composer::new(&config.views, cache.clone(), upstreams.clone());
     let assets = if config.server.dist_dir.exists() {
         Some(Arc::new(Assets::load_with_origin(
             &config.server.dist_dir,
@@ -100,14 +92,15 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
         tracing::warn!(dist_dir = %config.server.dist_dir.display(), "no front-end build; serving the API only");
         None
     };
-    Ok(app::router(
+    Ok(http::router(
         Arc::new(App {
             composer,
-            assets,
+            upstreams,
             cache,
+            assets,
             metrics,
             admin_token: config.admin.token.clone().map(Arc::from),
-            actions: Arc::new(config.actions.clone()),
+            actions: config.actions.clone(),
             media: config.media.clone(),
         }),
         config.server.body_limit_bytes,

@@ -13,36 +13,36 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct UpstreamLabels {
-    pub upstream: String,
+pub(crate) struct UpstreamLabels {
+    pub(crate) upstream: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabels {
-    pub upstream: String,
+pub(crate) struct OutcomeLabels {
+    pub(crate) upstream: String,
     /// `ok`, or an error code (`timeout`, `unavailable`, `upstream_status`, ...).
-    pub outcome: String,
+    pub(crate) outcome: String,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CacheLabels {
+pub(crate) struct CacheLabels {
     /// `view.part`.
-    pub part: String,
+    pub(crate) part: String,
     /// `hit`, `miss`, `stale_while_revalidate`, `stale_if_error`, `coalesced`, `revalidated`.
-    pub event: String,
+    pub(crate) event: String,
 }
 
 /// Every metric the BFF exports. Cheap to clone (all handles are shared).
 #[derive(Debug, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Arc<Registry>,
-    pub upstream_latency: Family<UpstreamLabels, Histogram>,
-    pub upstream_requests: Family<OutcomeLabels, Counter>,
-    pub upstream_retries: Family<UpstreamLabels, Counter>,
-    pub breaker_state: Family<UpstreamLabels, Gauge<i64, AtomicI64>>,
-    pub bulkhead_rejections: Family<UpstreamLabels, Counter>,
-    pub cache_events: Family<CacheLabels, Counter>,
-    pub redis_up: Gauge<i64, AtomicI64>,
+    pub(crate) upstream_latency: Family<UpstreamLabels, Histogram>,
+    pub(crate) upstream_requests: Family<OutcomeLabels, Counter>,
+    pub(crate) upstream_retries: Family<UpstreamLabels, Counter>,
+    pub(crate) breaker_state: Family<UpstreamLabels, Gauge<i64, AtomicI64>>,
+    pub(crate) bulkhead_rejections: Family<UpstreamLabels, Counter>,
+    pub(crate) cache_events: Family<CacheLabels, Counter>,
+    pub(crate) redis_up: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -113,14 +113,14 @@ fn latency_histogram() -> Histogram {
 
 impl Metrics {
     /// The Prometheus text exposition of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
     }
 
-    pub fn cache_event(&self, part: &str, event: &str) {
+    pub(crate) fn cache_event(&self, part: &str, event: &str) {
         self.cache_events
             .get_or_create(&CacheLabels {
                 part: part.to_owned(),
@@ -129,7 +129,7 @@ impl Metrics {
             .inc();
     }
 
-    pub fn upstream_outcome(&self, upstream: &str, outcome: &str) {
+    pub(crate) fn upstream_outcome(&self, upstream: &str, outcome: &str) {
         self.upstream_requests
             .get_or_create(&OutcomeLabels {
                 upstream: upstream.to_owned(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::json;
 use support::{config_from, start_bff};
-use tessera_bff::shared_cache::CHANNEL;
+use tessera_bff::INVALIDATION_CHANNEL as CHANNEL;
 use tessera_contract::{PartStatus, ViewEnvelope};
 use tessera_testkit::stub::{Reply, Stub};
 use tokio::time::Instant;

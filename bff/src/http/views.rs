@@ -1,35 +1,34 @@
 //! The composite-view API: one view as a JSON document or as an NDJSON stream, and one part
-//! alone. Request parsing (ids, `?parts=`, the budget header) and HTTP caching (ETag, 304) live
-//! here; running the view is [`crate::compose`]'s job.
+//! alone. Request parsing (`?parts=`, `?page=`, the budget header) and HTTP caching (ETag, 304)
+//! live here; running the view, and keeping it rendered, is [`crate::compose`]'s job.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
 use tessera_contract::{PartOutcome, StreamLine, encode_part_line, if_none_match};
 
-use crate::app::AppState;
-use crate::cache::RenderedView;
-use crate::compose::{self, Execution, Request};
-use crate::error::AppError;
-use crate::ops;
+use super::error::{AppError, verdict_status};
+use super::extract::{Path, Query};
+use super::request_id::request_id;
+use super::state::AppState;
+use crate::compose::{self, Execution, Verdict, ViewRequest};
 
 /// The request header with which a client asks for a shorter budget than the view's, in ms.
-pub const BUDGET_HEADER: &str = "x-budget-ms";
+pub(crate) const BUDGET_HEADER: &str = "x-budget-ms";
 /// The media type of a streamed view.
-pub const NDJSON: &str = "application/x-ndjson";
+pub(crate) const NDJSON: &str = "application/x-ndjson";
 
 /// The query string of the view and part routes.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ViewQuery {
+pub(crate) struct ViewQuery {
     /// `?parts=a,b`: only these parts.
     parts: Option<String>,
     /// `?stream`: NDJSON, one line per part as it finishes.
@@ -41,7 +40,7 @@ pub struct ViewQuery {
 /// The query string of the part route.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PartQuery {
+pub(crate) struct PartQuery {
     page: Option<String>,
 }
 
@@ -49,73 +48,30 @@ pub struct PartQuery {
 const MAX_PAGE: u32 = 100_000;
 
 /// `GET /api/views/{view}/{id}`.
-pub async fn view(
+pub(crate) async fn view(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
-    query: Result<Query<ViewQuery>, QueryRejection>,
+    Path((view, id)): Path<(String, String)>,
+    Query(query): Query<ViewQuery>,
     // Taken whole rather than as a `HeaderMap`, which would be a copy.
     request: axum::extract::Request,
 ) -> Result<Response, AppError> {
     let headers = request.headers();
-    let Path((view, id)) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let parts = query.parts.as_deref().map(parse_parts).transpose()?;
-    let page = query.page.as_deref().map(parse_page).transpose()?;
-    let streamed = query.stream.is_some() || accepts_ndjson(headers);
-    let budget = budget(headers)?;
-
-    // A view whose parts are all still fresh in the cache is served as it was rendered.
-    let rendered_key = format!(
-        "{view}/{id}?{}&{}",
-        parts.as_ref().map_or_else(|| "*".into(), |p| p.join(",")),
-        page.unwrap_or(1)
-    );
-    if !streamed && let Some(rendered) = state.cache.rendered(&rendered_key) {
-        return Ok(json_response(
-            headers,
-            rendered.body.clone(),
-            &rendered.etag,
-        ));
-    }
-
-    let request = Request {
-        parts,
-        budget,
-        page,
-        request_id: ops::request_id(),
+    let request = ViewRequest {
+        parts: query.parts.as_deref().map(parse_parts).transpose()?,
+        budget: budget(headers)?,
+        page: query.page.as_deref().map(parse_page).transpose()?,
+        request_id: request_id(),
     };
-    let mark = state.cache.invalidation_mark();
-    let execution = state.composer.start(&view, &id, request)?;
-    if streamed {
-        return Ok(stream(execution));
+    if query.stream.is_some() || accepts_ndjson(headers) {
+        return Ok(stream(state.composer.start(&view, &id, request)?));
     }
-
-    let rendered = execution.collect().await?;
-    let envelope = &rendered.envelope;
-    let etag = compose::etag(
-        &envelope.view,
-        &envelope.id,
-        envelope.parts.iter().map(|(n, o)| (n.as_str(), o)),
-    );
-    if rendered.status != StatusCode::OK {
-        let mut response = (rendered.status, axum::Json(rendered.envelope)).into_response();
-        set_validators(&mut response, &etag);
-        return Ok(response);
+    let document = state.composer.document(&view, &id, request).await?;
+    if document.verdict == Verdict::Ok {
+        return Ok(json_response(headers, document.body, &document.etag));
     }
-    let body = Bytes::from(serde_json::to_vec(&rendered.envelope).expect("envelopes serialize"));
-    if let Some((keys, valid_until_ms)) = rendered.reusable {
-        state.cache.keep_rendered(
-            rendered_key,
-            RenderedView {
-                body: body.clone(),
-                etag: etag.clone(),
-                keys,
-                valid_until_ms,
-            },
-            mark,
-        );
-    }
-    Ok(json_response(headers, body, &etag))
+    let mut response = (verdict_status(document.verdict), json_body(document.body)).into_response();
+    set_validators(&mut response, &document.etag);
+    Ok(response)
 }
 
 /// A 200 JSON response with its ETag, or a 304 when the client has it already.
@@ -123,48 +79,42 @@ fn json_response(headers: &HeaderMap, body: Bytes, etag: &str) -> Response {
     if matches_etag(headers, etag) {
         return not_modified(etag);
     }
-    let mut response = Response::new(Body::from(body));
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    let mut response = json_body(body).into_response();
     set_validators(&mut response, etag);
     response
 }
 
+/// A serialized JSON document as a response body.
+fn json_body(body: Bytes) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        Body::from(body),
+    )
+}
+
 /// `GET /api/parts/{view}/{part}/{id}`: one part (and whatever it needs), for tiles that load
 /// on their own. The HTTP status is the part's own, as if it were critical.
-pub async fn part(
+pub(crate) async fn part(
     State(state): State<AppState>,
-    path: Result<Path<(String, String, String)>, PathRejection>,
-    query: Result<Query<PartQuery>, QueryRejection>,
+    Path((view, part, id)): Path<(String, String, String)>,
+    Query(query): Query<PartQuery>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Path((view, part, id)) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let Query(query) = query.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let request = Request {
-        parts: Some(vec![part.clone()]),
+    let request = ViewRequest {
+        parts: None,
         budget: budget(&headers)?,
         page: query.page.as_deref().map(parse_page).transpose()?,
-        request_id: ops::request_id(),
+        request_id: request_id(),
     };
-    let mut execution = state.composer.start(&view, &id, request)?;
-    let (_, outcome) = execution
-        .next()
-        .await
-        .expect("an execution yields every requested part");
-    drop(execution);
-    let outcome = Arc::try_unwrap(outcome).unwrap_or_else(|shared| (*shared).clone());
-    let status = compose::part_status(&outcome);
-    if status == StatusCode::NOT_FOUND {
-        return Err(AppError::NotFound(format!("no {view} with id {id}")));
+    let answer = state.composer.part(&view, &part, &id, request).await?;
+    if answer.verdict == Verdict::Ok && matches_etag(&headers, &answer.etag) {
+        return Ok(not_modified(&answer.etag));
     }
-    let etag = compose::etag(&view, &id, [(part.as_str(), &outcome)]);
-    if status == StatusCode::OK && matches_etag(&headers, &etag) {
-        return Ok(not_modified(&etag));
-    }
-    let mut response = (status, axum::Json(outcome)).into_response();
-    set_validators(&mut response, &etag);
+    let mut response = (verdict_status(answer.verdict), axum::Json(answer.outcome)).into_response();
+    set_validators(&mut response, &answer.etag);
     Ok(response)
 }
 
@@ -198,7 +148,7 @@ fn stream(execution: Execution) -> Response {
                     view: progress.execution.view().to_owned(),
                     id: progress.execution.id().to_owned(),
                     complete: compose::is_complete(outcomes.clone()),
-                    status: compose::view_status(outcomes).as_u16(),
+                    status: verdict_status(Verdict::of_view(outcomes)).as_u16(),
                     elapsed_ms: progress.execution.started().elapsed().as_millis() as u64,
                 };
                 serde_json::to_vec(&summary).expect("stream lines serialize")

@@ -8,22 +8,31 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::header;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::config::UpstreamConfig;
 use crate::metrics::{Metrics, UpstreamLabels};
-use crate::resilience::{Breaker, BreakerState, Hosts, RetryPolicy};
+pub(crate) use attempt::{Fetched, Media};
+use attempt::{attempt, attempt_media, classify, read_body};
+use breaker::{Breaker, BreakerState};
+use hosts::Hosts;
+use retry::RetryPolicy;
+
+mod attempt;
+mod breaker;
+mod hosts;
+mod retry;
 
 /// An attempt that timed out sooner than this is not held against the upstream.
 const MIN_TIMEOUT_FOR_FAILURE: Duration = Duration::from_millis(50);
 
 /// The largest upstream body the BFF reads; a larger one is an error, not an allocation.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Clone, thiserror::Error)]
-pub enum UpstreamError {
+pub(crate) enum UpstreamError {
     #[error("no upstream named {0:?}")]
     Unknown(String),
     #[error("did not answer before the deadline")]
@@ -46,7 +55,7 @@ pub enum UpstreamError {
 
 impl UpstreamError {
     /// The stable code clients see in a part's error.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             Self::Unknown(_) => "unknown_upstream",
             Self::Timeout => "timeout",
@@ -61,7 +70,7 @@ impl UpstreamError {
 
     /// Whether this says the service is unhealthy (for breakers, ejection and stale-if-error),
     /// as opposed to an answer about the request itself (a 404).
-    pub fn is_failure(&self) -> bool {
+    pub(crate) fn is_failure(&self) -> bool {
         match self {
             Self::Status(status) => *status >= 500 || *status == 429,
             Self::Unknown(_) => false,
@@ -78,21 +87,6 @@ impl UpstreamError {
     }
 }
 
-/// A successful upstream answer.
-#[derive(Debug)]
-pub enum Fetched {
-    Fresh {
-        data: serde_json::Value,
-        etag: Option<String>,
-        /// The upstream's `max-age`, if it gave one.
-        max_age: Option<Duration>,
-        /// `no-store` or `private`: not to be cached.
-        no_store: bool,
-    },
-    /// The `If-None-Match` tag still holds.
-    NotModified { max_age: Option<Duration> },
-}
-
 #[derive(Debug)]
 struct Upstream {
     name: String,
@@ -105,13 +99,13 @@ struct Upstream {
 
 /// All configured upstreams by name. Cheap to share behind an `Arc`.
 #[derive(Debug)]
-pub struct Upstreams {
+pub(crate) struct Upstreams {
     by_name: HashMap<String, Upstream>,
     metrics: Metrics,
 }
 
 impl Upstreams {
-    pub fn new<'a>(
+    pub(crate) fn new<'a>(
         configs: impl IntoIterator<Item = (&'a String, &'a UpstreamConfig)>,
         metrics: Metrics,
     ) -> Result<Self, reqwest::Error> {
@@ -149,7 +143,7 @@ impl Upstreams {
 
     /// `GET {upstream}{path}` as JSON, giving up at `deadline`. With `if_none_match`, a 304
     /// comes back as [`Fetched::NotModified`].
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         upstream: &str,
         path: &str,
@@ -165,7 +159,7 @@ impl Upstreams {
 
     /// `GET {upstream}{path}` for an image: its bytes and validators, under the same
     /// protection (bulkhead, breaker, retries, ejection) as JSON parts.
-    pub async fn get_media(
+    pub(crate) async fn get_media(
         &self,
         upstream: &str,
         path: &str,
@@ -291,14 +285,14 @@ impl Upstreams {
 
     /// `POST {upstream}{path}` with a JSON body, once (writes are never retried). Returns the
     /// upstream's status and JSON body.
-    pub async fn post_json(
+    pub(crate) async fn post_json(
         &self,
         upstream: &str,
         path: &str,
         body: bytes::Bytes,
         deadline: Instant,
         request_id: Option<&str>,
-    ) -> Result<(StatusCode, serde_json::Value), UpstreamError> {
+    ) -> Result<(u16, serde_json::Value), UpstreamError> {
         let target = self.target(upstream)?;
         if !target.breaker.allow() {
             return Err(UpstreamError::CircuitOpen);
@@ -323,13 +317,13 @@ impl Upstreams {
             } else {
                 serde_json::from_slice(&body).map_err(|_| UpstreamError::Decode)?
             };
-            Ok((status, json))
+            Ok((status.as_u16(), json))
         };
         let result = tokio::time::timeout_at(deadline, call)
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
         let healthy = match &result {
-            Ok((status, _)) => !status.is_server_error(),
+            Ok((status, _)) => *status < 500,
             Err(e) => !e.is_failure(),
         };
         target.hosts.record(host, healthy);
@@ -338,152 +332,9 @@ impl Upstreams {
     }
 }
 
-/// One attempt: send, check the status, read at most [`MAX_BODY_BYTES`], parse.
-async fn attempt(
-    client: &reqwest::Client,
-    url: &str,
-    request_id: Option<&str>,
-    if_none_match: Option<&str>,
-) -> Result<Fetched, UpstreamError> {
-    let mut request = client.get(url).header(header::ACCEPT, "application/json");
-    if let Some(id) = request_id {
-        request = request.header("x-request-id", id);
-    }
-    if let Some(tag) = if_none_match {
-        request = request.header(header::IF_NONE_MATCH, tag);
-    }
-    let response = request.send().await.map_err(classify)?;
-    let status = response.status();
-    let (max_age, no_store) = cache_directives(response.headers());
-    if status == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
-        return Ok(Fetched::NotModified { max_age });
-    }
-    if !status.is_success() {
-        return Err(UpstreamError::Status(status.as_u16()));
-    }
-    let etag = response
-        .headers()
-        .get(header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let body = read_body(response).await?;
-    let data = serde_json::from_slice(&body).map_err(|_| UpstreamError::Decode)?;
-    Ok(Fetched::Fresh {
-        data,
-        etag,
-        max_age,
-        no_store,
-    })
-}
-
-/// An image relayed from an upstream.
-#[derive(Debug)]
-pub struct Media {
-    pub bytes: bytes::Bytes,
-    pub content_type: HeaderValue,
-    pub etag: Option<HeaderValue>,
-    pub max_age: Option<Duration>,
-}
-
-/// One attempt at an image: anything but an `image/*` answer is an error, so the relay can
-/// never serve a service's HTML or JSON as if it were ours.
-async fn attempt_media(
-    client: &reqwest::Client,
-    url: &str,
-    request_id: Option<&str>,
-) -> Result<Media, UpstreamError> {
-    let mut request = client.get(url).header(header::ACCEPT, "image/*");
-    if let Some(id) = request_id {
-        request = request.header("x-request-id", id);
-    }
-    let response = request.send().await.map_err(classify)?;
-    let status = response.status();
-    if !status.is_success() {
-        return Err(UpstreamError::Status(status.as_u16()));
-    }
-    let headers = response.headers();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .filter(|t| t.to_str().is_ok_and(|t| t.starts_with("image/")))
-        .cloned()
-        .ok_or(UpstreamError::Decode)?;
-    let etag = headers.get(header::ETAG).cloned();
-    let (max_age, _) = cache_directives(headers);
-    let bytes = read_body(response).await?.into();
-    Ok(Media {
-        bytes,
-        content_type,
-        etag,
-        max_age,
-    })
-}
-
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
-    {
-        return Err(UpstreamError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(classify)? {
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(UpstreamError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// `max-age` and whether the response may be stored, from `Cache-Control`.
-fn cache_directives(headers: &HeaderMap) -> (Option<Duration>, bool) {
-    let mut max_age = None;
-    let mut no_store = false;
-    for directive in headers
-        .get_all(header::CACHE_CONTROL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-    {
-        let lower = directive.to_ascii_lowercase();
-        if lower == "no-store" || lower == "private" {
-            no_store = true;
-        } else if let Some(seconds) = lower.strip_prefix("max-age=") {
-            max_age = seconds.parse().ok().map(Duration::from_secs);
-        }
-    }
-    (max_age, no_store)
-}
-
-fn classify(e: reqwest::Error) -> UpstreamError {
-    if e.is_timeout() {
-        UpstreamError::Timeout
-    } else if e.is_connect() {
-        UpstreamError::Connect
-    } else {
-        UpstreamError::Transport
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
-
     use super::*;
-
-    #[test]
-    fn cache_control_is_read() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("public, max-age=30"),
-        );
-        assert_eq!(cache_directives(&h), (Some(Duration::from_secs(30)), false));
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        assert_eq!(cache_directives(&h), (None, true));
-        assert_eq!(cache_directives(&HeaderMap::new()), (None, false));
-    }
 
     #[test]
     fn only_transient_failures_are_retried() {

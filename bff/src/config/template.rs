@@ -19,7 +19,7 @@ const VALUE: &AsciiSet = &NON_ALPHANUMERIC
 
 /// A parsed path template.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Template {
+pub(crate) struct Template {
     segments: Vec<Segment>,
 }
 
@@ -31,7 +31,7 @@ enum Segment {
 
 /// Where a parameter's value comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Param {
+pub(crate) enum Param {
     /// The view's id.
     Id,
     /// The page the client asked for.
@@ -44,7 +44,7 @@ pub enum Param {
 
 /// One step into a part's JSON data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     Key(String),
     Index(usize),
     /// Every element of an array.
@@ -52,7 +52,7 @@ pub enum Step {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
+pub(crate) enum TemplateError {
     #[error("a path template must start with '/'")]
     NotAbsolute,
     #[error("unclosed '{{' in the path template")]
@@ -65,7 +65,7 @@ pub enum TemplateError {
 
 /// Why a template could not be filled in for one request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RenderError {
+pub(crate) enum RenderError {
     #[error("needs part {0:?}, which has no data")]
     MissingPart(String),
     #[error("{0} is missing or not a string, number or list of them")]
@@ -73,7 +73,7 @@ pub enum RenderError {
 }
 
 impl Template {
-    pub fn parse(text: &str) -> Result<Self, TemplateError> {
+    pub(crate) fn parse(text: &str) -> Result<Self, TemplateError> {
         if !text.starts_with('/') {
             return Err(TemplateError::NotAbsolute);
         }
@@ -97,7 +97,7 @@ impl Template {
         Ok(Self { segments })
     }
 
-    pub fn params(&self) -> impl Iterator<Item = &Param> {
+    pub(crate) fn params(&self) -> impl Iterator<Item = &Param> {
         self.segments.iter().filter_map(|s| match s {
             Segment::Param(p) => Some(p),
             Segment::Literal(_) => None,
@@ -105,7 +105,7 @@ impl Template {
     }
 
     /// The parts this template reads, each once.
-    pub fn dependencies(&self) -> Vec<&str> {
+    pub(crate) fn dependencies(&self) -> Vec<&str> {
         let mut deps: Vec<&str> = self
             .params()
             .filter_map(|p| match p {
@@ -119,7 +119,7 @@ impl Template {
     }
 
     /// Fills in the template for `id` and `page`, reading other parts' data through `data_of`.
-    pub fn render<'a>(
+    pub(crate) fn render<'a>(
         &self,
         id: &str,
         page: u32,

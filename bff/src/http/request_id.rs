@@ -1,11 +1,9 @@
-//! Operations: request ids (set, propagated, and available to error bodies) and health.
+//! Request ids: taken from the client or made, echoed on the response, passed to upstreams and
+//! put in error bodies and log spans.
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, header};
+use axum::extract::Request;
+use axum::http::HeaderValue;
 use axum::middleware::Next;
-use axum::response::IntoResponse;
-
-use crate::app::AppState;
 use axum::response::Response;
 
 tokio::task_local! {
@@ -13,13 +11,13 @@ tokio::task_local! {
 }
 
 /// The id of the request being handled, if called inside [`with_request_id`].
-pub fn request_id() -> Option<String> {
+pub(crate) fn request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
 /// Middleware: takes the client's `x-request-id` (if short and printable) or makes one, makes it
 /// available to handlers and error bodies, and echoes it on the response.
-pub async fn with_request_id(mut request: Request, next: Next) -> Response {
+pub(crate) async fn with_request_id(mut request: Request, next: Next) -> Response {
     let id = request
         .headers()
         .get("x-request-id")
@@ -50,27 +48,5 @@ fn new_request_id() -> String {
         "{:x}-{:x}",
         start & 0xffff_ffff_ffff,
         COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// `GET /healthz`: the process is up and serving, and whether its shared cache is reachable
-/// (`up`, `down`, or `off`). A Redis that is down degrades the BFF; it does not fail it.
-pub async fn healthz(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
-    let shared_cache = match state.cache.shared() {
-        None => "off",
-        Some(shared) if shared.is_up() => "up",
-        Some(_) => "down",
-    };
-    axum::Json(serde_json::json!({ "status": "ok", "shared_cache": shared_cache }))
-}
-
-/// `GET /metrics`: Prometheus text exposition.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        state.metrics.render(),
     )
 }

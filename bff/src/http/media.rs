@@ -4,17 +4,16 @@
 
 use std::time::Duration;
 
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_contract::if_none_match;
 use tokio::time::Instant;
 
-use crate::app::AppState;
-use crate::error::AppError;
-use crate::ops;
-use crate::upstream::UpstreamError;
+use super::error::AppError;
+use super::extract::Path;
+use super::request_id::request_id;
+use super::state::AppState;
 
 /// Image types the relay passes on, by file extension.
 const EXTENSIONS: [&str; 6] = ["svg", "png", "jpg", "jpeg", "webp", "avif"];
@@ -22,12 +21,11 @@ const EXTENSIONS: [&str; 6] = ["svg", "png", "jpg", "jpeg", "webp", "avif"];
 const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// `GET /media/{name}/{file}`.
-pub async fn media(
+pub(crate) async fn media(
     State(state): State<AppState>,
-    path: Result<Path<(String, String)>, PathRejection>,
+    Path((name, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    let Path((name, file)) = path.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let config = state
         .media
         .get(&name)
@@ -37,22 +35,12 @@ pub async fn media(
     let path = config.path.get_ref().replacen("{file}", &file, 1);
     let deadline = Instant::now() + Duration::from_millis(config.timeout_ms);
     let media = state
-        .cache
-        .upstreams()
-        .get_media(upstream, &path, deadline, ops::request_id().as_deref())
+        .upstreams
+        .get_media(upstream, &path, deadline, request_id().as_deref())
         .await
-        .map_err(|e| match e {
-            UpstreamError::Status(404) => AppError::NotFound(format!("no image {file:?}")),
-            UpstreamError::Timeout => AppError::Upstream {
-                status: StatusCode::GATEWAY_TIMEOUT,
-                code: e.code(),
-                message: format!("{upstream} {e}"),
-            },
-            _ => AppError::Upstream {
-                status: StatusCode::BAD_GATEWAY,
-                code: e.code(),
-                message: format!("{upstream} {e}"),
-            },
+        .map_err(|error| AppError::Upstream {
+            upstream: upstream.clone(),
+            error,
         })?;
 
     let max_age = media.max_age.unwrap_or(DEFAULT_MAX_AGE).as_secs();

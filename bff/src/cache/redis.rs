@@ -1,4 +1,4 @@
-//! The shared cache layer: entries in Redis, so replicas share what one of them fetched, and
+//! The shared layer (Redis): entries in Redis, so replicas share what one of them fetched, and
 //! invalidations published on a channel every replica listens to, so they reach each replica's
 //! local layer. Redis is an optimisation, never a dependency: every command has a short
 //! deadline, a failure is logged and counted, and the BFF goes on with its local cache and the
@@ -11,9 +11,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use serde::{Deserialize, Serialize};
 
-use crate::cache::Entry;
+use super::entry::Entry;
+use super::invalidation::Invalidation;
 use crate::metrics::Metrics;
 
 /// Where entries live in Redis, under this prefix.
@@ -21,25 +21,8 @@ const KEY_PREFIX: &str = "tessera:cache:";
 /// The pub/sub channel of invalidations.
 pub const CHANNEL: &str = "tessera:invalidate";
 
-/// What to drop: one key, or every key with a prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Invalidation {
-    Key(String),
-    Prefix(String),
-}
-
-impl Invalidation {
-    pub fn matches(&self, key: &str) -> bool {
-        match self {
-            Self::Key(k) => key == k,
-            Self::Prefix(p) => key.starts_with(p.as_str()),
-        }
-    }
-}
-
 #[derive(Clone)]
-pub struct SharedCache {
+pub(crate) struct SharedCache {
     client: redis::Client,
     connection: ConnectionManager,
     timeout: Duration,
@@ -58,7 +41,7 @@ impl std::fmt::Debug for SharedCache {
 impl SharedCache {
     /// Sets up the connection without making it: a Redis that is down at start-up only means
     /// the BFF starts without it.
-    pub fn new(url: &str, timeout: Duration, metrics: Metrics) -> redis::RedisResult<Self> {
+    pub(crate) fn new(url: &str, timeout: Duration, metrics: Metrics) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -76,7 +59,7 @@ impl SharedCache {
         })
     }
 
-    pub fn is_up(&self) -> bool {
+    pub(crate) fn is_up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
 
@@ -109,7 +92,7 @@ impl SharedCache {
         }
     }
 
-    pub async fn get(&self, key: &str) -> Option<Entry> {
+    pub(crate) async fn get(&self, key: &str) -> Option<Entry> {
         let mut connection = self.connection.clone();
         let raw: Option<Vec<u8>> = self
             .run("GET", connection.get(format!("{KEY_PREFIX}{key}")))
@@ -118,7 +101,7 @@ impl SharedCache {
         serde_json::from_slice(&raw?).ok()
     }
 
-    pub async fn set(&self, key: &str, entry: &Entry) {
+    pub(crate) async fn set(&self, key: &str, entry: &Entry) {
         let Ok(bytes) = serde_json::to_vec(entry) else {
             return;
         };
@@ -133,7 +116,7 @@ impl SharedCache {
     }
 
     /// Drops matching entries from Redis and tells every replica to drop its local copies.
-    pub async fn invalidate(&self, target: &Invalidation) {
+    pub(crate) async fn invalidate(&self, target: &Invalidation) {
         let mut connection = self.connection.clone();
         match target {
             Invalidation::Key(key) => {
@@ -170,7 +153,7 @@ impl SharedCache {
 
     /// Listens for invalidations from every replica and hands each to `apply`, reconnecting
     /// whenever Redis goes away. Runs until the runtime stops.
-    pub fn listen<F, Fut>(&self, apply: F) -> tokio::task::JoinHandle<()>
+    pub(crate) fn listen<F, Fut>(&self, apply: F) -> tokio::task::JoinHandle<()>
     where
         F: Fn(Invalidation) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send,
@@ -218,15 +201,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn invalidations_match_keys_and_prefixes() {
-        let key = "reviews:/products/7/summary";
-        assert!(Invalidation::Key(key.into()).matches(key));
-        assert!(Invalidation::Prefix("reviews:/products/7/".into()).matches(key));
-        assert!(!Invalidation::Prefix("reviews:/products/70".into()).matches(key));
-        assert_eq!(
-            serde_json::to_string(&Invalidation::Prefix("a".into())).unwrap(),
-            r#"{"prefix":"a"}"#
-        );
+    fn globs_are_escaped() {
         assert_eq!(escape_glob("a*b?[c]"), "a\\*b\\?\\[c\\]");
     }
 }

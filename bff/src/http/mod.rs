@@ -1,13 +1,29 @@
-//! The router: the only place where routes and layers are put together.
+//! The HTTP edge: the only part of the BFF that knows axum and HTTP statuses. It parses
+//! requests, calls the core (composition, cache, upstream client, assets) and turns what comes
+//! back — answers and typed errors — into responses, in one place ([`error`]).
+//!
+//! - `router` (here): the one place routes and layers are stacked;
+//! - `state`: what handlers can reach; `extract`: extractors whose rejections are ours;
+//! - `views`: composite views and single parts; `actions`: writes; `admin`: invalidation;
+//!   `media`: relayed images; `health`: `/healthz` and `/metrics`;
+//! - `request_id`: the id every request carries; `error`: the one error type and its mapping.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+mod actions;
+mod admin;
+mod error;
+mod extract;
+mod health;
+mod media;
+mod request_id;
+mod state;
+mod views;
 
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
@@ -15,49 +31,28 @@ use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::assets::Assets;
-use crate::cache::PartCache;
-use crate::compose::Composer;
-use crate::config::{ActionConfig, MediaConfig};
-use crate::error::{AppError, json_error};
-use crate::metrics::Metrics;
-use crate::{admin, api, media, ops};
-
-/// Everything a request handler can reach, behind one `Arc`: axum clones the state for every
-/// request, and one reference count is cheaper than a dozen.
-pub type AppState = Arc<App>;
-
-#[derive(Debug)]
-pub struct App {
-    pub composer: Composer,
-    /// The front-end build; `None` serves the API only.
-    pub assets: Option<Arc<Assets>>,
-    pub cache: PartCache,
-    pub metrics: Metrics,
-    /// The admin API's bearer token; without one the admin API is off.
-    pub admin_token: Option<Arc<str>>,
-    pub actions: Arc<BTreeMap<String, ActionConfig>>,
-    pub media: BTreeMap<String, MediaConfig>,
-}
+use crate::assets::Refusal;
+use error::{AppError, json_error};
+pub(crate) use state::{App, AppState};
 
 /// The BFF's HTTP interface.
-pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
+pub(crate) fn router(state: AppState, body_limit_bytes: usize) -> Router {
     // Compressed on the fly, except NDJSON streams: an encoder would hold their lines back.
     // Level 4: most of brotli's gain at a small fraction of its default (11) cost per response.
     let compression = CompressionLayer::new()
         .quality(CompressionLevel::Precise(4))
-        .compress_when(DefaultPredicate::new().and(NotForContentType::const_new(api::NDJSON)));
+        .compress_when(DefaultPredicate::new().and(NotForContentType::const_new(views::NDJSON)));
     let api = Router::new()
-        .route("/views/{view}/{id}", get(api::view))
-        .route("/parts/{view}/{part}/{id}", get(api::part))
-        .route("/actions/{name}/{id}", post(admin::action))
+        .route("/views/{view}/{id}", get(views::view))
+        .route("/parts/{view}/{part}/{id}", get(views::part))
+        .route("/actions/{name}/{id}", post(actions::action))
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .layer(compression);
 
     Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
         .route(
             "/admin/invalidate",
             post(admin::invalidate).fallback(|| async { AppError::MethodNotAllowed }),
@@ -83,22 +78,25 @@ pub fn router(state: AppState, body_limit_bytes: usize) -> Router {
             HeaderValue::from_static("strict-origin-when-cross-origin"),
         ))
         .layer(TraceLayer::new_for_http())
-        .layer(middleware::from_fn(ops::with_request_id))
+        .layer(middleware::from_fn(request_id::with_request_id))
 }
 
-/// Everything outside `/api`: the front-end build.
+/// Everything outside `/api`: the front-end build, with the page's security headers.
 async fn static_files(
     State(state): State<AppState>,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    match &state.assets {
-        Some(assets) => assets.respond(&method, &uri, &headers),
-        None => json_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "this BFF serves no front end (no build was found at start-up)",
-        ),
-    }
+    let Some(assets) = &state.assets else {
+        return AppError::Asset(Refusal::NoFrontEnd).into_response();
+    };
+    let mut response = match assets.respond(&method, &uri, &headers) {
+        Ok(file) => file.map(Body::from),
+        Err(refusal) => AppError::Asset(refusal).into_response(),
+    };
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, assets.policy().clone());
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
 }

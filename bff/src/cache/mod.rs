@@ -4,63 +4,38 @@
 //! `stale`, with its age) when the upstream fails. Refreshes revalidate with the upstream's
 //! ETag. Concurrent misses for one key make one upstream call. Entries live in a bounded
 //! in-process cache (moka), and, when configured, in Redis shared by every replica.
+//!
+//! - `entry`: an entry and its windows; `invalidation`: what to drop, and the log of drops;
+//! - `redis`: the shared layer and the invalidation channel between replicas;
+//! - `rendered`: whole view responses kept while all their parts are fresh.
+
+mod entry;
+mod invalidation;
+mod redis;
+mod rendered;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::config::{CacheConfig, PartCacheConfig};
 use crate::metrics::Metrics;
-use crate::shared_cache::{Invalidation, SharedCache};
 use crate::upstream::{Fetched, UpstreamError, Upstreams};
-
-/// A cached upstream response and its freshness windows (wall-clock, so replicas agree).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
-    pub data: serde_json::Value,
-    pub etag: Option<String>,
-    pub stored_at_ms: u64,
-    pub fresh_ms: u64,
-    pub swr_ms: u64,
-    pub sie_ms: u64,
-}
-
-impl Entry {
-    fn age_ms(&self, now_ms: u64) -> u64 {
-        now_ms.saturating_sub(self.stored_at_ms)
-    }
-
-    // Entries can come from Redis, so every sum saturates rather than trusting the numbers.
-    fn is_fresh(&self, now_ms: u64) -> bool {
-        self.age_ms(now_ms) < self.fresh_ms
-    }
-
-    fn may_revalidate_in_background(&self, now_ms: u64) -> bool {
-        self.age_ms(now_ms) < self.fresh_ms.saturating_add(self.swr_ms)
-    }
-
-    fn may_stand_in_for_errors(&self, now_ms: u64) -> bool {
-        self.age_ms(now_ms) < self.fresh_ms.saturating_add(self.sie_ms)
-    }
-
-    /// How long the entry is worth keeping at all.
-    pub fn lifetime(&self) -> Duration {
-        Duration::from_millis(self.fresh_ms.saturating_add(self.swr_ms.max(self.sie_ms)))
-    }
-
-    fn remaining(&self, now_ms: u64) -> Duration {
-        self.lifetime()
-            .saturating_sub(Duration::from_millis(self.age_ms(now_ms)))
-    }
-}
+pub(crate) use entry::FreshKey;
+use entry::{ByLifetime, Entry, estimate_size, new_entry, now_ms};
+pub(crate) use invalidation::Invalidation;
+use invalidation::Invalidations;
+pub use redis::CHANNEL;
+pub(crate) use redis::SharedCache;
+pub(crate) use rendered::RenderedView;
+use rendered::RenderedViews;
 
 /// One part's request of the cache.
 #[derive(Debug, Clone, Copy)]
-pub struct Lookup<'a> {
+pub(crate) struct Lookup<'a> {
     /// `view.part`, for metrics.
     pub label: &'a str,
     pub upstream: &'a str,
@@ -74,39 +49,12 @@ pub struct Lookup<'a> {
 
 /// What the cache gives a part.
 #[derive(Debug)]
-pub struct Served {
+pub(crate) struct Served {
     pub data: serde_json::Value,
     /// `Some(age in seconds)` when the data is stale.
     pub stale_age_s: Option<u64>,
-    /// For fresh cached data: its key, and until when (unix ms) it stays fresh.
-    pub fresh: Option<(String, u64)>,
-}
-
-/// A whole view's response, kept while every part in it is fresh, so a fully cached view is
-/// one lookup instead of a composition. Dropped with any of its parts' entries.
-#[derive(Debug)]
-pub struct RenderedView {
-    pub body: bytes::Bytes,
-    pub etag: String,
-    /// The part entries it was made from.
-    pub keys: Vec<String>,
-    pub valid_until_ms: u64,
-}
-
-/// Expires each rendered view when its first part goes stale.
-struct UntilStale;
-
-impl moka::Expiry<String, Arc<RenderedView>> for UntilStale {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        view: &Arc<RenderedView>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(Duration::from_millis(
-            view.valid_until_ms.saturating_sub(now_ms()),
-        ))
-    }
+    /// For fresh cached data: its key and freshness.
+    pub fresh: Option<FreshKey>,
 }
 
 type FlightFuture = BoxFuture<'static, Result<Arc<Entry>, UpstreamError>>;
@@ -114,13 +62,13 @@ type Flight = Shared<FlightFuture>;
 
 /// The cache of every part. Cheap to clone.
 #[derive(Clone)]
-pub struct PartCache {
+pub(crate) struct PartCache {
     inner: Arc<Inner>,
 }
 
 struct Inner {
     local: moka::future::Cache<String, Arc<Entry>>,
-    rendered: moka::sync::Cache<String, Arc<RenderedView>>,
+    rendered: RenderedViews,
     shared: Option<SharedCache>,
     /// Upstream calls under way, by key (each also held by the task that drives it).
     /// Each with the invalidation mark it started at, which also tells flights apart.
@@ -139,33 +87,8 @@ impl std::fmt::Debug for PartCache {
     }
 }
 
-/// Expires each entry when its last window closes.
-struct ByLifetime;
-
-impl moka::Expiry<String, Arc<Entry>> for ByLifetime {
-    fn expire_after_create(
-        &self,
-        _key: &String,
-        entry: &Arc<Entry>,
-        _created_at: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(entry.remaining(now_ms()))
-    }
-
-    // A refreshed entry gets its own lifetime, not the one of the entry it replaces.
-    fn expire_after_update(
-        &self,
-        _key: &String,
-        entry: &Arc<Entry>,
-        _updated_at: std::time::Instant,
-        _duration_until_expiry: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(entry.remaining(now_ms()))
-    }
-}
-
 impl PartCache {
-    pub fn new(
+    pub(crate) fn new(
         config: &CacheConfig,
         upstreams: Arc<Upstreams>,
         shared: Option<SharedCache>,
@@ -182,14 +105,7 @@ impl PartCache {
             })
             .expire_after(ByLifetime)
             .build();
-        let rendered = moka::sync::Cache::builder()
-            .max_capacity(config.max_bytes / 4)
-            .weigher(move |key: &String, view: &Arc<RenderedView>| {
-                let size = (key.len() + view.body.len()) as u64;
-                u32::try_from(size.max(floor)).unwrap_or(u32::MAX)
-            })
-            .expire_after(UntilStale)
-            .build();
+        let rendered = RenderedViews::new(config.max_bytes / 4, floor);
         Self {
             inner: Arc::new(Inner {
                 local,
@@ -203,16 +119,12 @@ impl PartCache {
         }
     }
 
-    pub fn upstreams(&self) -> &Arc<Upstreams> {
-        &self.inner.upstreams
-    }
-
-    pub fn shared(&self) -> Option<&SharedCache> {
+    pub(crate) fn shared(&self) -> Option<&SharedCache> {
         self.inner.shared.as_ref()
     }
 
     /// The part's data from the cache or its upstream, per its policy.
-    pub async fn get(&self, lookup: Lookup<'_>) -> Result<Served, UpstreamError> {
+    pub(crate) async fn get(&self, lookup: Lookup<'_>) -> Result<Served, UpstreamError> {
         let key = cache_key(lookup.upstream, lookup.path);
         // A slow shared layer counts as a miss, not as time past the part's deadline.
         let cached = tokio::time::timeout_at(lookup.deadline, self.lookup(&key))
@@ -362,7 +274,7 @@ impl PartCache {
 
     /// Drops entries here and, through Redis, in the shared layer and every replica's local one.
     /// Returns how many local entries were dropped.
-    pub async fn invalidate(&self, target: &Invalidation) -> u64 {
+    pub(crate) async fn invalidate(&self, target: &Invalidation) -> u64 {
         // Redis first, so a concurrent lookup cannot refill the local layer from it.
         if let Some(shared) = &self.inner.shared {
             shared.invalidate(target).await;
@@ -371,16 +283,13 @@ impl PartCache {
     }
 
     /// A rendered view still valid, by its key (see [`PartCache::keep_rendered`]).
-    pub fn rendered(&self, key: &str) -> Option<Arc<RenderedView>> {
-        self.inner
-            .rendered
-            .get(key)
-            .filter(|view| view.valid_until_ms > now_ms())
+    pub(crate) fn rendered(&self, key: &str) -> Option<Arc<RenderedView>> {
+        self.inner.rendered.get(key)
     }
 
     /// Where this replica's invalidations stand now: work that starts here (a fill, a view)
     /// can tell later whether an invalidation overtook it.
-    pub fn invalidation_mark(&self) -> u64 {
+    pub(crate) fn invalidation_mark(&self) -> u64 {
         self.inner
             .invalidations
             .lock()
@@ -391,18 +300,14 @@ impl PartCache {
     /// Keeps a view's response until its first part goes stale — unless one of its parts was
     /// invalidated since `mark` (taken before the view was composed), which would keep data
     /// the invalidation meant to drop.
-    pub fn keep_rendered(&self, key: String, view: RenderedView, mark: u64) {
+    pub(crate) fn keep_rendered(&self, key: String, view: RenderedView, mark: u64) {
         let invalidations = self.inner.invalidations.lock().expect("invalidations lock");
-        if view.valid_until_ms > now_ms()
-            && !view.keys.iter().any(|k| invalidations.overtook(mark, k))
-        {
-            self.inner.rendered.insert(key, Arc::new(view));
-        }
+        self.inner.rendered.keep(key, view, mark, &invalidations);
     }
 
     /// Drops matching entries of this replica only (what a pub/sub message asks for), and the
     /// rendered views made from them.
-    pub async fn invalidate_local(&self, target: &Invalidation) -> u64 {
+    pub(crate) async fn invalidate_local(&self, target: &Invalidation) -> u64 {
         // Recorded first: a fill under way for a matching key will not store its answer, and
         // new requests start a fill of their own rather than joining it.
         self.inner
@@ -415,16 +320,7 @@ impl PartCache {
             .lock()
             .expect("in-flight lock")
             .retain(|key, _| !target.matches(key));
-        let views: Vec<Arc<String>> = self
-            .inner
-            .rendered
-            .iter()
-            .filter(|(_, view)| view.keys.iter().any(|k| target.matches(k)))
-            .map(|(key, _)| key)
-            .collect();
-        for key in views {
-            self.inner.rendered.invalidate(key.as_str());
-        }
+        self.inner.rendered.drop_matching(target);
         let keys: Vec<Arc<String>> = self
             .inner
             .local
@@ -462,31 +358,14 @@ async fn store(inner: &Inner, key: &str, entry: Arc<Entry>, mark: u64) {
     }
 }
 
-fn new_entry(
-    data: serde_json::Value,
-    etag: Option<String>,
-    policy: &PartCacheConfig,
-    max_age: Option<Duration>,
-) -> Entry {
-    let upstream_ms = max_age.map_or(u64::MAX, |d| d.as_millis() as u64);
-    Entry {
-        data,
-        etag,
-        stored_at_ms: now_ms(),
-        fresh_ms: policy.ttl_ms.min(upstream_ms),
-        swr_ms: policy.stale_while_revalidate_ms,
-        sie_ms: policy.stale_if_error_ms,
-    }
-}
-
 fn fresh(entry: &Entry, key: &str) -> Served {
     Served {
         data: entry.data.clone(),
         stale_age_s: None,
-        fresh: Some((
-            key.to_owned(),
-            entry.stored_at_ms.saturating_add(entry.fresh_ms),
-        )),
+        fresh: Some(FreshKey {
+            key: key.to_owned(),
+            fresh_until_ms: entry.stored_at_ms.saturating_add(entry.fresh_ms),
+        }),
     }
 }
 
@@ -500,133 +379,6 @@ fn stale(entry: &Entry, now_ms: u64) -> Served {
 
 /// The key of an upstream response: `upstream:/path?query`. Invalidation prefixes use the same
 /// form.
-/// The invalidations this replica has seen, numbered in order, so that work begun before one
-/// can tell whether it concerns its key. Only the most recent are remembered; work older than
-/// those counts as overtaken.
-#[derive(Debug, Default)]
-struct Invalidations {
-    /// The number the next invalidation gets.
-    next: u64,
-    recent: std::collections::VecDeque<(u64, Invalidation)>,
-}
-
-/// How many invalidations are remembered (far more than can happen during one fill).
-const REMEMBERED_INVALIDATIONS: usize = 1024;
-
-impl Invalidations {
-    fn record(&mut self, target: &Invalidation) {
-        self.recent.push_back((self.next, target.clone()));
-        self.next += 1;
-        if self.recent.len() > REMEMBERED_INVALIDATIONS {
-            self.recent.pop_front();
-        }
-    }
-
-    /// Whether an invalidation numbered `mark` or later matches `key`.
-    fn overtook(&self, mark: u64, key: &str) -> bool {
-        match self.recent.front() {
-            None => false,
-            // Some since `mark` were forgotten: assume the worst.
-            Some((oldest, _)) if *oldest > mark => true,
-            Some(_) => self
-                .recent
-                .iter()
-                .filter(|(number, _)| *number >= mark)
-                .any(|(_, target)| target.matches(key)),
-        }
-    }
-}
-
-pub fn cache_key(upstream: &str, path: &str) -> String {
+pub(crate) fn cache_key(upstream: &str, path: &str) -> String {
     format!("{upstream}:{path}")
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
-
-/// Roughly how many bytes a JSON value takes in memory.
-fn estimate_size(value: &serde_json::Value) -> u64 {
-    use serde_json::Value;
-    match value {
-        Value::Null | Value::Bool(_) | Value::Number(_) => 16,
-        Value::String(s) => 24 + s.len() as u64,
-        Value::Array(items) => 24 + items.iter().map(estimate_size).sum::<u64>(),
-        Value::Object(map) => {
-            48 + map
-                .iter()
-                .map(|(k, v)| 32 + k.len() as u64 + estimate_size(v))
-                .sum::<u64>()
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn invalidations_tell_what_they_overtook() {
-        let mut seen = Invalidations::default();
-        assert!(!seen.overtook(0, "a:/x"));
-        let mark = seen.next;
-        seen.record(&Invalidation::Prefix("a:/products/7/".into()));
-        assert!(seen.overtook(mark, "a:/products/7/summary"));
-        assert!(!seen.overtook(mark, "a:/products/8/summary"));
-        assert!(
-            !seen.overtook(seen.next, "a:/products/7/summary"),
-            "work begun after"
-        );
-        // Once the one at `mark` is forgotten, everything since counts as overtaken.
-        for n in 0..REMEMBERED_INVALIDATIONS {
-            seen.record(&Invalidation::Key(format!("b:/{n}")));
-        }
-        assert!(seen.overtook(mark, "c:/unrelated"));
-        assert!(!seen.overtook(seen.next - 1, "c:/unrelated"));
-    }
-
-    fn entry(age_ms: u64) -> Entry {
-        Entry {
-            data: serde_json::json!(1),
-            etag: None,
-            stored_at_ms: now_ms() - age_ms,
-            fresh_ms: 1_000,
-            swr_ms: 2_000,
-            sie_ms: 10_000,
-        }
-    }
-
-    #[test]
-    fn windows_follow_rfc_5861() {
-        let now = now_ms();
-        assert!(entry(500).is_fresh(now));
-        let e = entry(1_500);
-        assert!(!e.is_fresh(now) && e.may_revalidate_in_background(now));
-        let e = entry(5_000);
-        assert!(!e.may_revalidate_in_background(now) && e.may_stand_in_for_errors(now));
-        assert!(!entry(11_500).may_stand_in_for_errors(now));
-        assert_eq!(entry(0).lifetime(), Duration::from_millis(11_000));
-    }
-
-    #[test]
-    fn the_upstream_max_age_caps_the_ttl() {
-        let policy = PartCacheConfig {
-            ttl_ms: 60_000,
-            stale_while_revalidate_ms: 0,
-            stale_if_error_ms: 0,
-        };
-        let capped = new_entry(
-            serde_json::json!(1),
-            None,
-            &policy,
-            Some(Duration::from_secs(5)),
-        );
-        assert_eq!(capped.fresh_ms, 5_000);
-        assert_eq!(
-            new_entry(serde_json::json!(1), None, &policy, None).fresh_ms,
-            60_000
-        );
-    }
 }

@@ -1,0 +1,315 @@
+//! Composite views: the parts of a view run concurrently, a part that reads another part's data
+//! starts the moment that part is done, every part has a deadline inside the view's budget, and
+//! outcomes come out in completion order (for streaming) or all together (for one document).
+//!
+//! Nothing here is spawned: an [`Execution`] is a set of lazy futures polled by whoever reads
+//! it, so when the client goes away and the response is dropped, every upstream call it started
+//! is dropped — and its connection closed — with it.
+//!
+//! - `execution`: running one view, part by part;
+//! - `verdict`: what the outcomes add up to, and the view's entity tag.
+
+mod execution;
+mod verdict;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::future::FutureExt;
+use futures::stream::FuturesUnordered;
+use serde_json::Value;
+use tessera_contract::PartOutcome;
+use tokio::time::Instant;
+
+use crate::cache::{PartCache, RenderedView};
+use crate::config::template::Template;
+use crate::config::{IdKind, MalformedId, PartCacheConfig, ViewConfig};
+use crate::upstream::Upstreams;
+pub(crate) use execution::Execution;
+use execution::{RunContext, part_future};
+pub(crate) use verdict::{Verdict, etag, is_complete};
+
+/// One part of a view, ready to run.
+#[derive(Debug)]
+struct PartPlan {
+    /// `view.part`, for metrics and logs.
+    label: String,
+    upstream: String,
+    template: Template,
+    dependencies: Vec<String>,
+    timeout: Duration,
+    critical: bool,
+    fallback: Option<Value>,
+    cache: Option<PartCacheConfig>,
+}
+
+/// A view, ready to run.
+#[derive(Debug)]
+struct ViewPlan {
+    id: IdKind,
+    budget: Duration,
+    parts: BTreeMap<String, Arc<PartPlan>>,
+}
+
+/// The views of the configuration, ready to run.
+#[derive(Debug, Clone)]
+pub(crate) struct Composer {
+    views: Arc<BTreeMap<String, ViewPlan>>,
+    cache: PartCache,
+    upstreams: Arc<Upstreams>,
+}
+
+/// What one request asks of a view.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct ViewRequest {
+    /// Only these parts (and what they need); all when `None`.
+    pub parts: Option<Vec<String>>,
+    /// A budget shorter than the view's own.
+    pub budget: Option<Duration>,
+    /// The page asked for, the `{page}` of templates; 1 when `None`.
+    pub page: Option<u32>,
+    /// Passed on to every upstream call.
+    pub request_id: Option<String>,
+}
+
+impl ViewRequest {
+    /// The key of this request's rendered view: the view, the id, the parts and the page.
+    fn rendered_key(&self, view: &str, id: &str) -> String {
+        format!(
+            "{view}/{id}?{}&{}",
+            self.parts
+                .as_ref()
+                .map_or_else(|| "*".into(), |p| p.join(",")),
+            self.page.unwrap_or(1)
+        )
+    }
+}
+
+/// Why a view could not be run for a request.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ComposeError {
+    #[error("no view named {0:?}")]
+    UnknownView(String),
+    #[error(transparent)]
+    MalformedId(#[from] MalformedId),
+    #[error("view {view:?} has no part {part:?} (it has: {known})")]
+    UnknownPart {
+        view: String,
+        part: String,
+        known: String,
+    },
+    /// A critical part's upstream does not know the id.
+    #[error("no {view} with id {id}")]
+    NotFound { view: String, id: String },
+}
+
+/// A view as one JSON document.
+#[derive(Debug)]
+pub(crate) struct Document {
+    pub verdict: Verdict,
+    pub body: Bytes,
+    pub etag: String,
+}
+
+/// One part's outcome on its own.
+#[derive(Debug)]
+pub(crate) struct PartAnswer {
+    pub outcome: PartOutcome,
+    pub verdict: Verdict,
+    pub etag: String,
+}
+
+impl Composer {
+    /// Plans every view of a validated configuration.
+    pub(crate) fn new(
+        views: &BTreeMap<String, ViewConfig>,
+        cache: PartCache,
+        upstreams: Arc<Upstreams>,
+    ) -> Self {
+        let views = views
+            .iter()
+            .map(|(name, view)| {
+                let parts = view
+                    .parts
+                    .get_ref()
+                    .iter()
+                    .map(|(part_name, part)| {
+                        let template = Template::parse(part.path.get_ref())
+                            .expect("templates are checked when the configuration is parsed");
+                        let plan = PartPlan {
+                            label: format!("{name}.{part_name}"),
+                            upstream: part.upstream.get_ref().clone(),
+                            dependencies: template
+                                .dependencies()
+                                .into_iter()
+                                .map(str::to_owned)
+                                .collect(),
+                            template,
+                            timeout: part.timeout(),
+                            critical: part.critical,
+                            fallback: part.fallback.clone(),
+                            cache: part.cache.clone(),
+                        };
+                        (part_name.clone(), Arc::new(plan))
+                    })
+                    .collect();
+                let plan = ViewPlan {
+                    id: view.id,
+                    budget: Duration::from_millis(*view.budget_ms.get_ref()),
+                    parts,
+                };
+                (name.clone(), plan)
+            })
+            .collect();
+        Self {
+            views: Arc::new(views),
+            cache,
+            upstreams,
+        }
+    }
+
+    /// Checks the request and sets up the view's parts; nothing runs until the [`Execution`] is
+    /// polled.
+    pub(crate) fn start(
+        &self,
+        view_name: &str,
+        id: &str,
+        request: ViewRequest,
+    ) -> Result<Execution, ComposeError> {
+        let view = self
+            .views
+            .get(view_name)
+            .ok_or_else(|| ComposeError::UnknownView(view_name.to_owned()))?;
+        view.id.check(id)?;
+        let requested: Vec<String> = match request.parts {
+            None => view.parts.keys().cloned().collect(),
+            Some(names) => {
+                if let Some(unknown) = names.iter().find(|n| !view.parts.contains_key(n.as_str())) {
+                    let known: Vec<&str> = view.parts.keys().map(String::as_str).collect();
+                    return Err(ComposeError::UnknownPart {
+                        view: view_name.to_owned(),
+                        part: unknown.clone(),
+                        known: known.join(", "),
+                    });
+                }
+                names
+            }
+        };
+
+        let started = Instant::now();
+        let budget = request.budget.map_or(view.budget, |b| b.min(view.budget));
+        let context = Arc::new(RunContext {
+            fresh: Mutex::new(Some(Vec::new())),
+            cache: self.cache.clone(),
+            upstreams: self.upstreams.clone(),
+            id: id.to_owned(),
+            page: request.page.unwrap_or(1),
+            request_id: request.request_id,
+            budget_deadline: started + budget,
+        });
+        let mut futures = HashMap::new();
+        let pending = FuturesUnordered::new();
+        let mut names = Vec::with_capacity(requested.len());
+        for name in requested {
+            let name: Arc<str> = name.into();
+            let future = part_future(view, &name, &context, &mut futures);
+            let tagged = name.clone();
+            pending.push(async move { (tagged, future.await) }.boxed());
+            names.push(name);
+        }
+        Ok(Execution {
+            context,
+            view: view_name.to_owned(),
+            id: id.to_owned(),
+            started,
+            requested: names,
+            pending,
+        })
+    }
+
+    /// The view as one JSON document. A view whose parts are all still fresh in the cache is
+    /// served as it was rendered; a newly composed one is kept for that while it can be.
+    pub(crate) async fn document(
+        &self,
+        view: &str,
+        id: &str,
+        request: ViewRequest,
+    ) -> Result<Document, ComposeError> {
+        let key = request.rendered_key(view, id);
+        if let Some(rendered) = self.cache.rendered(&key) {
+            return Ok(Document {
+                verdict: Verdict::Ok,
+                body: rendered.body.clone(),
+                etag: rendered.etag.clone(),
+            });
+        }
+        // Taken before composing: an invalidation from now on keeps this view out of the cache.
+        let mark = self.cache.invalidation_mark();
+        let composed = self.start(view, id, request)?.collect().await?;
+        let envelope = &composed.envelope;
+        let etag = etag(
+            &envelope.view,
+            &envelope.id,
+            envelope.parts.iter().map(|(n, o)| (n.as_str(), o)),
+        );
+        let body = Bytes::from(serde_json::to_vec(envelope).expect("envelopes serialize"));
+        if composed.verdict == Verdict::Ok && !composed.fresh.is_empty() {
+            let valid_until_ms = composed
+                .fresh
+                .iter()
+                .map(|f| f.fresh_until_ms)
+                .min()
+                .unwrap_or(0);
+            let view = RenderedView {
+                body: body.clone(),
+                etag: etag.clone(),
+                keys: composed.fresh.into_iter().map(|f| f.key).collect(),
+                valid_until_ms,
+            };
+            self.cache.keep_rendered(key, view, mark);
+        }
+        Ok(Document {
+            verdict: composed.verdict,
+            body,
+            etag,
+        })
+    }
+
+    /// One part of a view alone (with whatever it depends on), for tiles that load on their own.
+    pub(crate) async fn part(
+        &self,
+        view: &str,
+        part: &str,
+        id: &str,
+        request: ViewRequest,
+    ) -> Result<PartAnswer, ComposeError> {
+        let request = ViewRequest {
+            parts: Some(vec![part.to_owned()]),
+            ..request
+        };
+        let mut execution = self.start(view, id, request)?;
+        let (_, outcome) = execution
+            .next()
+            .await
+            .expect("an execution yields every requested part");
+        drop(execution);
+        // The execution is gone, so the outcome moves out without a copy.
+        let outcome = Arc::try_unwrap(outcome).unwrap_or_else(|shared| (*shared).clone());
+        let verdict = Verdict::of_part(&outcome);
+        if verdict == Verdict::NotFound {
+            return Err(ComposeError::NotFound {
+                view: view.to_owned(),
+                id: id.to_owned(),
+            });
+        }
+        let etag = etag(view, id, [(part, &outcome)]);
+        Ok(PartAnswer {
+            outcome,
+            verdict,
+            etag,
+        })
+    }
+}

@@ -1,0 +1,342 @@
+//! The configuration's types: what each section of the TOML file holds, with its defaults.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole configuration, one section per concern.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub upstreams: BTreeMap<String, UpstreamConfig>,
+    #[serde(default)]
+    pub views: BTreeMap<String, ViewConfig>,
+    #[serde(default)]
+    pub cache: CacheConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Writes the BFF relays to an upstream, then invalidates what they change.
+    #[serde(default)]
+    pub actions: BTreeMap<String, ActionConfig>,
+    /// Images the BFF relays from an upstream, so pages show them from their own origin.
+    #[serde(default)]
+    pub media: BTreeMap<String, MediaConfig>,
+}
+
+/// The part cache: bounded in entries and bytes, optionally shared through Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    pub max_entries: u64,
+    pub max_bytes: u64,
+    /// `redis://host:port/db`: share entries and invalidations between replicas.
+    pub redis_url: Option<String>,
+    /// Every Redis command's deadline; past it the BFF goes on without Redis.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_bytes: 64 * 1024 * 1024,
+            redis_url: None,
+            redis_timeout_ms: 100,
+        }
+    }
+}
+
+/// The admin API (`POST /admin/invalidate`); off unless a token is set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token (env `TESSERA_ADMIN_TOKEN`).
+    pub token: Option<String>,
+}
+
+/// `POST /api/actions/{name}/{id}`: relays the JSON body to `upstream` at `path` (once, never
+/// retried) and, when it succeeds, drops the cache entries under each `invalidate` prefix.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionConfig {
+    pub upstream: Spanned<String>,
+    /// Path template; only `{id}` is available.
+    pub path: Spanned<String>,
+    #[serde(default = "default_action_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Cache-key prefixes (`upstream:/path`, with `{id}`) to drop after a success.
+    #[serde(default)]
+    pub invalidate: Vec<Spanned<String>>,
+}
+
+/// `GET /media/{name}/{file}`: relays an image from `upstream` at `path`, where `{file}` is the
+/// requested file name (letters, digits, `-`, `_` and an image extension; nothing else).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    pub upstream: Spanned<String>,
+    pub path: Spanned<String>,
+    #[serde(default = "default_media_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_media_timeout_ms() -> u64 {
+    1_000
+}
+
+fn default_action_timeout_ms() -> u64 {
+    2_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The fingerprinted front-end build to serve.
+    pub dist_dir: PathBuf,
+    pub body_limit_bytes: usize,
+    /// Load the page's hashed assets from this origin (a CDN), e.g. `https://cdn.example.com`.
+    pub asset_origin: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            dist_dir: PathBuf::from("dist"),
+            body_limit_bytes: 64 * 1024,
+            asset_origin: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Base URL of the service, e.g. `http://127.0.0.1:8081`.
+    pub url: Option<Spanned<String>>,
+    /// Several base URLs of the same service: load-balanced, failing ones ejected for a while.
+    #[serde(default)]
+    pub urls: Vec<Spanned<String>>,
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+    /// Requests in flight at most (the bulkhead); more are rejected at once.
+    #[serde(default = "default_max_concurrency")]
+    pub max_concurrency: usize,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub breaker: BreakerConfig,
+    #[serde(default)]
+    pub ejection: EjectionConfig,
+}
+
+impl UpstreamConfig {
+    /// Every base URL of the upstream.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.url
+            .iter()
+            .chain(&self.urls)
+            .map(|u| u.get_ref().as_str())
+    }
+}
+
+fn default_max_concurrency() -> usize {
+    128
+}
+
+fn default_connect_timeout_ms() -> u64 {
+    250
+}
+
+/// What a view's id must look like; anything else is a 400 before any upstream is called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdKind {
+    /// A positive integer.
+    Integer,
+    /// Letters, digits, `-` and `_`, at most 64 characters.
+    Slug,
+}
+
+/// An id that is not of its view's kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed id {id:?}: expected {expected}")]
+pub struct MalformedId {
+    pub id: String,
+    pub expected: &'static str,
+}
+
+impl IdKind {
+    /// Rejects ids that are not of this kind, before anything is called with them.
+    pub fn check(self, id: &str) -> Result<(), MalformedId> {
+        let ok = match self {
+            Self::Integer => id.parse::<u64>().is_ok_and(|n| n > 0) && id.len() <= 19,
+            Self::Slug => {
+                !id.is_empty()
+                    && id.len() <= 64
+                    && id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            }
+        };
+        if ok {
+            return Ok(());
+        }
+        let expected = match self {
+            Self::Integer => "a positive integer",
+            Self::Slug => "letters, digits, '-' or '_' (at most 64)",
+        };
+        Err(MalformedId {
+            id: id.to_owned(),
+            expected,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ViewConfig {
+    pub id: IdKind,
+    /// The whole view's deadline in milliseconds; a request may ask for less.
+    #[serde(default = "default_budget_ms")]
+    pub budget_ms: Spanned<u64>,
+    pub parts: Spanned<BTreeMap<String, PartConfig>>,
+}
+
+fn default_budget_ms() -> Spanned<u64> {
+    Spanned::new(0..0, 2_000)
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartConfig {
+    pub upstream: Spanned<String>,
+    /// Path template on the upstream: `{id}` is the view's id, `{part.field}` a field of another
+    /// part's data (see [`super::template`]).
+    pub path: Spanned<String>,
+    pub timeout_ms: Spanned<u64>,
+    /// Whether the view fails (502/504) without this part.
+    #[serde(default)]
+    pub critical: bool,
+    /// Data served, marked `fallback`, when the upstream fails or times out.
+    #[serde(default)]
+    pub fallback: Option<serde_json::Value>,
+    /// Cache the part's upstream responses; off when absent.
+    pub cache: Option<PartCacheConfig>,
+}
+
+/// Freshness of a cached part (RFC 5861 windows).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartCacheConfig {
+    /// Served as `ok` for this long (capped by the upstream's `max-age`).
+    pub ttl_ms: u64,
+    /// After the TTL, served at once as `stale` while one background refresh runs.
+    #[serde(default)]
+    pub stale_while_revalidate_ms: u64,
+    /// After the TTL, served as `stale` when the upstream fails, times out or is open-circuited.
+    #[serde(default)]
+    pub stale_if_error_ms: u64,
+}
+
+impl PartConfig {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(*self.timeout_ms.get_ref())
+    }
+}
+
+/// Circuit-breaker settings of one upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    /// Consecutive failures that open the circuit.
+    pub failure_threshold: u32,
+    /// How long the circuit stays open before probing.
+    pub open_ms: u64,
+    /// Probe requests let through while half-open.
+    pub half_open_probes: u32,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            open_ms: 5_000,
+            half_open_probes: 1,
+        }
+    }
+}
+
+/// Host-ejection settings of one upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EjectionConfig {
+    /// Consecutive failures of one host that take it out of rotation.
+    pub consecutive_failures: u32,
+    /// How long an ejected host stays out.
+    pub eject_ms: u64,
+}
+
+impl Default for EjectionConfig {
+    fn default() -> Self {
+        Self {
+            consecutive_failures: 3,
+            eject_ms: 10_000,
+        }
+    }
+}
+
+/// Retry settings of one upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts in all, the first included; 1 turns retries off.
+    pub max_attempts: u32,
+    pub backoff_ms: u64,
+    pub max_backoff_ms: u64,
+    /// Each attempt's own timeout; unset, an attempt may use the part's whole deadline (and a
+    /// timed-out attempt is never retried).
+    pub attempt_timeout_ms: Option<u64>,
+    /// Retries allowed as a share of requests over the last 10 s...
+    pub budget_percent: f32,
+    /// ...plus this many per second regardless.
+    pub budget_min_per_s: u32,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            backoff_ms: 20,
+            max_backoff_ms: 200,
+            attempt_timeout_ms: None,
+            budget_percent: 20.0,
+            budget_min_per_s: 5,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_checked_by_kind() {
+        assert!(IdKind::Integer.check("42").is_ok());
+        for bad in ["0", "-3", "4x", "", "1e3", "../1", "99999999999999999999"] {
+            assert!(IdKind::Integer.check(bad).is_err(), "{bad}");
+        }
+        assert!(IdKind::Slug.check("coffee-tea_2").is_ok());
+        for bad in ["", "a/b", "a%2F", "a b", &"x".repeat(65)] {
+            assert!(IdKind::Slug.check(bad).is_err(), "{bad}");
+        }
+    }
+}
