@@ -1,5 +1,4 @@
-//! Putting the build on a CDN: the page can load its hashed assets from another origin, and
-//! `tessera-bff export` writes the site with the headers file static hosts read (`_headers`,
+//! Putting the build on a CDN: `tessera-bff export` writes the site with the headers file static hosts read (`_headers`,
 //! as Netlify and Cloudflare Pages do) and a JSON manifest for object stores (each object's
 //! type, caching, ETag and encoded variants), so any CDN serves it with the BFF's rules.
 
@@ -7,31 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{Assets, HASHED_PREFIX, IMMUTABLE};
-
-/// Rewrites a page's references to `/assets/…` to `{origin}/assets/…`, and makes cross-origin
-/// stylesheets CORS requests (their `integrity` check needs it).
-pub fn apply_origin(html: &str, origin: &str) -> String {
-    let origin = origin.trim_end_matches('/');
-    let mut out = html
-        .replace("\"/assets/", &format!("\"{origin}/assets/"))
-        .replace("'/assets/", &format!("'{origin}/assets/"));
-    let mut search_from = 0;
-    while let Some(found) = out[search_from..].find("<link rel=\"stylesheet\"") {
-        let start = search_from + found;
-        let end = out[start..].find('>').map_or(out.len(), |e| start + e);
-        if !out[start..end].contains("crossorigin") {
-            out.insert_str(start + "<link".len(), " crossorigin=\"anonymous\"");
-        }
-        search_from = end.min(out.len());
-    }
-    out
-}
+use super::files::{HASHED_PREFIX, IMMUTABLE};
+use super::site::{AssetError, Assets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error(transparent)]
-    Load(#[from] super::AssetError),
+    Load(#[from] AssetError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -108,21 +89,4 @@ pub fn export(
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
     write(&out.join("cdn-manifest.json"), &json)?;
     Ok(manifest)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn references_move_to_the_origin_and_stylesheets_become_cors() {
-        let html = r#"<link rel="stylesheet" href="/assets/a-1.css" integrity="x"/><script type="module">import init from '/assets/b-2.js';</script><a href="/product/1">"#;
-        let out = apply_origin(html, "https://cdn.example/");
-        assert!(out.contains(r#"<link crossorigin="anonymous" rel="stylesheet" href="https://cdn.example/assets/a-1.css""#), "{out}");
-        assert!(out.contains("'https://cdn.example/assets/b-2.js'"), "{out}");
-        assert!(
-            out.contains(r#"href="/product/1""#),
-            "only assets move: {out}"
-        );
-    }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::HASHED_PREFIX;
+use super::files::HASHED_PREFIX;
 
 /// How many builds' hashed files are kept servable.
 pub const KEEP_BUILDS: usize = 3;

@@ -1,21 +1,17 @@
 //! Request paths: decoded, and refused when they try traversal or encoding tricks.
 
-use super::Refusal;
-
 /// Decodes and checks a request path, returning the key of the file it names (no leading `/`).
 ///
 /// SECURITY: files are looked up in a map, so nothing outside the build can be reached anyway;
 /// still, traversal and encoding tricks are rejected outright so they never reach a fallback.
-pub(super) fn clean_path(raw: &str) -> Result<String, Refusal> {
-    let decoded = percent_decode(raw).ok_or(Refusal::BadPath(
-        "the path is not valid percent-encoded UTF-8",
-    ))?;
+pub(super) fn clean_path(raw: &str) -> Result<String, &'static str> {
+    let decoded = percent_decode(raw).ok_or("the path is not valid percent-encoded UTF-8")?;
     let suspicious = decoded.contains('\\')
         || decoded.contains('\0')
         || decoded.split('/').any(|seg| seg == ".." || seg == ".")
         || decoded.contains("//");
     if suspicious {
-        return Err(Refusal::BadPath("the path is not allowed"));
+        return Err("the path is not allowed");
     }
     Ok(decoded.trim_start_matches('/').to_owned())
 }

@@ -5,8 +5,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use tessera_contract::if_none_match;
 
+use super::files::{Asset, Variant};
 use super::range::parse_range;
-use super::{Asset, Variant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Encoding {

@@ -12,8 +12,8 @@ use futures::stream::{FuturesUnordered, Stream};
 use tessera_contract::{PartError, PartOutcome, PartStatus, ViewEnvelope};
 use tokio::time::Instant;
 
+use super::plan::{PartPlan, ViewPlan};
 use super::verdict::{Verdict, is_complete};
-use super::{ComposeError, PartPlan, ViewPlan};
 use crate::cache::{FreshKey, Lookup, PartCache, Served};
 use crate::upstream::{Fetched, UpstreamError, Upstreams};
 
@@ -222,7 +222,7 @@ impl Execution {
     }
 
     /// Waits for every requested part and assembles the view.
-    pub(crate) async fn collect(mut self) -> Result<Composed, ComposeError> {
+    pub(crate) async fn collect(mut self) -> Composed {
         use futures::StreamExt;
         let mut finished = Vec::with_capacity(self.requested.len());
         while let Some(item) = self.pending.next().await {
@@ -246,13 +246,7 @@ impl Execution {
             .expect("freshness lock")
             .take()
             .unwrap_or_default();
-        if verdict == Verdict::NotFound {
-            return Err(ComposeError::NotFound {
-                view: self.view,
-                id: self.id,
-            });
-        }
-        Ok(Composed {
+        Composed {
             verdict,
             fresh,
             envelope: ViewEnvelope {
@@ -262,7 +256,7 @@ impl Execution {
                 elapsed_ms,
                 parts,
             },
-        })
+        }
     }
 }
 

@@ -6,10 +6,12 @@
 //! it, so when the client goes away and the response is dropped, every upstream call it started
 //! is dropped — and its connection closed — with it.
 //!
+//! - `plan`: views planned once, at start-up;
 //! - `execution`: running one view, part by part;
 //! - `verdict`: what the outcomes add up to, and the view's entity tag.
 
 mod execution;
+mod plan;
 mod verdict;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,39 +22,16 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::FutureExt;
 use futures::stream::FuturesUnordered;
-use serde_json::Value;
 use tessera_contract::PartOutcome;
 use tokio::time::Instant;
 
 use crate::cache::{PartCache, RenderedView};
-use crate::config::template::Template;
-use crate::config::{IdKind, MalformedId, PartCacheConfig, ViewConfig};
+use crate::config::{MalformedId, ViewConfig};
 use crate::upstream::Upstreams;
 pub(crate) use execution::Execution;
 use execution::{RunContext, part_future};
+use plan::{ViewPlan, plan};
 pub(crate) use verdict::{Verdict, etag, is_complete};
-
-/// One part of a view, ready to run.
-#[derive(Debug)]
-struct PartPlan {
-    /// `view.part`, for metrics and logs.
-    label: String,
-    upstream: String,
-    template: Template,
-    dependencies: Vec<String>,
-    timeout: Duration,
-    critical: bool,
-    fallback: Option<Value>,
-    cache: Option<PartCacheConfig>,
-}
-
-/// A view, ready to run.
-#[derive(Debug)]
-struct ViewPlan {
-    id: IdKind,
-    budget: Duration,
-    parts: BTreeMap<String, Arc<PartPlan>>,
-}
 
 /// The views of the configuration, ready to run.
 #[derive(Debug, Clone)]
@@ -129,41 +108,7 @@ impl Composer {
         cache: PartCache,
         upstreams: Arc<Upstreams>,
     ) -> Self {
-        let views = views
-            .iter()
-            .map(|(name, view)| {
-                let parts = view
-                    .parts
-                    .get_ref()
-                    .iter()
-                    .map(|(part_name, part)| {
-                        let template = Template::parse(part.path.get_ref())
-                            .expect("templates are checked when the configuration is parsed");
-                        let plan = PartPlan {
-                            label: format!("{name}.{part_name}"),
-                            upstream: part.upstream.get_ref().clone(),
-                            dependencies: template
-                                .dependencies()
-                                .into_iter()
-                                .map(str::to_owned)
-                                .collect(),
-                            template,
-                            timeout: part.timeout(),
-                            critical: part.critical,
-                            fallback: part.fallback.clone(),
-                            cache: part.cache.clone(),
-                        };
-                        (part_name.clone(), Arc::new(plan))
-                    })
-                    .collect();
-                let plan = ViewPlan {
-                    id: view.id,
-                    budget: Duration::from_millis(*view.budget_ms.get_ref()),
-                    parts,
-                };
-                (name.clone(), plan)
-            })
-            .collect();
+        let views = plan(views);
         Self {
             views: Arc::new(views),
             cache,
@@ -248,7 +193,13 @@ impl Composer {
         }
         // Taken before composing: an invalidation from now on keeps this view out of the cache.
         let mark = self.cache.invalidation_mark();
-        let composed = self.start(view, id, request)?.collect().await?;
+        let composed = self.start(view, id, request)?.collect().await;
+        if composed.verdict == Verdict::NotFound {
+            return Err(ComposeError::NotFound {
+                view: view.to_owned(),
+                id: id.to_owned(),
+            });
+        }
         let envelope = &composed.envelope;
         let etag = etag(
             &envelope.view,

@@ -14,13 +14,8 @@ mod types;
 mod validate;
 
 use source::key_at;
-pub use source::{ConfigError, Source};
+pub use source::{ConfigError, DEFAULT_CONFIG, DEFAULT_CONFIG_NAME, Source};
 pub use types::*;
-
-/// The compiled-in demo configuration, used when no file is given.
-pub const DEFAULT_CONFIG: &str = include_str!("../../../config/tessera.toml");
-/// How the compiled-in configuration is named in errors.
-pub const DEFAULT_CONFIG_NAME: &str = "<built-in config/tessera.toml>";
 
 impl Config {
     /// Parses and validates a configuration.

@@ -6,7 +6,12 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::{Config, DEFAULT_CONFIG, DEFAULT_CONFIG_NAME};
+use super::types::Config;
+
+/// The compiled-in demo configuration, used when no file is given.
+pub const DEFAULT_CONFIG: &str = include_str!("../../../config/tessera.toml");
+/// How the compiled-in configuration is named in errors.
+pub const DEFAULT_CONFIG_NAME: &str = "<built-in config/tessera.toml>";
 
 /// A configuration error, located in its file.
 #[derive(Debug, thiserror::Error)]

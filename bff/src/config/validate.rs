@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use super::source::{ConfigError, Source};
 use super::template::{Param, Template};
-use super::{Config, ConfigError, Source, ViewConfig};
+use super::types::{Config, ViewConfig};
 
 impl Config {
     /// Cross-references the parts of the configuration: every part names a known upstream, every

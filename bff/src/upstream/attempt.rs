@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
-use super::{MAX_BODY_BYTES, UpstreamError};
+use super::error::{MAX_BODY_BYTES, UpstreamError};
 
 /// A successful upstream answer.
 #[derive(Debug)]

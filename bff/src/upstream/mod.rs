@@ -17,75 +17,18 @@ use crate::metrics::{Metrics, UpstreamLabels};
 pub(crate) use attempt::{Fetched, Media};
 use attempt::{attempt, attempt_media, classify, read_body};
 use breaker::{Breaker, BreakerState};
+pub(crate) use error::UpstreamError;
 use hosts::Hosts;
 use retry::RetryPolicy;
 
 mod attempt;
 mod breaker;
+mod error;
 mod hosts;
 mod retry;
 
 /// An attempt that timed out sooner than this is not held against the upstream.
 const MIN_TIMEOUT_FOR_FAILURE: Duration = Duration::from_millis(50);
-
-/// The largest upstream body the BFF reads; a larger one is an error, not an allocation.
-pub(crate) const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub(crate) enum UpstreamError {
-    #[error("no upstream named {0:?}")]
-    Unknown(String),
-    #[error("did not answer before the deadline")]
-    Timeout,
-    #[error("could not connect")]
-    Connect,
-    #[error("answered {0}")]
-    Status(u16),
-    #[error("sent a body that is not what was asked for")]
-    Decode,
-    #[error("sent a body larger than {MAX_BODY_BYTES} bytes")]
-    TooLarge,
-    #[error("the connection failed mid-request")]
-    Transport,
-    #[error("is failing; its circuit is open")]
-    CircuitOpen,
-    #[error("is at its concurrency limit")]
-    Overloaded,
-}
-
-impl UpstreamError {
-    /// The stable code clients see in a part's error.
-    pub(crate) fn code(&self) -> &'static str {
-        match self {
-            Self::Unknown(_) => "unknown_upstream",
-            Self::Timeout => "timeout",
-            Self::Connect | Self::Transport => "unavailable",
-            Self::Status(404) => "not_found",
-            Self::Status(_) => "upstream_status",
-            Self::Decode | Self::TooLarge => "bad_upstream_response",
-            Self::CircuitOpen => "circuit_open",
-            Self::Overloaded => "overloaded",
-        }
-    }
-
-    /// Whether this says the service is unhealthy (for breakers, ejection and stale-if-error),
-    /// as opposed to an answer about the request itself (a 404).
-    pub(crate) fn is_failure(&self) -> bool {
-        match self {
-            Self::Status(status) => *status >= 500 || *status == 429,
-            Self::Unknown(_) => false,
-            _ => true,
-        }
-    }
-
-    /// Whether another attempt may succeed: connect errors, timeouts, 502/503/504 only.
-    fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            Self::Connect | Self::Timeout | Self::Status(502..=504)
-        )
-    }
-}
 
 #[derive(Debug)]
 struct Upstream {
@@ -329,31 +272,5 @@ impl Upstreams {
         target.hosts.record(host, healthy);
         target.breaker.record(healthy);
         result
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_transient_failures_are_retried() {
-        for e in [
-            UpstreamError::Connect,
-            UpstreamError::Timeout,
-            UpstreamError::Status(503),
-        ] {
-            assert!(e.is_retryable(), "{e:?}");
-        }
-        for e in [
-            UpstreamError::Status(500),
-            UpstreamError::Status(404),
-            UpstreamError::Decode,
-            UpstreamError::Transport,
-            UpstreamError::CircuitOpen,
-        ] {
-            assert!(!e.is_retryable(), "{e:?}");
-        }
-        assert!(!UpstreamError::Status(404).is_failure());
     }
 }

@@ -1,0 +1,189 @@
+//! The loaded build: every file read once at start-up, and the answer to each request.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Response, Uri};
+
+use super::csp::content_security_policy;
+use super::files::{Asset, HASHED_PREFIX, IMMUTABLE, Variant, content_type, etag_of};
+use super::fingerprint;
+use super::origin::apply_origin;
+use super::path::clean_path;
+use super::serve::serve;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AssetError {
+    #[error("cannot read the front-end build at {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the front-end build at {0} has no index.html (run scripts/build-frontend.sh)")]
+    NoIndex(String),
+}
+
+/// Why a request for a static file gets no file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    BadPath(&'static str),
+    #[error("no file at /{0}")]
+    NotFound(String),
+    #[error("this BFF serves no front end (no build was found at start-up)")]
+    NoFrontEnd,
+}
+
+/// The loaded front-end build.
+#[derive(Debug, Clone)]
+pub struct Assets {
+    pub(super) files: HashMap<String, Asset>,
+    /// The Content-Security-Policy of every response, allowing exactly the page's own inline
+    /// scripts (Trunk's loader) by hash, and WebAssembly compilation.
+    pub(super) csp: HeaderValue,
+}
+
+impl Assets {
+    /// Loads every file under `dist` (with its `.br`/`.gz` siblings as variants).
+    pub fn load(dist: &Path) -> Result<Self, AssetError> {
+        Self::load_with_origin(dist, None)
+    }
+
+    /// Like [`Assets::load`], with the page's hashed assets loaded from `origin` (a CDN) when
+    /// one is given: the page is rewritten and recompressed, and its policy allows the origin.
+    pub fn load_with_origin(dist: &Path, origin: Option<&str>) -> Result<Self, AssetError> {
+        let mut raw: HashMap<String, Bytes> = HashMap::new();
+        walk(dist, dist, &mut raw)?;
+        let mut files = HashMap::new();
+        for (key, body) in &raw {
+            if key.ends_with(".br") || key.ends_with(".gz") {
+                continue;
+            }
+            let cache_control = if key.starts_with(HASHED_PREFIX) {
+                IMMUTABLE
+            } else {
+                "no-cache"
+            };
+            let variant = |suffix: &str, tag: &str| {
+                raw.get(&format!("{key}{suffix}")).map(|b| Variant {
+                    body: b.clone(),
+                    etag: etag_of(b, tag),
+                })
+            };
+            files.insert(
+                key.clone(),
+                Asset {
+                    content_type: HeaderValue::from_static(content_type(key)),
+                    cache_control: HeaderValue::from_static(cache_control),
+                    identity: Variant {
+                        body: body.clone(),
+                        etag: etag_of(body, ""),
+                    },
+                    gzip: variant(".gz", "-gz"),
+                    brotli: variant(".br", "-br"),
+                },
+            );
+        }
+        let Some(index) = files.get_mut("index.html") else {
+            return Err(AssetError::NoIndex(dist.display().to_string()));
+        };
+        if let Some(origin) = origin {
+            let html = apply_origin(&String::from_utf8_lossy(&index.identity.body), origin);
+            let (br, gz) =
+                fingerprint::compress(html.as_bytes()).map_err(|source| AssetError::Read {
+                    path: dist.join("index.html").display().to_string(),
+                    source,
+                })?;
+            let body = Bytes::from(html);
+            index.identity = Variant {
+                etag: etag_of(&body, ""),
+                body,
+            };
+            index.brotli = Some(Variant {
+                etag: etag_of(&br, "-br"),
+                body: br.into(),
+            });
+            index.gzip = Some(Variant {
+                etag: etag_of(&gz, "-gz"),
+                body: gz.into(),
+            });
+        }
+        let csp = content_security_policy(&index.identity.body, origin);
+        Ok(Self { files, csp })
+    }
+
+    /// Answers a request outside `/api`: the file, or why there is none.
+    pub fn respond(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+    ) -> Result<Response<Bytes>, Refusal> {
+        if method != Method::GET && method != Method::HEAD {
+            return Err(Refusal::MethodNotAllowed);
+        }
+        let key = clean_path(uri.path()).map_err(Refusal::BadPath)?;
+        let key = if key.is_empty() {
+            "index.html".to_owned()
+        } else {
+            key
+        };
+        self.route(&key, method, headers)
+    }
+
+    /// The Content-Security-Policy every page response carries.
+    pub fn policy(&self) -> &HeaderValue {
+        &self.csp
+    }
+
+    fn route(
+        &self,
+        key: &str,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<Response<Bytes>, Refusal> {
+        if let Some(asset) = self.files.get(key) {
+            return Ok(serve(asset, method, headers));
+        }
+        let is_navigation = method == Method::GET
+            && !key.starts_with(HASHED_PREFIX)
+            && headers
+                .get(http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.contains("text/html"));
+        if is_navigation {
+            return Ok(serve(&self.files["index.html"], method, headers));
+        }
+        Err(Refusal::NotFound(key.to_owned()))
+    }
+}
+
+fn walk(root: &Path, dir: &Path, out: &mut HashMap<String, Bytes>) -> Result<(), AssetError> {
+    let read_err = |path: &Path, source| AssetError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(|e| read_err(dir, e))? {
+        let entry = entry.map_err(|e| read_err(dir, e))?;
+        let path = entry.path();
+        let file_type = entry.file_type().map_err(|e| read_err(&path, e))?;
+        if file_type.is_dir() {
+            walk(root, &path, out)?;
+        } else if file_type.is_file() {
+            let key = path
+                .strip_prefix(root)
+                .expect("walked paths are under the root")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let body = std::fs::read(&path).map_err(|e| read_err(&path, e))?;
+            out.insert(key, Bytes::from(body));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! Planning: each configured view turned once, at start-up, into what running it needs —
+//! parsed templates, dependencies, deadlines.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::config::template::Template;
+use crate::config::{IdKind, PartCacheConfig, ViewConfig};
+
+/// One part of a view, ready to run.
+#[derive(Debug)]
+pub(super) struct PartPlan {
+    /// `view.part`, for metrics and logs.
+    pub(super) label: String,
+    pub(super) upstream: String,
+    pub(super) template: Template,
+    pub(super) dependencies: Vec<String>,
+    pub(super) timeout: Duration,
+    pub(super) critical: bool,
+    pub(super) fallback: Option<Value>,
+    pub(super) cache: Option<PartCacheConfig>,
+}
+
+/// A view, ready to run.
+#[derive(Debug)]
+pub(super) struct ViewPlan {
+    pub(super) id: IdKind,
+    pub(super) budget: Duration,
+    pub(super) parts: BTreeMap<String, Arc<PartPlan>>,
+}
+
+/// Plans every view of a validated configuration.
+pub(super) fn plan(views: &BTreeMap<String, ViewConfig>) -> BTreeMap<String, ViewPlan> {
+    views
+        .iter()
+        .map(|(name, view)| {
+            let parts = view
+                .parts
+                .get_ref()
+                .iter()
+                .map(|(part_name, part)| {
+                    let template = Template::parse(part.path.get_ref())
+                        .expect("templates are checked when the configuration is parsed");
+                    let plan = PartPlan {
+                        label: format!("{name}.{part_name}"),
+                        upstream: part.upstream.get_ref().clone(),
+                        dependencies: template
+                            .dependencies()
+                            .into_iter()
+                            .map(str::to_owned)
+                            .collect(),
+                        template,
+                        timeout: part.timeout(),
+                        critical: part.critical,
+                        fallback: part.fallback.clone(),
+                        cache: part.cache.clone(),
+                    };
+                    (part_name.clone(), Arc::new(plan))
+                })
+                .collect();
+            let plan = ViewPlan {
+                id: view.id,
+                budget: Duration::from_millis(*view.budget_ms.get_ref()),
+                parts,
+            };
+            (name.clone(), plan)
+        })
+        .collect()
+}
