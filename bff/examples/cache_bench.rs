@@ -10,6 +10,7 @@ use anyhow::bail;
 use serde_json::json;
 use tessera_bff::config::{Config, Source};
 use tessera_testkit::bench::{Peer, WRK_ARGS, machine, write_section, wrk};
+use tessera_testkit::config::{BffConfig, Part, refused_url};
 use tessera_testkit::stub::{Reply, Stub};
 
 /// The same allocator as the `tessera-bff` binary.
@@ -35,69 +36,27 @@ async fn main() -> anyhow::Result<()> {
         "/products/1/reviews",
         Reply::json(json!({"items": (0..5).map(|i| json!({"id": i, "body": "y".repeat(300)})).collect::<Vec<_>>()})),
     );
-    let dead = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-        format!("http://{}", l.local_addr()?)
-    };
-    let text = format!(
-        r#"
-[upstreams.catalog]
-url = "{catalog}"
-[upstreams.inventory]
-url = "{inventory}"
-[upstreams.reviews]
-url = "{reviews}"
-[upstreams.dead]
-url = "{dead}"
-
-[views.cached]
-id = "integer"
-[views.cached.parts.product]
-upstream = "catalog"
-path = "/products/{{id}}"
-timeout_ms = 1000
-critical = true
-cache = {{ ttl_ms = 3600000 }}
-[views.cached.parts.stock]
-upstream = "inventory"
-path = "/products/{{id}}/stock"
-timeout_ms = 1000
-critical = true
-cache = {{ ttl_ms = 3600000 }}
-[views.cached.parts.reviews]
-upstream = "reviews"
-path = "/products/{{id}}/reviews"
-timeout_ms = 1000
-cache = {{ ttl_ms = 3600000 }}
-
-[views.healthy]
-id = "integer"
-[views.healthy.parts.product]
-upstream = "catalog"
-path = "/products/{{id}}"
-timeout_ms = 1000
-critical = true
-[views.healthy.parts.reviews]
-upstream = "reviews"
-path = "/products/{{id}}/reviews"
-timeout_ms = 1000
-
-[views.degraded]
-id = "integer"
-[views.degraded.parts.product]
-upstream = "catalog"
-path = "/products/{{id}}"
-timeout_ms = 1000
-critical = true
-[views.degraded.parts.reviews]
-upstream = "dead"
-path = "/products/{{id}}/reviews"
-timeout_ms = 1000
-"#,
-        catalog = catalog.url(),
-        inventory = inventory.url(),
-        reviews = reviews.url(),
-    );
+    let hour = 3_600_000;
+    let product = || Part::new("product", "catalog", "/products/{id}", 1000).critical();
+    let reviews_on = |upstream| Part::new("reviews", upstream, "/products/{id}/reviews", 1000);
+    let text = BffConfig::new()
+        .upstream("catalog", &catalog.url())
+        .upstream("inventory", &inventory.url())
+        .upstream("reviews", &reviews.url())
+        .upstream("dead", &refused_url())
+        .view(
+            "cached",
+            [
+                product().cached(hour, 0, 0),
+                Part::new("stock", "inventory", "/products/{id}/stock", 1000)
+                    .critical()
+                    .cached(hour, 0, 0),
+                reviews_on("reviews").cached(hour, 0, 0),
+            ],
+        )
+        .view("healthy", [product(), reviews_on("reviews")])
+        .view("degraded", [product(), reviews_on("dead")])
+        .toml();
     let config = Config::parse(&Source::inline("cache_bench.toml", text))
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let bff = tessera_bff::spawn(&config).await?;

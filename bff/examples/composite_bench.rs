@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tessera_bff::config::{Config, Source};
 use tessera_testkit::bench::{machine, ms, percentile, write_section};
+use tessera_testkit::config::{BffConfig, Part};
 use tessera_testkit::stub::{Reply, Stub};
 
 /// The slowest part's latency in each scenario; the others answer after a half and a quarter of
@@ -35,40 +36,25 @@ async fn main() -> anyhow::Result<()> {
         Stub::start().await,
         Stub::start().await,
     ];
-    let text = format!(
-        r#"
-[upstreams.catalog]
-url = "{}"
-[upstreams.inventory]
-url = "{}"
-[upstreams.reviews]
-url = "{}"
-
-[views.bench]
-id = "integer"
-[views.bench.parts.product]
-upstream = "catalog"
-path = "/products/{{id}}"
-timeout_ms = 1000
-critical = true
-[views.bench.parts.stock]
-upstream = "inventory"
-path = "/products/{{id}}/stock"
-timeout_ms = 1000
-critical = true
-[views.bench.parts.reviews]
-upstream = "reviews"
-path = "/products/{{id}}/reviews"
-timeout_ms = 1000
-[views.bench.parts.top]
-upstream = "catalog"
-path = "/categories/{{product.category.slug}}/top"
-timeout_ms = 1000
-"#,
-        stubs[0].url(),
-        stubs[1].url(),
-        stubs[2].url()
-    );
+    let text = BffConfig::new()
+        .upstream("catalog", &stubs[0].url())
+        .upstream("inventory", &stubs[1].url())
+        .upstream("reviews", &stubs[2].url())
+        .view(
+            "bench",
+            [
+                Part::new("product", "catalog", "/products/{id}", 1000).critical(),
+                Part::new("stock", "inventory", "/products/{id}/stock", 1000).critical(),
+                Part::new("reviews", "reviews", "/products/{id}/reviews", 1000),
+                Part::new(
+                    "top",
+                    "catalog",
+                    "/categories/{product.category.slug}/top",
+                    1000,
+                ),
+            ],
+        )
+        .toml();
     let config = Config::parse(&Source::inline("composite_bench.toml", text))
         .map_err(|e| anyhow::anyhow!("{e:?}"))?;
     let bff = tessera_bff::spawn(&config).await?;

@@ -12,6 +12,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use support::{config_from, start_bff};
 use tessera_contract::{PartOutcome, PartStatus, StreamLine, ViewEnvelope};
+use tessera_testkit::config::{BffConfig, Part};
 use tessera_testkit::stub::{EventKind, Reply, Stub};
 use tokio::time::Instant;
 
@@ -20,41 +21,20 @@ const MS: fn(u64) -> Duration = Duration::from_millis;
 /// A view `v` over two stubs: `fast`, `medium` and `slow` are independent; `dependent` reads
 /// `fast`'s data; only `fast` is critical.
 fn view_config(a: &Stub, b: &Stub, slow_timeout_ms: u64) -> String {
-    format!(
-        r#"
-[upstreams.a]
-url = "{a}"
-[upstreams.b]
-url = "{b}"
-
-[views.v]
-id = "integer"
-budget_ms = 3000
-
-[views.v.parts.fast]
-upstream = "a"
-path = "/fast/{{id}}"
-timeout_ms = 2000
-critical = true
-
-[views.v.parts.medium]
-upstream = "a"
-path = "/medium/{{id}}"
-timeout_ms = 2000
-
-[views.v.parts.slow]
-upstream = "b"
-path = "/slow/{{id}}"
-timeout_ms = {slow_timeout_ms}
-
-[views.v.parts.dependent]
-upstream = "b"
-path = "/dep/{{fast.next.key}}"
-timeout_ms = 2000
-"#,
-        a = a.url(),
-        b = b.url(),
-    )
+    BffConfig::new()
+        .upstream("a", &a.url())
+        .upstream("b", &b.url())
+        .view_with(
+            "v",
+            "budget_ms = 3000",
+            [
+                Part::new("fast", "a", "/fast/{id}", 2000).critical(),
+                Part::new("medium", "a", "/medium/{id}", 2000),
+                Part::new("slow", "b", "/slow/{id}", slow_timeout_ms),
+                Part::new("dependent", "b", "/dep/{fast.next.key}", 2000),
+            ],
+        )
+        .toml()
 }
 
 struct Setup {

@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 use support::{config_from, start_bff};
 use tessera_contract::{PartStatus, ViewEnvelope};
+use tessera_testkit::config::{BffConfig, Part, refused_url};
 use tessera_testkit::stub::{Reply, Stub};
 use tokio::time::Instant;
 
@@ -18,37 +19,28 @@ const MS: fn(u64) -> Duration = Duration::from_millis;
 /// A view `v` with a critical part `main` on `a` and an optional part `side` on `b`, each with a
 /// 400 ms timeout. `extra` is appended (upstream settings, cache policies).
 fn config(a: &str, b: &str, extra: &str) -> String {
-    format!(
-        r#"
-[admin]
-token = "s3cret"
+    config_with(&format!("url = \"{a}\""), &format!("url = \"{b}\""), extra)
+}
 
-[upstreams.a]
-url = "{a}"
-[upstreams.a.retry]
-backoff_ms = 10
-max_backoff_ms = 20
-
-[upstreams.b]
-url = "{b}"
-
-[views.v]
-id = "integer"
-budget_ms = 1500
-
-[views.v.parts.main]
-upstream = "a"
-path = "/main/{{id}}"
-timeout_ms = 400
-critical = true
-
-[views.v.parts.side]
-upstream = "b"
-path = "/side/{{id}}"
-timeout_ms = 400
-{extra}
-"#
-    )
+/// [`config`] with each upstream's own settings (its `url` or `urls` included).
+fn config_with(a: &str, b: &str, extra: &str) -> String {
+    BffConfig::new()
+        .admin_token("s3cret")
+        .upstream_with(
+            "a",
+            &format!("{a}\n[upstreams.a.retry]\nbackoff_ms = 10\nmax_backoff_ms = 20"),
+        )
+        .upstream_with("b", b)
+        .view_with(
+            "v",
+            "budget_ms = 1500",
+            [
+                Part::new("main", "a", "/main/{id}", 400).critical(),
+                Part::new("side", "b", "/side/{id}", 400),
+            ],
+        )
+        .raw(extra)
+        .toml()
 }
 
 async fn view(bff: std::net::SocketAddr) -> (StatusCode, ViewEnvelope, Duration) {
@@ -63,12 +55,6 @@ async fn view(bff: std::net::SocketAddr) -> (StatusCode, ViewEnvelope, Duration)
 
 fn ok() -> Reply {
     Reply::json(json!({"fine": true}))
-}
-
-/// A loopback address nothing listens on.
-fn refused() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", listener.local_addr().unwrap())
 }
 
 #[tokio::test]
@@ -147,9 +133,9 @@ async fn every_fault_costs_only_its_own_part_within_its_deadline() {
         let good = Stub::start().await;
         good.on("/main/1", ok()).on("/side/1", ok());
         let (a, b) = if critical {
-            (refused(), good.url())
+            (refused_url(), good.url())
         } else {
-            (good.url(), refused())
+            (good.url(), refused_url())
         };
         let bff = start_bff(&config_from(&config(&a, &b, ""))).await;
         let (status, envelope, _) = view(bff).await;
@@ -205,8 +191,7 @@ async fn the_breaker_opens_answers_at_once_and_recovers() {
     a.on("/main/1", ok());
     b.on("/side/1", Reply::status(500));
     let extra = "[upstreams.b.breaker]\nfailure_threshold = 3\nopen_ms = 400\n";
-    let text = config(&a.url(), &b.url(), "").replace("[views.v]", &format!("{extra}\n[views.v]"));
-    let bff = start_bff(&config_from(&text)).await;
+    let bff = start_bff(&config_from(&config(&a.url(), &b.url(), extra))).await;
     for _ in 0..3 {
         let (_, envelope, _) = view(bff).await;
         assert_eq!(
@@ -253,10 +238,8 @@ async fn the_bulkhead_rejects_at_once_when_full() {
     let (a, b) = (Stub::start().await, Stub::start().await);
     a.on("/main/1", ok());
     b.on("/side/1", ok().after(MS(300)));
-    let text = config(&a.url(), &b.url(), "").replace(
-        "[upstreams.b]\nurl = ",
-        "[upstreams.b]\nmax_concurrency = 2\nurl = ",
-    );
+    let b_settings = format!("max_concurrency = 2\nurl = \"{}\"", b.url());
+    let text = config_with(&format!("url = \"{}\"", a.url()), &b_settings, "");
     let bff = start_bff(&config_from(&text)).await;
     let requests = (0..5).map(|_| view(bff));
     let results = futures::future::join_all(requests).await;
@@ -286,10 +269,12 @@ async fn a_failing_host_is_ejected_and_its_peers_take_the_traffic() {
     let (good, side) = (Stub::start().await, Stub::start().await);
     good.on("/main/1", ok());
     side.on("/side/1", ok());
-    let text = config("http://unused", &side.url(), "").replace(
-        "url = \"http://unused\"",
-        &format!("urls = [\"{}\", \"{}\"]\n[upstreams.a.ejection]\nconsecutive_failures = 1\neject_ms = 60000", refused(), good.url()),
+    let a_settings = format!(
+        "urls = [\"{}\", \"{}\"]\n[upstreams.a.ejection]\nconsecutive_failures = 1\neject_ms = 60000",
+        refused_url(),
+        good.url()
     );
+    let text = config_with(&a_settings, &format!("url = \"{}\"", side.url()), "");
     let bff = start_bff(&config_from(&text)).await;
     for _ in 0..6 {
         let (status, envelope, _) = view(bff).await;
@@ -457,10 +442,11 @@ async fn tiny_client_budgets_neither_open_the_breaker_nor_cut_shared_calls_short
     let (a, b) = (Stub::start().await, Stub::start().await);
     a.on("/main/1", ok());
     b.on("/side/1", Reply::json(json!({"n": 1})).after(MS(150)));
-    let extra = "[upstreams.b.breaker]\nfailure_threshold = 2\nopen_ms = 60000\n";
-    let text = config(&a.url(), &b.url(), &cached(60_000, 0, 0))
-        .replace("[views.v]", &format!("{extra}\n[views.v]"));
-    let bff = start_bff(&config_from(&text)).await;
+    let extra = format!(
+        "{}[upstreams.b.breaker]\nfailure_threshold = 2\nopen_ms = 60000\n",
+        cached(60_000, 0, 0)
+    );
+    let bff = start_bff(&config_from(&config(&a.url(), &b.url(), &extra))).await;
     let client = reqwest::Client::new();
     let hurried = (0..4).map(|_| {
         client

@@ -13,6 +13,7 @@ use serde_json::json;
 use support::{config_from, start_bff};
 use tessera_bff::INVALIDATION_CHANNEL as CHANNEL;
 use tessera_contract::{PartStatus, ViewEnvelope};
+use tessera_testkit::config::{BffConfig, Part};
 use tessera_testkit::stub::{Reply, Stub};
 use tokio::time::Instant;
 
@@ -78,30 +79,17 @@ impl Drop for Redis {
 }
 
 fn config(stub: &Stub, redis: &Redis) -> String {
-    format!(
-        r#"
-[admin]
-token = "t"
-
-[cache]
-redis_url = "{redis}"
-
-[upstreams.s]
-url = "{stub}"
-
-[views.v]
-id = "integer"
-
-[views.v.parts.main]
-upstream = "s"
-path = "/main/{{id}}"
-timeout_ms = 500
-critical = true
-cache = {{ ttl_ms = 60000, stale_if_error_ms = 600000 }}
-"#,
-        redis = redis.url(),
-        stub = stub.url(),
-    )
+    BffConfig::new()
+        .admin_token("t")
+        .redis(&redis.url())
+        .upstream("s", &stub.url())
+        .view(
+            "v",
+            [Part::new("main", "s", "/main/{id}", 500)
+                .critical()
+                .cached(60_000, 0, 600_000)],
+        )
+        .toml()
 }
 
 async fn view(bff: SocketAddr, id: u32) -> (StatusCode, ViewEnvelope) {

@@ -2,7 +2,11 @@
 //!
 //! - [`stub`]: a scriptable upstream over raw TCP that records when each request started, when
 //!   it was answered and when the client went away.
+//! - [`config`]: BFF configurations built in code (upstreams, views, parts) as TOML.
+//! - [`http`]: GET JSON or text, and conditional GETs that must answer 304.
 //! - [`bench`]: percentiles and the writer of `docs/BENCHMARKS.md` sections.
 
 pub mod bench;
+pub mod config;
+pub mod http;
 pub mod stub;
