@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, IF_NONE_MATCH};
 use support::{config, start_bff};
 use tessera_bff::assets::fingerprint::{Manifest, fingerprint};
+use tessera_testkit::http::get_text;
 
 const JS: &str = "export default function init() { return 42; } // padding padding padding padding";
 
@@ -328,12 +329,7 @@ async fn assets_of_the_previous_build_stay_servable_after_a_rebuild() {
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.text().await.unwrap(), body);
     }
-    let index = reqwest::get(format!("http://{bff}/"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let index = get_text(format!("http://{bff}/")).await;
     assert!(
         index.contains(&second.files["app.js"]),
         "the page names the new build"

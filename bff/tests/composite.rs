@@ -13,6 +13,7 @@ use serde_json::json;
 use support::{config_from, start_bff};
 use tessera_contract::{PartOutcome, PartStatus, StreamLine, ViewEnvelope};
 use tessera_testkit::config::{BffConfig, Part};
+use tessera_testkit::http::{get_json, get_text};
 use tessera_testkit::stub::{EventKind, Reply, Stub};
 use tokio::time::Instant;
 
@@ -60,11 +61,6 @@ async fn setup(slow: Reply, slow_timeout_ms: u64) -> Setup {
 
 fn slow_reply() -> Reply {
     Reply::json(json!({"s": 1})).after(MS(800))
-}
-
-async fn envelope(url: String) -> (StatusCode, ViewEnvelope) {
-    let response = reqwest::get(url).await.unwrap();
-    (response.status(), response.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -117,7 +113,7 @@ async fn independent_parts_start_together_and_dependents_start_when_ready() {
 async fn a_slow_optional_part_times_out_alone_and_its_call_is_dropped() {
     let s = setup(Reply::hang(), 300).await;
     let started = Instant::now();
-    let (status, view) = envelope(format!("http://{}/api/views/v/1", s.bff)).await;
+    let (status, view) = get_json::<ViewEnvelope>(format!("http://{}/api/views/v/1", s.bff)).await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -152,7 +148,7 @@ async fn a_slow_optional_part_times_out_alone_and_its_call_is_dropped() {
 async fn failed_or_timed_out_critical_parts_are_502_and_504() {
     let s = setup(slow_reply(), 2000).await;
     s.a.on("/fast/1", Reply::status(503));
-    let (status, view) = envelope(format!("http://{}/api/views/v/1", s.bff)).await;
+    let (status, view) = get_json::<ViewEnvelope>(format!("http://{}/api/views/v/1", s.bff)).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(view.parts["fast"].status, PartStatus::Error);
     assert_eq!(
@@ -173,13 +169,13 @@ async fn failed_or_timed_out_critical_parts_are_502_and_504() {
         "/fast/1",
         Reply::json(json!({"next": {"key": "k 1"}})).after(MS(5_000)),
     );
-    let (status, view) = envelope(format!("http://{}/api/views/v/1", s.bff)).await;
+    let (status, view) = get_json::<ViewEnvelope>(format!("http://{}/api/views/v/1", s.bff)).await;
     // fast's own timeout (2 s) passes before the view's budget (3 s).
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
     assert_eq!(view.parts["fast"].status, PartStatus::Timeout);
 
     s.a.on("/fast/1", Reply::raw("{\"truncated\": "));
-    let (status, view) = envelope(format!("http://{}/api/views/v/1", s.bff)).await;
+    let (status, view) = get_json::<ViewEnvelope>(format!("http://{}/api/views/v/1", s.bff)).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(
         view.parts["fast"].error.as_ref().unwrap().code,
@@ -199,7 +195,7 @@ async fn fallbacks_stand_in_for_failed_parts() {
     b.on("/slow/1", Reply::status(500))
         .on("/dep/x", Reply::json(json!({})));
     let bff = start_bff(&config_from(&text)).await;
-    let (status, view) = envelope(format!("http://{bff}/api/views/v/1")).await;
+    let (status, view) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/1")).await;
     assert_eq!(status, StatusCode::OK);
     let slow = &view.parts["slow"];
     assert_eq!(slow.status, PartStatus::Fallback);
@@ -259,15 +255,11 @@ async fn ndjson_lines_arrive_in_completion_order_as_parts_finish() {
     assert_eq!(*status, 200);
 
     // `?stream` asks for the same thing.
-    let text = reqwest::get(format!(
+    let text = get_text(format!(
         "http://{}/api/views/v/1?stream&parts=medium",
         s.bff
     ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    .await;
     assert_eq!(text.lines().count(), 2, "{text}");
 }
 
@@ -301,14 +293,16 @@ async fn a_client_going_away_cancels_the_upstream_calls() {
 #[tokio::test]
 async fn parts_query_and_budget_header_narrow_the_view() {
     let s = setup(slow_reply(), 2000).await;
-    let (status, view) = envelope(format!("http://{}/api/views/v/1?parts=medium", s.bff)).await;
+    let (status, view) =
+        get_json::<ViewEnvelope>(format!("http://{}/api/views/v/1?parts=medium", s.bff)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(view.parts.keys().collect::<Vec<_>>(), ["medium"]);
     assert_eq!(s.a.hits("/fast"), 0, "parts not asked for are not called");
     assert_eq!(s.b.hits("/slow"), 0);
 
     // A part is fetched with what it needs, and only it is returned.
-    let (_, view) = envelope(format!("http://{}/api/views/v/1?parts=dependent", s.bff)).await;
+    let (_, view) =
+        get_json::<ViewEnvelope>(format!("http://{}/api/views/v/1?parts=dependent", s.bff)).await;
     assert_eq!(view.parts.keys().collect::<Vec<_>>(), ["dependent"]);
     assert_eq!(view.parts["dependent"].status, PartStatus::Ok);
     assert_eq!(s.a.hits("/fast"), 1);

@@ -11,6 +11,7 @@ use serde_json::json;
 use support::{config_from, start_bff};
 use tessera_contract::{PartStatus, ViewEnvelope};
 use tessera_testkit::config::{BffConfig, Part, refused_url};
+use tessera_testkit::http::get_text;
 use tessera_testkit::stub::{Reply, Stub};
 use tokio::time::Instant;
 
@@ -172,12 +173,7 @@ async fn a_flapping_upstream_is_retried_but_a_broken_one_is_not() {
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(a.hits("/main"), 4);
 
-    let metrics = reqwest::get(format!("http://{bff}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(format!("http://{bff}/metrics")).await;
     assert!(
         metrics.contains("tessera_upstream_retries_total{upstream=\"a\"} 2"),
         "{metrics}"
@@ -187,11 +183,8 @@ async fn a_flapping_upstream_is_retried_but_a_broken_one_is_not() {
 
 #[tokio::test]
 async fn the_breaker_opens_answers_at_once_and_recovers() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/1", ok());
-    b.on("/side/1", Reply::status(500));
     let extra = "[upstreams.b.breaker]\nfailure_threshold = 3\nopen_ms = 400\n";
-    let bff = start_bff(&config_from(&config(&a.url(), &b.url(), extra))).await;
+    let (_a, b, bff) = with_side(Reply::status(500), extra).await;
     for _ in 0..3 {
         let (_, envelope, _) = view(bff).await;
         assert_eq!(
@@ -212,12 +205,7 @@ async fn the_breaker_opens_answers_at_once_and_recovers() {
         3,
         "nothing reached the upstream while open"
     );
-    let metrics = reqwest::get(format!("http://{bff}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(format!("http://{bff}/metrics")).await;
     assert!(
         metrics.contains("tessera_upstream_breaker_state{upstream=\"b\"} 1"),
         "{metrics}"
@@ -368,12 +356,7 @@ async fn concurrent_identical_misses_reach_the_upstream_once() {
         assert_eq!(envelope.parts["side"].status, PartStatus::Ok);
     }
     assert_eq!(b.hits("/side"), 1);
-    let metrics = reqwest::get(format!("http://{bff}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(format!("http://{bff}/metrics")).await;
     assert!(
         metrics.contains("tessera_cache_events_total{part=\"v.side\",event=\"coalesced\"} 19"),
         "{metrics}"
@@ -439,14 +422,11 @@ async fn invalidation_needs_the_token_and_drops_entries() {
 
 #[tokio::test]
 async fn tiny_client_budgets_neither_open_the_breaker_nor_cut_shared_calls_short() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/1", ok());
-    b.on("/side/1", Reply::json(json!({"n": 1})).after(MS(150)));
     let extra = format!(
         "{}[upstreams.b.breaker]\nfailure_threshold = 2\nopen_ms = 60000\n",
         cached(60_000, 0, 0)
     );
-    let bff = start_bff(&config_from(&config(&a.url(), &b.url(), &extra))).await;
+    let (_a, b, bff) = with_side(Reply::json(json!({"n": 1})).after(MS(150)), &extra).await;
     let client = reqwest::Client::new();
     let hurried = (0..4).map(|_| {
         client
@@ -473,17 +453,10 @@ async fn tiny_client_budgets_neither_open_the_breaker_nor_cut_shared_calls_short
 
 #[tokio::test]
 async fn no_store_answers_are_never_cached() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/1", ok());
-    b.on(
-        "/side/1",
+    let (_a, b, bff) = with_side(
         Reply::json(json!({"n": 1})).header("cache-control", "no-store"),
-    );
-    let bff = start_bff(&config_from(&config(
-        &a.url(),
-        &b.url(),
         &cached(60_000, 0, 60_000),
-    )))
+    )
     .await;
     for _ in 0..3 {
         let (_, envelope, _) = view(bff).await;

@@ -14,6 +14,7 @@ use support::{config_from, start_bff};
 use tessera_bff::INVALIDATION_CHANNEL as CHANNEL;
 use tessera_contract::{PartStatus, ViewEnvelope};
 use tessera_testkit::config::{BffConfig, Part};
+use tessera_testkit::http::{get_json, get_text};
 use tessera_testkit::stub::{Reply, Stub};
 use tokio::time::Instant;
 
@@ -100,12 +101,7 @@ async fn view(bff: SocketAddr, id: u32) -> (StatusCode, ViewEnvelope) {
 }
 
 async fn health(bff: SocketAddr) -> String {
-    let body: serde_json::Value = reqwest::get(format!("http://{bff}/healthz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body: serde_json::Value = get_json(format!("http://{bff}/healthz")).await.1;
     body["shared_cache"].as_str().unwrap().to_owned()
 }
 
@@ -180,11 +176,6 @@ async fn replicas_share_entries_and_invalidations_and_survive_redis_stopping() {
         .await
         .unwrap();
     assert_eq!(invalidated.status(), StatusCode::OK);
-    let metrics = reqwest::get(format!("http://{one}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(format!("http://{one}/metrics")).await;
     assert!(metrics.contains("tessera_redis_up 0"), "{metrics}");
 }

@@ -5,23 +5,20 @@ mod support;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use support::{config, start_bff, start_services};
+use support::{config, demo_with_bff, start_bff};
 use tessera_contract::{ErrorBody, PartStatus, ViewEnvelope};
 use tessera_services::Faults;
+use tessera_testkit::config::refused_url;
+use tessera_testkit::http::get_json;
 
 #[tokio::test]
 async fn the_product_view_composes_all_four_services() {
-    let services = start_services().await;
+    let (services, bff) = demo_with_bff().await;
     let demo = &services.demo;
-    let bff = start_bff(&config(&demo.upstreams(), None)).await;
 
-    let expected: serde_json::Value =
-        reqwest::get(format!("http://{}/products/7", demo.catalog.addr))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    let expected: serde_json::Value = get_json(format!("http://{}/products/7", demo.catalog.addr))
+        .await
+        .1;
     let response = reqwest::get(format!("http://{bff}/api/views/product/7"))
         .await
         .unwrap();
@@ -52,15 +49,9 @@ async fn the_product_view_composes_all_four_services() {
 
 #[tokio::test]
 async fn the_home_view_prices_every_product_on_the_page() {
-    let services = start_services().await;
-    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    let (_services, bff) = demo_with_bff().await;
 
-    let envelope: ViewEnvelope = reqwest::get(format!("http://{bff}/api/views/home/2"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let envelope: ViewEnvelope = get_json(format!("http://{bff}/api/views/home/2")).await.1;
     assert!(envelope.complete, "{envelope:?}");
     let ids = |part: &str, field: &str| -> Vec<i64> {
         envelope.data(part).unwrap()["items"]
@@ -77,23 +68,14 @@ async fn the_home_view_prices_every_product_on_the_page() {
     assert!(!ids("categories", "id").is_empty());
 }
 
-async fn envelope_of(url: String) -> (StatusCode, ViewEnvelope) {
-    let response = reqwest::get(url).await.unwrap();
-    (response.status(), response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn category_pages_and_review_pages_follow_the_page_parameter() {
-    let services = start_services().await;
+    let (services, bff) = demo_with_bff().await;
     let demo = &services.demo;
-    let bff = start_bff(&config(&demo.upstreams(), None)).await;
     let categories: serde_json::Value =
-        reqwest::get(format!("http://{}/categories", demo.catalog.addr))
+        get_json(format!("http://{}/categories", demo.catalog.addr))
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .1;
     // The biggest category, so that it has a second page.
     let biggest = categories["items"]
         .as_array()
@@ -112,9 +94,11 @@ async fn category_pages_and_review_pages_follow_the_page_parameter() {
             .map(|i| i[field].as_i64().unwrap())
             .collect()
     };
-    let (status, first) = envelope_of(format!("http://{bff}/api/views/category/{slug}")).await;
+    let (status, first) =
+        get_json::<ViewEnvelope>(format!("http://{bff}/api/views/category/{slug}")).await;
     assert_eq!(status, StatusCode::OK);
-    let (_, second) = envelope_of(format!("http://{bff}/api/views/category/{slug}?page=2")).await;
+    let (_, second) =
+        get_json::<ViewEnvelope>(format!("http://{bff}/api/views/category/{slug}?page=2")).await;
     let (page1, page2) = (
         ids_of(&first, "products", "id"),
         ids_of(&second, "products", "id"),
@@ -125,7 +109,8 @@ async fn category_pages_and_review_pages_follow_the_page_parameter() {
     assert_eq!(ids_of(&second, "stock", "product_id"), page2);
     assert_eq!(ids_of(&second, "ratings", "product_id"), page2);
     // The rendered-view cache keeps pages apart.
-    let (_, again) = envelope_of(format!("http://{bff}/api/views/category/{slug}?page=2")).await;
+    let (_, again) =
+        get_json::<ViewEnvelope>(format!("http://{bff}/api/views/category/{slug}?page=2")).await;
     assert_eq!(ids_of(&again, "products", "id"), page2);
 
     let (status, body) = error_of(format!("http://{bff}/api/views/category/no-such-thing")).await;
@@ -144,14 +129,11 @@ async fn category_pages_and_review_pages_follow_the_page_parameter() {
 
     // A tile pages on its own through the one-part endpoint.
     let review_ids = |page: u32| async move {
-        let outcome: tessera_contract::PartOutcome = reqwest::get(format!(
+        let outcome: tessera_contract::PartOutcome = get_json(format!(
             "http://{bff}/api/parts/product/reviews/7?page={page}"
         ))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .1;
         let data = outcome.data.unwrap();
         assert_eq!(data["page"], page);
         data["items"]
@@ -171,9 +153,8 @@ async fn category_pages_and_review_pages_follow_the_page_parameter() {
 
 #[tokio::test]
 async fn product_images_are_relayed_from_the_pages_own_origin() {
-    let services = start_services().await;
+    let (services, bff) = demo_with_bff().await;
     let demo = &services.demo;
-    let bff = start_bff(&config(&demo.upstreams(), None)).await;
     let client = reqwest::Client::new();
 
     let direct = reqwest::get(format!("http://{}/images/7.svg", demo.catalog.addr))
@@ -244,8 +225,7 @@ async fn error_of(url: String) -> (StatusCode, ErrorBody) {
 
 #[tokio::test]
 async fn unknown_and_malformed_ids_get_json_errors() {
-    let services = start_services().await;
-    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    let (_services, bff) = demo_with_bff().await;
 
     let (status, body) = error_of(format!("http://{bff}/api/views/product/999999")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -303,8 +283,7 @@ async fn unknown_and_malformed_ids_get_json_errors() {
 
 #[tokio::test]
 async fn a_hung_catalog_costs_the_part_timeout_not_more() {
-    let services = start_services().await;
-    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    let (services, bff) = demo_with_bff().await;
     services.demo.catalog.faults.set(Faults {
         hang: true,
         ..Faults::default()
@@ -343,9 +322,8 @@ async fn a_hung_catalog_costs_the_part_timeout_not_more() {
 
 #[tokio::test]
 async fn failing_or_absent_upstreams_are_a_502_without_leaking_their_address() {
-    let services = start_services().await;
+    let (services, bff) = demo_with_bff().await;
     let demo = &services.demo;
-    let bff = start_bff(&config(&demo.upstreams(), None)).await;
     demo.inventory.faults.set(Faults {
         error_rate: 1.0,
         error_status: 500,
@@ -363,39 +341,35 @@ async fn failing_or_absent_upstreams_are_a_502_without_leaking_their_address() {
         "upstream bodies must not leak: {body}"
     );
 
-    // Nothing listens on this port any more.
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
+    // Nothing listens there any more.
     let mut upstreams = demo.upstreams().to_vec();
-    upstreams[0].1 = format!("http://{port}");
+    let dead = refused_url();
+    upstreams[0].1 = dead.clone();
     let bff = start_bff(&config(&upstreams, None)).await;
     let response = reqwest::get(format!("http://{bff}/api/views/product/1"))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
     let body = response.text().await.unwrap();
-    assert!(!body.contains(&port.to_string()), "{body}");
+    let port = dead.rsplit(':').next().unwrap();
+    assert!(!body.contains(port), "{body}");
 }
 
 #[tokio::test]
 async fn health_answers() {
-    let services = start_services().await;
-    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    let (_services, bff) = demo_with_bff().await;
     let response = reqwest::get(format!("http://{bff}/healthz")).await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
 }
 
 #[tokio::test]
 async fn a_review_written_through_the_bff_shows_in_the_cached_summary() {
-    let services = start_services().await;
-    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    let (_services, bff) = demo_with_bff().await;
     let count =
         |envelope: &ViewEnvelope| envelope.data("summary").unwrap()["count"].as_i64().unwrap();
     let url = format!("http://{bff}/api/views/product/7");
-    let before: ViewEnvelope = reqwest::get(&url).await.unwrap().json().await.unwrap();
-    let cached: ViewEnvelope = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let before: ViewEnvelope = get_json(&url).await.1;
+    let cached: ViewEnvelope = get_json(&url).await.1;
     assert_eq!(count(&before), count(&cached));
 
     let client = reqwest::Client::new();
@@ -410,7 +384,7 @@ async fn a_review_written_through_the_bff_shows_in_the_cached_summary() {
     let created: serde_json::Value = created.json().await.unwrap();
     assert_eq!(created["title"], "Lovely");
 
-    let after: ViewEnvelope = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let after: ViewEnvelope = get_json(&url).await.1;
     assert_eq!(
         count(&after),
         count(&before) + 1,
@@ -457,6 +431,6 @@ async fn a_review_written_through_the_bff_shows_in_the_cached_summary() {
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let body: ErrorBody = huge.json().await.unwrap();
     assert_eq!(body.error.code, "payload_too_large");
-    let unchanged: ViewEnvelope = reqwest::get(&url).await.unwrap().json().await.unwrap();
+    let unchanged: ViewEnvelope = get_json(&url).await.1;
     assert_eq!(count(&unchanged), count(&after));
 }

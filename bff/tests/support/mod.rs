@@ -41,3 +41,10 @@ pub fn config_from(text: &str) -> Config {
 pub async fn start_bff(config: &Config) -> SocketAddr {
     tessera_bff::spawn(config).await.unwrap()
 }
+
+/// The demo services, and a BFF over them with the built-in configuration (no front end).
+pub async fn demo_with_bff() -> (Services, SocketAddr) {
+    let services = start_services().await;
+    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    (services, bff)
+}
