@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::common::db::{Db, DbError};
 use crate::common::faults::FaultSwitch;
-use crate::common::http::{ServiceError, cached_json, etag_of, parse_id};
+use crate::common::http::{ServiceError, cached_items, cached_or_404, etag_of};
+use crate::common::params::{Id, Params, parse_id, parse_page};
 use crate::common::server;
 use crate::seed::{self, CATEGORIES, Scale};
 
@@ -88,7 +89,7 @@ pub struct Catalog {
 impl Catalog {
     /// Opens the store at `path`, creating and seeding it on first use; an existing file is reused.
     pub fn open(path: &Path, scale: Scale) -> Result<Self, DbError> {
-        let db = Db::open(path, |conn| init(conn, scale))?;
+        let db = Db::open_seeded(path, SCHEMA, "products", |conn| populate(conn, scale))?;
         Ok(Self { db })
     }
 
@@ -104,26 +105,21 @@ impl Catalog {
     }
 }
 
-fn init(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS categories (
-             id INTEGER PRIMARY KEY,
-             slug TEXT NOT NULL UNIQUE,
-             name TEXT NOT NULL
-         );
-         CREATE TABLE IF NOT EXISTS products (
-             id INTEGER PRIMARY KEY,
-             name TEXT NOT NULL,
-             description TEXT NOT NULL,
-             category_id INTEGER NOT NULL REFERENCES categories(id),
-             attributes TEXT NOT NULL
-         );
-         CREATE INDEX IF NOT EXISTS products_by_category ON products(category_id, id);",
-    )?;
-    let seeded: i64 = conn.query_row("SELECT count(*) FROM products", [], |r| r.get(0))?;
-    if seeded > 0 {
-        return Ok(());
-    }
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS categories (
+         id INTEGER PRIMARY KEY,
+         slug TEXT NOT NULL UNIQUE,
+         name TEXT NOT NULL
+     );
+     CREATE TABLE IF NOT EXISTS products (
+         id INTEGER PRIMARY KEY,
+         name TEXT NOT NULL,
+         description TEXT NOT NULL,
+         category_id INTEGER NOT NULL REFERENCES categories(id),
+         attributes TEXT NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS products_by_category ON products(category_id, id);";
+
+fn populate(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     {
         let mut insert_category =
@@ -180,11 +176,7 @@ async fn list_categories(
             rows.collect::<rusqlite::Result<Vec<_>>>()
         })
         .await?;
-    Ok(cached_json(
-        &headers,
-        &serde_json::json!({ "items": items }),
-        MAX_AGE_S,
-    ))
+    Ok(cached_items(&headers, &items, MAX_AGE_S))
 }
 
 /// Query of `GET /products`. Numbers arrive as strings so a bad one gets our own message.
@@ -196,30 +188,17 @@ struct ProductQuery {
     per_page: Option<String>,
 }
 
-/// Parses a paging parameter: a positive integer no larger than `max`.
-pub(crate) fn parse_paging(
-    name: &str,
-    raw: Option<&str>,
-    default: u32,
-    max: u32,
-) -> Result<u32, ServiceError> {
-    let Some(raw) = raw else { return Ok(default) };
-    match raw.parse::<u32>() {
-        Ok(n) if (1..=max).contains(&n) => Ok(n),
-        _ => Err(ServiceError::BadRequest(format!(
-            "{name} must be an integer from 1 to {max}, got {raw:?}"
-        ))),
-    }
-}
-
 async fn list_products(
     State(catalog): State<Catalog>,
     headers: HeaderMap,
-    query: Result<Query<ProductQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<ProductQuery>,
 ) -> Result<Response, ServiceError> {
-    let Query(query) = query?;
-    let page = parse_paging("page", query.page.as_deref(), 1, 1_000_000)?;
-    let per_page = parse_paging("per_page", query.per_page.as_deref(), 24, MAX_PER_PAGE)?;
+    let (page, per_page) = parse_page(
+        query.page.as_deref(),
+        query.per_page.as_deref(),
+        24,
+        MAX_PER_PAGE,
+    )?;
     let category = query.category;
     let result = catalog
         .db
@@ -261,18 +240,14 @@ async fn list_products(
             Ok(Some(Page::new(items, page, per_page, total)))
         })
         .await?;
-    match result {
-        Some(page) => Ok(cached_json(&headers, &page, MAX_AGE_S)),
-        None => Err(ServiceError::NotFound("no such category".into())),
-    }
+    cached_or_404(&headers, result, MAX_AGE_S, || "no such category".into())
 }
 
 async fn get_product(
     State(catalog): State<Catalog>,
-    UrlPath(raw_id): UrlPath<String>,
+    Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
-    let id = parse_id(&raw_id)?;
     let product = catalog
         .db
         .call(move |conn| {
@@ -300,10 +275,9 @@ async fn get_product(
             .optional()
         })
         .await?;
-    match product {
-        Some(product) => Ok(cached_json(&headers, &product, MAX_AGE_S)),
-        None => Err(ServiceError::NotFound(format!("no product with id {id}"))),
-    }
+    cached_or_404(&headers, product, MAX_AGE_S, || {
+        format!("no product with id {id}")
+    })
 }
 
 /// `GET /images/{id}.svg`: a generated, deterministic product picture.

@@ -4,36 +4,26 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 
 use crate::common::db::{Db, DbError};
 use crate::common::faults::FaultSwitch;
-use crate::common::http::{ServiceError, cached_json, parse_id};
+use crate::common::http::{ServiceError, cached_items, cached_or_404};
+use crate::common::params::{BatchQuery, Id, Params, parse_id_list};
 use crate::common::server;
 use crate::seed::{self, Scale};
 
+/// What the service answers per product: the front end's own type.
+pub use tessera_contract::data::Stock;
+
 /// Stock moves: clients and the BFF may cache it only briefly.
 const MAX_AGE_S: u32 = 5;
-/// The most ids one batch request may ask for.
-pub const MAX_BATCH: usize = 100;
 /// At or below this many units a product is reported as `low`.
 const LOW_STOCK: i64 = 5;
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Stock {
-    pub product_id: i64,
-    /// Price in the currency's minor unit (cents).
-    pub price_cents: i64,
-    pub currency: String,
-    pub stock: i64,
-    /// `in_stock`, `low` or `out_of_stock`.
-    pub availability: String,
-}
 
 #[derive(Debug, Clone)]
 pub struct Inventory {
@@ -43,9 +33,8 @@ pub struct Inventory {
 impl Inventory {
     /// Opens the store at `path`, creating and seeding it on first use.
     pub fn open(path: &Path, scale: Scale) -> Result<Self, DbError> {
-        Ok(Self {
-            db: Db::open(path, |conn| init(conn, scale))?,
-        })
+        let db = Db::open_seeded(path, SCHEMA, "stock", |conn| populate(conn, scale))?;
+        Ok(Self { db })
     }
 
     pub fn router(self, faults: FaultSwitch) -> Router {
@@ -57,19 +46,14 @@ impl Inventory {
     }
 }
 
-fn init(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS stock (
-             product_id INTEGER PRIMARY KEY,
-             price_cents INTEGER NOT NULL CHECK (price_cents > 0),
-             currency TEXT NOT NULL,
-             stock INTEGER NOT NULL CHECK (stock >= 0)
-         );",
-    )?;
-    let seeded: i64 = conn.query_row("SELECT count(*) FROM stock", [], |r| r.get(0))?;
-    if seeded > 0 {
-        return Ok(());
-    }
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS stock (
+         product_id INTEGER PRIMARY KEY,
+         price_cents INTEGER NOT NULL CHECK (price_cents > 0),
+         currency TEXT NOT NULL,
+         stock INTEGER NOT NULL CHECK (stock >= 0)
+     );";
+
+fn populate(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
     let mut rng = fastrand::Rng::with_seed(seed::SEED ^ 0x1_0000);
     let tx = conn.transaction()?;
     {
@@ -117,33 +101,22 @@ fn read_stock(conn: &Connection, id: i64) -> rusqlite::Result<Option<Stock>> {
 
 async fn get_stock(
     State(inventory): State<Inventory>,
-    UrlPath(raw_id): UrlPath<String>,
+    Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
-    let id = parse_id(&raw_id)?;
-    match inventory.db.call(move |conn| read_stock(conn, id)).await? {
-        Some(stock) => Ok(cached_json(&headers, &stock, MAX_AGE_S)),
-        None => Err(ServiceError::NotFound(format!(
-            "no stock record for product {id}"
-        ))),
-    }
-}
-
-/// `?ids=1,2,3` of the batch routes (here and in reviews).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct BatchQuery {
-    pub ids: String,
+    let stock = inventory.db.call(move |conn| read_stock(conn, id)).await?;
+    cached_or_404(&headers, stock, MAX_AGE_S, || {
+        format!("no stock record for product {id}")
+    })
 }
 
 /// `GET /stock?ids=1,2,3`: several products at once (the home page's grid). Unknown ids are
 /// simply absent from `items`.
 async fn batch_stock(
     State(inventory): State<Inventory>,
-    query: Result<Query<BatchQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<BatchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
-    let Query(query) = query?;
     let ids = parse_id_list(&query.ids)?;
     let items = inventory
         .db
@@ -157,27 +130,5 @@ async fn batch_stock(
             Ok(items)
         })
         .await?;
-    Ok(cached_json(
-        &headers,
-        &serde_json::json!({ "items": items }),
-        MAX_AGE_S,
-    ))
-}
-
-/// Parses `1,2,3`: at least one and at most [`MAX_BATCH`] positive integers, duplicates dropped.
-pub fn parse_id_list(raw: &str) -> Result<Vec<i64>, ServiceError> {
-    let mut ids = Vec::new();
-    for part in raw.split(',') {
-        let id = parse_id(part.trim())?;
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    if ids.len() > MAX_BATCH {
-        return Err(ServiceError::BadRequest(format!(
-            "at most {MAX_BATCH} ids per request, got {}",
-            ids.len()
-        )));
-    }
-    Ok(ids)
+    Ok(cached_items(&headers, &items, MAX_AGE_S))
 }

@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! - [`common`]: the SQLite pool, HTTP conventions (errors, ETag/304), fault injection, serving.
+//! - [`common`]: the SQLite pool, HTTP conventions (errors, ETag/304), request parameters, fault
+//!   injection, serving.
 //! - [`seed`]: the deterministic data set every service seeds from.
 //! - [`catalog`]: products and categories (port 8081).
 //! - [`inventory`]: price and stock (8082).

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use tessera_services::catalog::Catalog;
 use tessera_services::common::db::DbError;
 use tessera_services::common::server;
@@ -14,8 +14,11 @@ use tessera_services::reviews::Reviews;
 use tessera_services::{FaultSwitch, Faults, Scale};
 use tracing_subscriber::EnvFilter;
 
+/// The flags every subcommand takes. The subcommands themselves are built from [`Kind::ALL`]
+/// (see [`subcommands`]), so each service's address flag is described once.
 #[derive(Debug, Parser)]
 #[command(version, about = "Tessera's demo data services")]
+#[command(subcommand_required = true, arg_required_else_help = true)]
 struct Cli {
     /// Directory holding each service's SQLite file (created if missing).
     #[arg(long, env = "TESSERA_DATA_DIR", default_value = "data", global = true)]
@@ -26,8 +29,6 @@ struct Cli {
     /// Faults to inject from the start, as the JSON body of `PUT /admin/faults`.
     #[arg(long, global = true)]
     faults: Option<String>,
-    #[command(subcommand)]
-    service: Service,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -36,58 +37,7 @@ enum ScaleArg {
     Demo,
 }
 
-#[derive(Debug, Subcommand)]
-enum Service {
-    /// Products and categories.
-    Catalog {
-        #[arg(long, env = "TESSERA_CATALOG_LISTEN", default_value = "127.0.0.1:8081")]
-        listen: SocketAddr,
-    },
-    /// Price and stock.
-    Inventory {
-        #[arg(
-            long,
-            env = "TESSERA_INVENTORY_LISTEN",
-            default_value = "127.0.0.1:8082"
-        )]
-        listen: SocketAddr,
-    },
-    /// Reviews and their materialized summaries.
-    Reviews {
-        #[arg(long, env = "TESSERA_REVIEWS_LISTEN", default_value = "127.0.0.1:8083")]
-        listen: SocketAddr,
-    },
-    /// Related products.
-    Recommendations {
-        #[arg(
-            long,
-            env = "TESSERA_RECOMMENDATIONS_LISTEN",
-            default_value = "127.0.0.1:8084"
-        )]
-        listen: SocketAddr,
-    },
-    /// Every service, each on its default or given address.
-    All {
-        #[arg(long, env = "TESSERA_CATALOG_LISTEN", default_value = "127.0.0.1:8081")]
-        catalog: SocketAddr,
-        #[arg(
-            long,
-            env = "TESSERA_INVENTORY_LISTEN",
-            default_value = "127.0.0.1:8082"
-        )]
-        inventory: SocketAddr,
-        #[arg(long, env = "TESSERA_REVIEWS_LISTEN", default_value = "127.0.0.1:8083")]
-        reviews: SocketAddr,
-        #[arg(
-            long,
-            env = "TESSERA_RECOMMENDATIONS_LISTEN",
-            default_value = "127.0.0.1:8084"
-        )]
-        recommendations: SocketAddr,
-    },
-}
-
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Catalog,
     Inventory,
@@ -96,14 +46,89 @@ enum Kind {
 }
 
 impl Kind {
-    fn name(self) -> &'static str {
+    const ALL: [Self; 4] = [
+        Self::Catalog,
+        Self::Inventory,
+        Self::Reviews,
+        Self::Recommendations,
+    ];
+
+    /// `(subcommand, variable naming its address, default address)`.
+    #[rustfmt::skip]
+    fn spec(self) -> (&'static str, &'static str, &'static str) {
         match self {
-            Self::Catalog => "catalog",
-            Self::Inventory => "inventory",
-            Self::Reviews => "reviews",
-            Self::Recommendations => "recommendations",
+            Self::Catalog => ("catalog", "TESSERA_CATALOG_LISTEN", "127.0.0.1:8081"),
+            Self::Inventory => ("inventory", "TESSERA_INVENTORY_LISTEN", "127.0.0.1:8082"),
+            Self::Reviews => ("reviews", "TESSERA_REVIEWS_LISTEN", "127.0.0.1:8083"),
+            Self::Recommendations =>
+                ("recommendations", "TESSERA_RECOMMENDATIONS_LISTEN", "127.0.0.1:8084"),
         }
     }
+
+    fn about(self) -> &'static str {
+        match self {
+            Self::Catalog => "Products and categories",
+            Self::Inventory => "Price and stock",
+            Self::Reviews => "Reviews and their materialized summaries",
+            Self::Recommendations => "Related products",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        self.spec().0
+    }
+
+    /// The flag `--<id>` taking this service's address.
+    fn address_flag(self, id: &'static str) -> Arg {
+        let (_, env, default_addr) = self.spec();
+        // The placeholder: `<LISTEN>` for `--listen`, `<CATALOG>` for `all --catalog`.
+        let value_name = if id == "listen" {
+            "LISTEN"
+        } else {
+            env.trim_start_matches("TESSERA_")
+                .trim_end_matches("_LISTEN")
+        };
+        Arg::new(id)
+            .long(id)
+            .value_name(value_name)
+            .env(env)
+            .default_value(default_addr)
+            .value_parser(clap::value_parser!(SocketAddr))
+    }
+}
+
+/// One subcommand per service (`catalog --listen ADDR`, …) and `all` (`--catalog ADDR`, …).
+fn subcommands() -> impl Iterator<Item = Command> {
+    let one = Kind::ALL.into_iter().map(|kind| {
+        Command::new(kind.name())
+            .about(kind.about())
+            .arg(kind.address_flag("listen"))
+    });
+    let all = Command::new("all")
+        .about("Every service, each on its default or given address")
+        .args(Kind::ALL.map(|kind| kind.address_flag(kind.name())));
+    one.chain([all])
+}
+
+/// The services the chosen subcommand runs, each with its address.
+fn chosen(matches: &ArgMatches) -> Vec<(Kind, SocketAddr)> {
+    let (command, args) = matches.subcommand().expect("clap requires a subcommand");
+    let address = |id: &str| {
+        *args
+            .get_one::<SocketAddr>(id)
+            .expect("every address flag has a default")
+    };
+    if command == "all" {
+        return Kind::ALL
+            .into_iter()
+            .map(|kind| (kind, address(kind.name())))
+            .collect();
+    }
+    let kind = Kind::ALL
+        .into_iter()
+        .find(|kind| kind.name() == command)
+        .expect("the subcommands are built from Kind::ALL");
+    vec![(kind, address("listen"))]
 }
 
 #[tokio::main]
@@ -113,7 +138,8 @@ async fn main() -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().subcommands(subcommands()).get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let scale = match cli.scale {
         ScaleArg::Small => Scale::SMALL,
         ScaleArg::Demo => Scale::DEMO,
@@ -128,23 +154,7 @@ async fn main() -> anyhow::Result<()> {
             faults
         }
     };
-    let services = match cli.service {
-        Service::Catalog { listen } => vec![(Kind::Catalog, listen)],
-        Service::Inventory { listen } => vec![(Kind::Inventory, listen)],
-        Service::Reviews { listen } => vec![(Kind::Reviews, listen)],
-        Service::Recommendations { listen } => vec![(Kind::Recommendations, listen)],
-        Service::All {
-            catalog,
-            inventory,
-            reviews,
-            recommendations,
-        } => vec![
-            (Kind::Catalog, catalog),
-            (Kind::Inventory, inventory),
-            (Kind::Reviews, reviews),
-            (Kind::Recommendations, recommendations),
-        ],
-    };
+    let services = chosen(&matches);
 
     // Bind everything first, so a taken port fails fast, before any seeding.
     let mut bound = Vec::new();
@@ -190,23 +200,18 @@ type MakeRouter = Box<dyn FnOnce(FaultSwitch) -> axum::Router + Send>;
 /// Opens (and on first start seeds) one service's store.
 fn open(kind: Kind, path: &std::path::Path, scale: Scale) -> Result<MakeRouter, DbError> {
     Ok(match kind {
-        Kind::Catalog => {
-            let s = Catalog::open(path, scale)?;
-            Box::new(move |f| s.router(f))
-        }
-        Kind::Inventory => {
-            let s = Inventory::open(path, scale)?;
-            Box::new(move |f| s.router(f))
-        }
-        Kind::Reviews => {
-            let s = Reviews::open(path, scale)?;
-            Box::new(move |f| s.router(f))
-        }
+        Kind::Catalog => opened(Catalog::open(path, scale)?, Catalog::router),
+        Kind::Inventory => opened(Inventory::open(path, scale)?, Inventory::router),
+        Kind::Reviews => opened(Reviews::open(path, scale)?, Reviews::router),
         Kind::Recommendations => {
-            let s = Recommendations::open(path, scale)?;
-            Box::new(move |f| s.router(f))
+            opened(Recommendations::open(path, scale)?, Recommendations::router)
         }
     })
+}
+
+/// An opened service, whose router is made once its fault switch exists.
+fn opened<S: Send + 'static>(service: S, router: fn(S, FaultSwitch) -> axum::Router) -> MakeRouter {
+    Box::new(move |faults| router(service, faults))
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -6,17 +6,17 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::{Path as UrlPath, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::parse_paging;
 use crate::common::db::{Db, DbError};
 use crate::common::faults::FaultSwitch;
-use crate::common::http::{ServiceError, cached_json, parse_id};
+use crate::common::http::{ServiceError, cached_json, cached_or_404};
+use crate::common::params::{Id, Params, parse_paging};
 use crate::common::server;
 use crate::seed::{self, CATEGORIES, Scale};
 
@@ -39,10 +39,10 @@ pub struct Recommendations {
 }
 
 impl Recommendations {
+    /// Opens the store at `path`, creating and seeding it on first use.
     pub fn open(path: &Path, scale: Scale) -> Result<Self, DbError> {
-        Ok(Self {
-            db: Db::open(path, |conn| init(conn, scale))?,
-        })
+        let db = Db::open_seeded(path, SCHEMA, "items", |conn| populate(conn, scale))?;
+        Ok(Self { db })
     }
 
     pub fn router(self, faults: FaultSwitch) -> Router {
@@ -54,27 +54,22 @@ impl Recommendations {
     }
 }
 
-fn init(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS items (
-             id INTEGER PRIMARY KEY,
-             name TEXT NOT NULL,
-             category TEXT NOT NULL,
-             popularity REAL NOT NULL
-         );
-         CREATE INDEX IF NOT EXISTS items_by_category ON items(category, popularity DESC);
-         CREATE TABLE IF NOT EXISTS related (
-             product_id INTEGER NOT NULL,
-             rank INTEGER NOT NULL,
-             related_id INTEGER NOT NULL REFERENCES items(id),
-             score REAL NOT NULL,
-             PRIMARY KEY (product_id, rank)
-         ) WITHOUT ROWID;",
-    )?;
-    let seeded: i64 = conn.query_row("SELECT count(*) FROM items", [], |r| r.get(0))?;
-    if seeded > 0 {
-        return Ok(());
-    }
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS items (
+         id INTEGER PRIMARY KEY,
+         name TEXT NOT NULL,
+         category TEXT NOT NULL,
+         popularity REAL NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS items_by_category ON items(category, popularity DESC);
+     CREATE TABLE IF NOT EXISTS related (
+         product_id INTEGER NOT NULL,
+         rank INTEGER NOT NULL,
+         related_id INTEGER NOT NULL REFERENCES items(id),
+         score REAL NOT NULL,
+         PRIMARY KEY (product_id, rank)
+     ) WITHOUT ROWID;";
+
+fn populate(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
     let products = seed::products(scale);
     let mut rng = fastrand::Rng::with_seed(seed::SEED ^ 0x3_0000);
     let mut by_category: Vec<Vec<i64>> = vec![Vec::new(); CATEGORIES.len()];
@@ -128,12 +123,10 @@ struct LimitQuery {
 
 async fn for_product(
     State(recs): State<Recommendations>,
-    UrlPath(raw_id): UrlPath<String>,
-    query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
+    Id(id): Id,
+    Params(query): Params<LimitQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
-    let id = parse_id(&raw_id)?;
-    let Query(query) = query?;
     let limit = parse_paging("limit", query.limit.as_deref(), 4, RELATED as u32)?;
     let items = recs
         .db
@@ -163,26 +156,23 @@ async fn for_product(
             Ok(Some(items))
         })
         .await?;
-    match items {
-        Some(items) => Ok(cached_json(
-            &headers,
-            &serde_json::json!({ "product_id": id, "items": items }),
-            MAX_AGE_S,
-        )),
-        None => Err(ServiceError::NotFound(format!("no product with id {id}"))),
-    }
+    let body = items.map(|items| serde_json::json!({ "product_id": id, "items": items }));
+    cached_or_404(&headers, body, MAX_AGE_S, || {
+        format!("no product with id {id}")
+    })
 }
 
 async fn for_category(
     State(recs): State<Recommendations>,
     UrlPath(slug): UrlPath<String>,
-    query: Result<Query<LimitQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Params<LimitQuery>, ServiceError>,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
     if !CATEGORIES.iter().any(|(s, _, _)| *s == slug) {
         return Err(ServiceError::NotFound("no such category".into()));
     }
-    let Query(query) = query?;
+    // An unknown category is a 404 even with a bad query, so the query is checked second.
+    let Params(query) = query?;
     let limit = parse_paging("limit", query.limit.as_deref(), 4, 24)?;
     let category = slug.clone();
     let items = recs

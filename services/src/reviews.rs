@@ -7,21 +7,24 @@ use std::path::Path;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{Page, parse_paging};
+use crate::catalog::Page;
 use crate::common::db::{Db, DbError};
 use crate::common::faults::FaultSwitch;
-use crate::common::http::{ServiceError, cached_json, parse_id};
+use crate::common::http::{ServiceError, cached_items, cached_or_404};
+use crate::common::params::{BatchQuery, Id, PageQuery, Params, parse_id_list, parse_page};
 use crate::common::server;
-use crate::inventory::{BatchQuery, parse_id_list};
 use crate::seed::{self, Scale};
+
+/// A product's rating in a few bytes, for lists of products: the front end's own type.
+pub use tessera_contract::data::Rating;
 
 const MAX_AGE_S: u32 = 10;
 const MAX_PER_PAGE: u32 = 50;
@@ -53,14 +56,6 @@ pub struct Summary {
     pub best: Option<Review>,
     /// Lowest rating, the newest among equals.
     pub worst: Option<Review>,
-}
-
-/// A product's rating in a few bytes, for lists of products (`GET /summaries?ids=`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Rating {
-    pub product_id: i64,
-    pub count: i64,
-    pub average: Option<f64>,
 }
 
 /// The body of `POST /products/{id}/reviews`.
@@ -102,9 +97,8 @@ pub struct Reviews {
 impl Reviews {
     /// Opens the store at `path`, creating and seeding it on first use.
     pub fn open(path: &Path, scale: Scale) -> Result<Self, DbError> {
-        Ok(Self {
-            db: Db::open(path, |conn| init(conn, scale))?,
-        })
+        let db = Db::open_seeded(path, SCHEMA, "products", |conn| populate(conn, scale))?;
+        Ok(Self { db })
     }
 
     pub fn router(self, faults: FaultSwitch) -> Router {
@@ -151,36 +145,31 @@ impl Reviews {
     }
 }
 
-fn init(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS products (id INTEGER PRIMARY KEY);
-         CREATE TABLE IF NOT EXISTS reviews (
-             id INTEGER PRIMARY KEY,
-             product_id INTEGER NOT NULL REFERENCES products(id),
-             rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
-             title TEXT NOT NULL,
-             body TEXT NOT NULL,
-             author TEXT NOT NULL,
-             created_at INTEGER NOT NULL
-         );
-         CREATE INDEX IF NOT EXISTS reviews_newest_first
-             ON reviews(product_id, created_at DESC, id DESC);
-         CREATE TABLE IF NOT EXISTS summaries (
-             product_id INTEGER PRIMARY KEY REFERENCES products(id),
-             count INTEGER NOT NULL,
-             rating_sum INTEGER NOT NULL,
-             r1 INTEGER NOT NULL, r2 INTEGER NOT NULL, r3 INTEGER NOT NULL,
-             r4 INTEGER NOT NULL, r5 INTEGER NOT NULL,
-             best_id INTEGER REFERENCES reviews(id),
-             best_rating INTEGER,
-             worst_id INTEGER REFERENCES reviews(id),
-             worst_rating INTEGER
-         );",
-    )?;
-    let seeded: i64 = conn.query_row("SELECT count(*) FROM products", [], |r| r.get(0))?;
-    if seeded > 0 {
-        return Ok(());
-    }
+const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS products (id INTEGER PRIMARY KEY);
+     CREATE TABLE IF NOT EXISTS reviews (
+         id INTEGER PRIMARY KEY,
+         product_id INTEGER NOT NULL REFERENCES products(id),
+         rating INTEGER NOT NULL CHECK (rating BETWEEN 1 AND 5),
+         title TEXT NOT NULL,
+         body TEXT NOT NULL,
+         author TEXT NOT NULL,
+         created_at INTEGER NOT NULL
+     );
+     CREATE INDEX IF NOT EXISTS reviews_newest_first
+         ON reviews(product_id, created_at DESC, id DESC);
+     CREATE TABLE IF NOT EXISTS summaries (
+         product_id INTEGER PRIMARY KEY REFERENCES products(id),
+         count INTEGER NOT NULL,
+         rating_sum INTEGER NOT NULL,
+         r1 INTEGER NOT NULL, r2 INTEGER NOT NULL, r3 INTEGER NOT NULL,
+         r4 INTEGER NOT NULL, r5 INTEGER NOT NULL,
+         best_id INTEGER REFERENCES reviews(id),
+         best_rating INTEGER,
+         worst_id INTEGER REFERENCES reviews(id),
+         worst_rating INTEGER
+     );";
+
+fn populate(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let products = seed::products(scale);
     {
@@ -404,24 +393,22 @@ fn scan_summary(conn: &Connection, product_id: i64) -> rusqlite::Result<Summary>
 
 async fn get_summary(
     State(reviews): State<Reviews>,
-    UrlPath(raw_id): UrlPath<String>,
+    Id(id): Id,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
-    let id = parse_id(&raw_id)?;
-    match reviews.summary(id).await? {
-        Some(summary) => Ok(cached_json(&headers, &summary, MAX_AGE_S)),
-        None => Err(ServiceError::NotFound(format!("no product with id {id}"))),
-    }
+    let summary = reviews.summary(id).await?;
+    cached_or_404(&headers, summary, MAX_AGE_S, || {
+        format!("no product with id {id}")
+    })
 }
 
 /// `GET /summaries?ids=1,2,3`: the count and average of several products at once (a grid of
 /// product cards). Unknown ids are simply absent from `items`.
 async fn batch_ratings(
     State(reviews): State<Reviews>,
-    query: Result<Query<BatchQuery>, axum::extract::rejection::QueryRejection>,
+    Params(query): Params<BatchQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
-    let Query(query) = query?;
     let ids = parse_id_list(&query.ids)?;
     let items = reviews
         .db
@@ -446,30 +433,21 @@ async fn batch_ratings(
             Ok(items)
         })
         .await?;
-    Ok(cached_json(
-        &headers,
-        &serde_json::json!({ "items": items }),
-        MAX_AGE_S,
-    ))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PageQuery {
-    page: Option<String>,
-    per_page: Option<String>,
+    Ok(cached_items(&headers, &items, MAX_AGE_S))
 }
 
 async fn list_reviews(
     State(reviews): State<Reviews>,
-    UrlPath(raw_id): UrlPath<String>,
-    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    Id(id): Id,
+    Params(query): Params<PageQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ServiceError> {
-    let id = parse_id(&raw_id)?;
-    let Query(query) = query?;
-    let page = parse_paging("page", query.page.as_deref(), 1, 1_000_000)?;
-    let per_page = parse_paging("per_page", query.per_page.as_deref(), 10, MAX_PER_PAGE)?;
+    let (page, per_page) = parse_page(
+        query.page.as_deref(),
+        query.per_page.as_deref(),
+        10,
+        MAX_PER_PAGE,
+    )?;
     let result = reviews
         .db
         .call(move |conn| {
@@ -488,18 +466,16 @@ async fn list_reviews(
             Ok(Some(Page::new(items, page, per_page, total)))
         })
         .await?;
-    match result {
-        Some(page) => Ok(cached_json(&headers, &page, MAX_AGE_S)),
-        None => Err(ServiceError::NotFound(format!("no product with id {id}"))),
-    }
+    cached_or_404(&headers, result, MAX_AGE_S, || {
+        format!("no product with id {id}")
+    })
 }
 
 async fn create_review(
     State(reviews): State<Reviews>,
-    UrlPath(raw_id): UrlPath<String>,
+    Id(id): Id,
     body: Result<axum::Json<NewReview>, JsonRejection>,
 ) -> Result<Response, ServiceError> {
-    let id = parse_id(&raw_id)?;
     let axum::Json(review) = body?;
     review.validate()?;
     match reviews.add(id, review).await? {

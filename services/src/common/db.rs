@@ -71,6 +71,27 @@ impl Db {
         }))
     }
 
+    /// Opens a service's store at `path`: applies `schema` (idempotent `CREATE … IF NOT EXISTS`
+    /// statements), then runs `seed` only while `table` is empty, so an existing file is reused as
+    /// it is rather than reseeded.
+    pub fn open_seeded(
+        path: &Path,
+        schema: &str,
+        table: &str,
+        seed: impl FnOnce(&mut Connection) -> rusqlite::Result<()>,
+    ) -> Result<Arc<Self>, DbError> {
+        Self::open(path, |conn| {
+            conn.execute_batch(schema)?;
+            // `table` is one of the services' own table names, never request input.
+            let rows: i64 =
+                conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+            if rows > 0 {
+                return Ok(());
+            }
+            seed(conn)
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

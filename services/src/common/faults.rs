@@ -46,6 +46,23 @@ impl Default for Faults {
 }
 
 impl Faults {
+    /// Every request fails with `status`.
+    pub fn failing(status: u16) -> Self {
+        Self {
+            error_rate: 1.0,
+            error_status: status,
+            ..Self::default()
+        }
+    }
+
+    /// Every request is answered `latency_ms` late.
+    pub fn slowed(latency_ms: u64) -> Self {
+        Self {
+            latency_ms,
+            ..Self::default()
+        }
+    }
+
     /// Checks that the settings make sense, naming the offending field.
     pub fn validate(&self) -> Result<(), String> {
         if !(0.0..=1.0).contains(&self.error_rate) {

@@ -10,6 +10,9 @@ use tessera_contract::{ErrorBody, if_none_match};
 
 use super::db::DbError;
 
+/// The largest request body a service accepts; a larger one is answered 413.
+pub const BODY_LIMIT: usize = 16 * 1024;
+
 /// Every way a service request can fail, mapped to a status and a stable code in one place.
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -63,9 +66,7 @@ impl IntoResponse for ServiceError {
 impl From<JsonRejection> for ServiceError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection.status() {
-            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge {
-                limit: super::server::BODY_LIMIT,
-            },
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge { limit: BODY_LIMIT },
             StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 Self::UnsupportedMediaType("expected Content-Type: application/json".into())
             }
@@ -83,16 +84,6 @@ impl From<PathRejection> for ServiceError {
 impl From<QueryRejection> for ServiceError {
     fn from(rejection: QueryRejection) -> Self {
         Self::BadRequest(rejection.body_text())
-    }
-}
-
-/// Parses a positive integer id from a path segment, or says why it is malformed.
-pub fn parse_id(raw: &str) -> Result<i64, ServiceError> {
-    match raw.parse::<i64>() {
-        Ok(id) if id > 0 => Ok(id),
-        _ => Err(ServiceError::BadRequest(format!(
-            "malformed id {raw:?}: expected a positive integer"
-        ))),
     }
 }
 
@@ -138,20 +129,27 @@ pub fn cached_json<T: Serialize>(request: &HeaderMap, value: &T, max_age: u32) -
     response
 }
 
+/// [`cached_json`] of `value`, or a 404 saying `missing` when there is none.
+pub fn cached_or_404<T: Serialize>(
+    request: &HeaderMap,
+    value: Option<T>,
+    max_age: u32,
+    missing: impl FnOnce() -> String,
+) -> Result<Response, ServiceError> {
+    match value {
+        Some(value) => Ok(cached_json(request, &value, max_age)),
+        None => Err(ServiceError::NotFound(missing())),
+    }
+}
+
+/// [`cached_json`] of `{"items": [...]}`, the shape of every list that is not paged.
+pub fn cached_items<T: Serialize>(request: &HeaderMap, items: &[T], max_age: u32) -> Response {
+    cached_json(request, &serde_json::json!({ "items": items }), max_age)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn ids_must_be_positive_integers() {
-        assert_eq!(parse_id("42").unwrap(), 42);
-        for bad in ["0", "-1", "abc", "1.5", "", "99999999999999999999"] {
-            assert!(
-                matches!(parse_id(bad), Err(ServiceError::BadRequest(_))),
-                "{bad}"
-            );
-        }
-    }
 
     #[test]
     fn etag_is_quoted_and_content_derived() {

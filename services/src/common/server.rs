@@ -13,10 +13,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use super::faults::{self, FaultSwitch};
-use super::http::ServiceError;
-
-/// The largest request body a service accepts.
-pub const BODY_LIMIT: usize = 16 * 1024;
+use super::http::{BODY_LIMIT, ServiceError};
 
 /// The full router of a service: its own `routes` behind fault injection, plus the admin and
 /// health routes (which faults never touch).
