@@ -9,10 +9,13 @@
 //! - [`ViewEnvelope`]: the buffered response of `GET /api/views/{view}/{id}`.
 //! - [`StreamLine`]: one line of the NDJSON stream of the same view.
 //! - [`ErrorBody`]: every 4xx/5xx JSON body the BFF and the demo services return.
+//! - [`data`]: the demo services' JSON inside parts, as the front end reads it.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+pub mod data;
 
 /// How a part was obtained. Only `Ok` and `Stale` carry upstream data; `Fallback` carries the
 /// configured fallback value; `Timeout` and `Error` carry none.

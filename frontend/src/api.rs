@@ -1,8 +1,15 @@
-//! Talking to the BFF: the streaming view client and the DTOs of the demo services' data.
+//! Talking to the BFF: the streaming view client, the part and action requests, and (from the
+//! contract crate) the types of the demo services' data.
 
-use gloo_net::http::Request;
-use serde::Deserialize;
+use gloo_net::http::{Request, Response};
 use tessera_contract::{ErrorBody, PartOutcome, PartStatus, StreamLine};
+
+/// The services' data as the page reads it. The types live in the contract crate, where the
+/// services' own tests check them against the services' real answers.
+pub(crate) use tessera_contract::data::{
+    Category, Items, NewReview, Page, Product, ProductCard, Rating, Related, Review, ReviewSummary,
+    Stock,
+};
 
 /// Why a view could not be loaded, in words fit for the page.
 #[derive(Debug, Clone, PartialEq)]
@@ -42,111 +49,11 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// The catalog's product.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Product {
-    pub id: i64,
-    pub name: String,
-    pub description: String,
-    pub category: CategoryRef,
-    /// The picture's path on the catalog; see [`media_url`].
-    pub image: String,
-    pub attributes: Attributes,
-}
-
-/// A product in a list: enough for a card.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct ProductCard {
-    pub id: i64,
-    pub name: String,
-    pub image: String,
-}
-
-/// A catalog category with its size.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Category {
-    pub slug: String,
-    pub name: String,
-    pub product_count: i64,
-}
-
-/// One page of a list.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Page<T> {
-    pub items: Vec<T>,
-    pub page: u32,
-    pub total: i64,
-    pub total_pages: i64,
-}
-
 /// The relayed address of a service's picture (`/images/7.svg` → `/media/images/7.svg`), so
 /// the page loads it from its own origin.
 pub(crate) fn media_url(image: &str) -> String {
     let file = image.rsplit('/').next().unwrap_or_default();
     format!("/media/images/{file}")
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct CategoryRef {
-    pub slug: String,
-    pub name: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Attributes {
-    pub material: String,
-    pub color: String,
-    pub weight_g: u32,
-}
-
-/// Price and stock from inventory.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Stock {
-    pub product_id: i64,
-    pub price_cents: i64,
-    pub currency: String,
-    pub stock: i64,
-    /// `in_stock`, `low` or `out_of_stock`.
-    pub availability: String,
-}
-
-/// The reviews service's materialized summary.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct ReviewSummary {
-    pub count: i64,
-    pub average: Option<f64>,
-    /// Reviews per rating; index 0 is one star.
-    pub histogram: [i64; 5],
-}
-
-/// A product's rating in a list (`/summaries?ids=`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Rating {
-    pub product_id: i64,
-    pub count: i64,
-    pub average: Option<f64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Review {
-    pub id: i64,
-    pub rating: u8,
-    pub title: String,
-    pub body: String,
-    pub author: String,
-}
-
-/// A related product.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Related {
-    pub id: i64,
-    pub name: String,
-}
-
-/// The `{"items": [...]}` shape of lists.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub(crate) struct Items<T> {
-    pub items: Vec<T>,
 }
 
 /// `?page=N` when a page other than the first is asked for.
@@ -165,11 +72,12 @@ pub(crate) async fn fetch_part(
     page: Option<u32>,
 ) -> Result<PartOutcome, ApiError> {
     let url = format!("/api/parts/{view}/{part}/{id}{}", page_query(page, '?'));
-    let response = Request::get(&url)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))?;
+    let response = answer(
+        Request::get(&url)
+            .header("accept", "application/json")
+            .send(),
+    )
+    .await?;
     let status = response.status();
     let text = response
         .text()
@@ -179,6 +87,14 @@ pub(crate) async fn fetch_part(
         return Ok(outcome);
     }
     Err(error_of(status, &text))
+}
+
+/// Awaits the answer to a request; not reaching the shop at all is a network [`ApiError`].
+async fn answer(
+    sent: impl Future<Output = Result<Response, gloo_net::Error>>,
+) -> Result<Response, ApiError> {
+    sent.await
+        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))
 }
 
 /// The error a non-view answer carries, in our words if it has none.
@@ -211,12 +127,10 @@ pub(crate) async fn stream_view(
     use wasm_bindgen_futures::JsFuture;
 
     let url = format!("/api/views/{view}/{id}?stream{}", page_query(page, '&'));
-    let response = Request::get(&url)
+    let request = Request::get(&url)
         .header("accept", NDJSON)
-        .abort_signal(abort.as_ref())
-        .send()
-        .await
-        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))?;
+        .abort_signal(abort.as_ref());
+    let response = answer(request.send()).await?;
     let status = response.status();
     let is_stream = response
         .headers()
@@ -256,24 +170,13 @@ pub(crate) async fn stream_view(
 
 const NDJSON: &str = "application/x-ndjson";
 
-/// A review as the form sends it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct NewReview {
-    pub rating: u8,
-    pub title: String,
-    pub body: String,
-    pub author: String,
-}
-
 /// Writes a review through the BFF's `review` action (which also drops the product's cached
 /// review parts, so reloading them shows it).
 pub(crate) async fn post_review(product_id: &str, review: &NewReview) -> Result<(), ApiError> {
-    let response = Request::post(&format!("/api/actions/review/{product_id}"))
+    let request = Request::post(&format!("/api/actions/review/{product_id}"))
         .json(review)
-        .map_err(|e| ApiError::network(format!("the review could not be sent: {e}")))?
-        .send()
-        .await
-        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))?;
+        .map_err(|e| ApiError::network(format!("the review could not be sent: {e}")))?;
+    let response = answer(request.send()).await?;
     if response.ok() {
         return Ok(());
     }

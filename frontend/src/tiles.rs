@@ -77,6 +77,17 @@ fn frame(
     .into_any()
 }
 
+/// Each of `items` rendered by `item`, or `None` when there are none (a list tile then says so
+/// in words rather than showing an empty list).
+fn each<T, V: IntoView>(items: Vec<T>, item: impl FnMut(T) -> V) -> Option<Vec<V>> {
+    (!items.is_empty()).then(|| items.into_iter().map(item).collect())
+}
+
+/// What a list tile shows instead of an empty list.
+fn nothing_yet(text: &'static str) -> AnyView {
+    view! { <p class="muted">{text}</p> }.into_any()
+}
+
 /// A part not in yet: a skeleton the size of its content (so nothing below it moves when the
 /// content arrives), `aria-busy`, status `loading`.
 pub(crate) fn loading_tile(name: &'static str, title: &'static str) -> AnyView {
@@ -194,27 +205,22 @@ pub(crate) fn ReviewsTile(
     on_page: Option<Callback<u32>>,
 ) -> impl IntoView {
     let body = decode::<Page<Review>>(&part).map(|page| {
-        if page.items.is_empty() {
-            return view! { <p class="muted">"No reviews yet."</p> }.into_any();
-        }
-        let items = page
-            .items
-            .into_iter()
-            .map(|review| {
-                view! {
-                    <li class="review" data-review-id=review.id>
-                        <p class="review-head">
-                            <span class="stars" aria-label=format!("{} out of 5", review.rating)>
-                                {"★".repeat(review.rating.into())}
-                            </span>
-                            " "<strong data-testid="review-title">{review.title}</strong>
-                        </p>
-                        <p>{review.body}</p>
-                        <p class="muted">"— "{review.author}</p>
-                    </li>
-                }
-            })
-            .collect_view();
+        let Some(items) = each(page.items, |review| {
+            view! {
+                <li class="review" data-review-id=review.id>
+                    <p class="review-head">
+                        <span class="stars" aria-label=format!("{} out of 5", review.rating)>
+                            {"★".repeat(review.rating.into())}
+                        </span>
+                        " "<strong data-testid="review-title">{review.title}</strong>
+                    </p>
+                    <p>{review.body}</p>
+                    <p class="muted">"— "{review.author}</p>
+                </li>
+            }
+        }) else {
+            return nothing_yet("No reviews yet.");
+        };
         let (current, last) = (page.page, u32::try_from(page.total_pages).unwrap_or(u32::MAX));
         let pager = on_page.filter(|_| last > 1).map(|go| {
             view! {
@@ -242,16 +248,11 @@ pub(crate) fn RelatedTile(
     #[prop(optional)] retry: Option<Callback<()>>,
 ) -> impl IntoView {
     let body = decode::<Items<Related>>(&part).map(|list| {
-        if list.items.is_empty() {
-            return view! { <p class="muted">"Nothing to suggest yet."</p> }.into_any();
-        }
-        let items = list
-            .items
-            .into_iter()
-            .map(|item| {
-                view! { <li><a href=format!("/product/{}", item.id)>{item.name}</a></li> }
-            })
-            .collect_view();
+        let Some(items) = each(list.items, |item| {
+            view! { <li><a href=format!("/product/{}", item.id)>{item.name}</a></li> }
+        }) else {
+            return nothing_yet("Nothing to suggest yet.");
+        };
         view! { <ul class="related">{items}</ul> }.into_any()
     });
     frame(name, title, &part, body, retry)
