@@ -1,34 +1,16 @@
 //! The catalog service over real HTTP against a real SQLite file in a temp dir.
 
-use std::net::SocketAddr;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use support::{Admin, Running, assert_revalidates, get};
+use tessera_services::Scale;
 use tessera_services::catalog::Catalog;
-use tessera_services::{FaultSwitch, Scale};
-
-struct Running {
-    addr: SocketAddr,
-    _dir: tempfile::TempDir,
-}
 
 async fn start() -> Running {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("catalog.db");
-    let catalog = tokio::task::spawn_blocking(move || Catalog::open(&path, Scale::SMALL))
-        .await
-        .unwrap()
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let app = catalog.router(FaultSwitch::default());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Running { addr, _dir: dir }
-}
-
-async fn get(url: String) -> (StatusCode, serde_json::Value) {
-    let response = reqwest::get(url).await.unwrap();
-    (response.status(), response.json().await.unwrap())
+    support::start("catalog.db", Catalog::open, Catalog::router).await
 }
 
 #[tokio::test]
@@ -94,23 +76,7 @@ async fn bad_input_gets_json_400_404_405() {
 async fn etags_answer_if_none_match_with_304() {
     let s = start().await;
     let client = reqwest::Client::new();
-    let url = format!("http://{}/products/5", s.addr);
-    let first = client.get(&url).send().await.unwrap();
-    assert!(
-        first.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .contains("max-age")
-    );
-    let etag = first.headers()["etag"].clone();
-    let again = client
-        .get(&url)
-        .header("if-none-match", etag.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(again.headers()["etag"], etag);
+    assert_revalidates(&client, &format!("http://{}/products/5", s.addr), "catalog").await;
 
     let image = client
         .get(format!("http://{}/images/5.svg", s.addr))
@@ -126,15 +92,10 @@ async fn etags_answer_if_none_match_with_304() {
 async fn faults_add_latency_fail_and_hang() {
     let s = start().await;
     let client = reqwest::Client::new();
-    let admin = format!("http://{}/admin/faults", s.addr);
+    let admin = Admin::new(&client, s.addr);
     let product = format!("http://{}/products/1", s.addr);
 
-    let set = client
-        .put(&admin)
-        .json(&serde_json::json!({"latency_ms": 300}))
-        .send()
-        .await
-        .unwrap();
+    let set = admin.put(serde_json::json!({"latency_ms": 300})).await;
     assert_eq!(set.status(), StatusCode::OK);
     let started = Instant::now();
     assert_eq!(
@@ -143,33 +104,17 @@ async fn faults_add_latency_fail_and_hang() {
     );
     assert!(started.elapsed() >= Duration::from_millis(300));
 
-    client
-        .put(&admin)
-        .json(&serde_json::json!({"error_rate": 1.0, "error_status": 503}))
-        .send()
-        .await
-        .unwrap();
+    admin
+        .put(serde_json::json!({"error_rate": 1.0, "error_status": 503}))
+        .await;
     let failed = client.get(&product).send().await.unwrap();
     assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = failed.json().await.unwrap();
     assert_eq!(body["error"]["code"], "injected_fault");
     // Admin and health routes are never faulted.
-    let current: serde_json::Value = client
-        .get(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(current["error_rate"], 1.0);
+    assert_eq!(admin.current().await["error_rate"], 1.0);
 
-    client
-        .put(&admin)
-        .json(&serde_json::json!({"hang": true}))
-        .send()
-        .await
-        .unwrap();
+    admin.put(serde_json::json!({"hang": true})).await;
     let hung = client
         .get(&product)
         .timeout(Duration::from_millis(500))
@@ -177,27 +122,15 @@ async fn faults_add_latency_fail_and_hang() {
         .await;
     assert!(hung.unwrap_err().is_timeout());
 
-    let reset = client.delete(&admin).send().await.unwrap();
-    assert_eq!(reset.status(), StatusCode::OK);
+    assert_eq!(admin.reset().await, StatusCode::OK);
     assert_eq!(
         client.get(&product).send().await.unwrap().status(),
         StatusCode::OK
     );
 
-    let invalid = client
-        .put(&admin)
-        .json(&serde_json::json!({"error_rate": 2.0}))
-        .send()
-        .await
-        .unwrap();
+    let invalid = admin.put(serde_json::json!({"error_rate": 2.0})).await;
     assert_eq!(invalid.status(), StatusCode::BAD_REQUEST);
-    let garbage = client
-        .put(&admin)
-        .header("content-type", "application/json")
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let garbage = admin.put_raw("{not json").await;
     assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
 }
 

@@ -1,32 +1,32 @@
 //! Inventory, reviews and recommendations over real HTTP, each on a real SQLite file.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use reqwest::StatusCode;
+use support::{Admin, Running, assert_revalidates, get};
 use tessera_services::reviews::{NewReview, Reviews};
-use tessera_services::{
-    FaultSwitch, Scale, inventory::Inventory, recommendations::Recommendations,
-};
+use tessera_services::{Scale, inventory::Inventory, recommendations::Recommendations};
 
-async fn serve(app: axum::Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
+async fn inventory() -> Running {
+    support::start("inventory.db", Inventory::open, Inventory::router).await
 }
 
-async fn get(url: String) -> (StatusCode, serde_json::Value) {
-    let response = reqwest::get(url).await.unwrap();
-    (response.status(), response.json().await.unwrap())
+async fn reviews() -> Running {
+    support::start("reviews.db", Reviews::open, Reviews::router).await
+}
+
+async fn recommendations() -> Running {
+    support::start("recs.db", Recommendations::open, Recommendations::router).await
 }
 
 #[tokio::test]
 async fn inventory_prices_stock_and_batches() {
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = Inventory::open(&dir.path().join("inventory.db"), Scale::SMALL).unwrap();
-    let addr = serve(inventory.router(FaultSwitch::default())).await;
+    let service = inventory().await;
+    let addr = service.addr;
 
     let (status, stock) = get(format!("http://{addr}/products/3/stock")).await;
     assert_eq!(status, StatusCode::OK);
@@ -59,9 +59,8 @@ async fn inventory_prices_stock_and_batches() {
 
 #[tokio::test]
 async fn reviews_page_newest_first_and_writes_update_the_summary() {
-    let dir = tempfile::tempdir().unwrap();
-    let reviews = Reviews::open(&dir.path().join("reviews.db"), Scale::SMALL).unwrap();
-    let addr = serve(reviews.router(FaultSwitch::default())).await;
+    let service = reviews().await;
+    let addr = service.addr;
     let client = reqwest::Client::new();
 
     // The product with the most reviews, found through the summaries.
@@ -187,9 +186,8 @@ async fn reviews_page_newest_first_and_writes_update_the_summary() {
 
 #[tokio::test]
 async fn recommendations_are_related_and_bounded() {
-    let dir = tempfile::tempdir().unwrap();
-    let recs = Recommendations::open(&dir.path().join("recs.db"), Scale::SMALL).unwrap();
-    let addr = serve(recs.router(FaultSwitch::default())).await;
+    let service = recommendations().await;
+    let addr = service.addr;
 
     let (status, body) = get(format!("http://{addr}/products/10/recommendations?limit=8")).await;
     assert_eq!(status, StatusCode::OK);
@@ -257,26 +255,9 @@ proptest! {
 async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
     let client = reqwest::Client::new();
     let url = format!("http://{addr}{path}");
-    let admin = format!("http://{addr}/admin/faults");
+    let admin = Admin::new(&client, addr);
 
-    let first = client.get(&url).send().await.unwrap();
-    assert_eq!(first.status(), StatusCode::OK, "{service}");
-    assert!(
-        first.headers()["cache-control"]
-            .to_str()
-            .unwrap()
-            .contains("max-age"),
-        "{service}"
-    );
-    let etag = first.headers()["etag"].clone();
-    let again = client
-        .get(&url)
-        .header("if-none-match", etag.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{service}");
-    assert_eq!(again.headers()["etag"], etag, "{service}");
+    assert_revalidates(&client, &url, service).await;
     let other = client
         .get(&url)
         .header("if-none-match", "\"not-the-etag\"")
@@ -285,11 +266,10 @@ async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
         .unwrap();
     assert_eq!(other.status(), StatusCode::OK, "{service}");
 
-    let put = |faults: serde_json::Value| client.put(&admin).json(&faults).send();
     assert_eq!(
-        put(serde_json::json!({"latency_ms": 250}))
+        admin
+            .put(serde_json::json!({"latency_ms": 250}))
             .await
-            .unwrap()
             .status(),
         StatusCode::OK
     );
@@ -300,9 +280,9 @@ async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
     );
     assert!(started.elapsed() >= Duration::from_millis(250), "{service}");
 
-    put(serde_json::json!({"error_rate": 1.0, "error_status": 502}))
-        .await
-        .unwrap();
+    admin
+        .put(serde_json::json!({"error_rate": 1.0, "error_status": 502}))
+        .await;
     let failed = client.get(&url).send().await.unwrap();
     assert_eq!(failed.status(), StatusCode::BAD_GATEWAY, "{service}");
     let body: serde_json::Value = failed.json().await.unwrap();
@@ -310,7 +290,7 @@ async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
 
     // A partial error rate fails some requests and not others (200 draws at 0.5: the chance of
     // fewer than 40 of either kind is below 1e-17).
-    put(serde_json::json!({"error_rate": 0.5})).await.unwrap();
+    admin.put(serde_json::json!({"error_rate": 0.5})).await;
     let mut failures = 0;
     for _ in 0..200 {
         if client.get(&url).send().await.unwrap().status() != StatusCode::OK {
@@ -322,7 +302,7 @@ async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
         "{service}: {failures} of 200 failed"
     );
 
-    put(serde_json::json!({"hang": true})).await.unwrap();
+    admin.put(serde_json::json!({"hang": true})).await;
     let hung = client
         .get(&url)
         .timeout(Duration::from_millis(400))
@@ -330,20 +310,9 @@ async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
         .await;
     assert!(hung.unwrap_err().is_timeout(), "{service}");
     // The admin route itself is never faulted, so a hung service can still be healed.
-    let current: serde_json::Value = client
-        .get(&admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(current["hang"], true, "{service}");
+    assert_eq!(admin.current().await["hang"], true, "{service}");
 
-    assert_eq!(
-        client.delete(&admin).send().await.unwrap().status(),
-        StatusCode::OK
-    );
+    assert_eq!(admin.reset().await, StatusCode::OK);
     assert_eq!(
         client.get(&url).send().await.unwrap().status(),
         StatusCode::OK
@@ -352,28 +321,16 @@ async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
 
 #[tokio::test]
 async fn inventory_reviews_and_recommendations_answer_304_and_obey_faults() {
-    let dir = tempfile::tempdir().unwrap();
-    let inventory = Inventory::open(&dir.path().join("inventory.db"), Scale::SMALL).unwrap();
-    let reviews = Reviews::open(&dir.path().join("reviews.db"), Scale::SMALL).unwrap();
-    let recs = Recommendations::open(&dir.path().join("recs.db"), Scale::SMALL).unwrap();
     let services = [
-        (
-            "inventory",
-            serve(inventory.router(FaultSwitch::default())).await,
-            "/products/7/stock",
-        ),
-        (
-            "reviews",
-            serve(reviews.router(FaultSwitch::default())).await,
-            "/products/7/summary",
-        ),
+        ("inventory", inventory().await, "/products/7/stock"),
+        ("reviews", reviews().await, "/products/7/summary"),
         (
             "recommendations",
-            serve(recs.router(FaultSwitch::default())).await,
+            recommendations().await,
             "/products/7/recommendations",
         ),
     ];
-    for (service, addr, path) in services {
-        assert_etag_and_faults(service, addr, path).await;
+    for (service, running, path) in &services {
+        assert_etag_and_faults(service, running.addr, path).await;
     }
 }
