@@ -33,10 +33,11 @@ async fn main() -> anyhow::Result<()> {
         }
     })
     .await?;
-    stack.services.reviews.faults.set(Faults {
-        latency_ms: REVIEWS_LATENCY_MS,
-        ..Faults::default()
-    });
+    stack
+        .services
+        .reviews
+        .faults
+        .set(Faults::slowed(REVIEWS_LATENCY_MS));
 
     let browser = Browser::start().await?;
     let result = measure(&stack, &browser).await;
@@ -108,7 +109,6 @@ async fn measure(stack: &Stack, browser: &Browser) -> anyhow::Result<Measured> {
     let mut sizes = Vec::new();
     for id in 1..=SAMPLES + 1 {
         browser
-            .client
             .goto(&stack.url(&format!("/product/{}", 100 + id)))
             .await?;
         let marks = wait_for_marks(browser).await?;

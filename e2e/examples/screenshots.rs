@@ -8,8 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use fantoccini::Locator;
-use tessera_e2e::{Browser, Stack, WAIT};
+use tessera_e2e::{Browser, Stack};
 use tessera_services::Faults;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -34,36 +33,25 @@ async fn shoot(stack: &Stack, browser: &Browser, out: &std::path::Path) -> anyho
         Ok(())
     };
     let wait = async |css: &str| -> anyhow::Result<()> {
-        client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await?;
+        browser.wait_for(css).await?;
         Ok(())
     };
 
     client.set_window_size(1280, 1250).await?;
-    client.goto(&stack.url("/")).await?;
+    browser.goto(&stack.url("/")).await?;
     wait("[data-testid=card] [data-testid=card-rating]").await?;
     save("home.png").await?;
 
-    client.goto(&stack.url("/product/7")).await?;
+    browser.goto(&stack.url("/product/7")).await?;
     wait("[data-testid=tile-reviews][data-status=ok]").await?;
     wait("[data-testid=tile-category_picks][data-status=ok]").await?;
     save("product.png").await?;
 
-    stack.services.reviews.faults.set(Faults {
-        latency_ms: 450,
-        ..Faults::default()
-    });
+    stack.services.reviews.faults.set(Faults::slowed(450));
     client.set_window_size(1280, 760).await?;
-    client.goto(&stack.url("/product/12")).await?;
+    browser.goto(&stack.url("/product/12")).await?;
     wait("[data-testid=tile-reviews][data-status=ok]").await?;
-    client
-        .find(Locator::Css("[data-testid=waterfall] summary"))
-        .await?
-        .click()
-        .await?;
+    browser.click("[data-testid=waterfall] summary").await?;
     client
         .execute(
             "document.querySelector('[data-testid=waterfall]').scrollIntoView({block: 'center'})",
@@ -73,13 +61,13 @@ async fn shoot(stack: &Stack, browser: &Browser, out: &std::path::Path) -> anyho
     save("waterfall.png").await?;
     stack.services.reviews.faults.set(Faults::default());
 
-    stack.services.recommendations.faults.set(Faults {
-        error_rate: 1.0,
-        error_status: 503,
-        ..Faults::default()
-    });
+    stack
+        .services
+        .recommendations
+        .faults
+        .set(Faults::failing(503));
     client.set_window_size(1280, 1250).await?;
-    client.goto(&stack.url("/product/11")).await?;
+    browser.goto(&stack.url("/product/11")).await?;
     wait("[data-testid=tile-recommendations][data-status=error]").await?;
     wait("[data-testid=tile-reviews][data-status=ok]").await?;
     save("product-degraded.png").await?;

@@ -5,7 +5,10 @@
 //!
 //! - [`Stack`]: services + BFF, in this process, each on `127.0.0.1:0`.
 //! - [`Browser`]: a fantoccini session; [`Browser::close`] must be called (also on failure, which
-//!   [`with_browser`] takes care of) or Chromium outlives the test.
+//!   [`with_browser`] and [`Stack::browse`] take care of) or Chromium outlives the test. What
+//!   tests do with it are its methods, as in leptos' e2e fixtures: finders (`find`: `wait_for`,
+//!   `text_of`, `attr`, `card_ids`, …), actions (`action`: `goto`, `click`, `type_into`) and
+//!   checks (`check`: `wait_text`, `settle`).
 //!
 //! The front end must have been built first (`scripts/build-frontend.sh`; the test script does it
 //! once per run). `TESSERA_DIST_DIR` names the build (default: `dist` at the workspace root).
@@ -18,12 +21,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, ClientBuilder};
 use tessera_bff::config::{Config, Source};
 use tessera_services::Scale;
 use tessera_services::demo::Demo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
+
+mod action;
+mod check;
+mod find;
 
 /// How long a test waits for something to appear on the page.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -118,6 +125,20 @@ impl Stack {
     /// An absolute URL on the BFF.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.bff)
+    }
+
+    /// Opens `path` on the BFF in a fresh browser and runs `scenario` there, closing the browser
+    /// whatever the outcome.
+    pub async fn browse(
+        &self,
+        path: &str,
+        scenario: impl AsyncFnOnce(&Browser) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        with_browser(async |browser| {
+            browser.goto(&self.url(path)).await?;
+            scenario(browser).await
+        })
+        .await
     }
 }
 
@@ -218,18 +239,6 @@ impl Browser {
             _profile: profile,
             _driver: driver,
         })
-    }
-
-    /// The text of the first element matching `css`, waiting for it to appear.
-    pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
-        let element = self
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(css))
-            .await
-            .with_context(|| format!("waiting for {css}"))?;
-        Ok(element.text().await?)
     }
 
     pub async fn close(self) -> anyhow::Result<()> {

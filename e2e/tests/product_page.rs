@@ -1,8 +1,7 @@
 //! The product page in a real browser: the wasm loads, fetches the composite view from the real
 //! BFF, which calls the real catalog service, and the product appears.
 
-use fantoccini::Locator;
-use tessera_e2e::{Stack, WAIT, with_browser};
+use tessera_e2e::Stack;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn product_name_from_the_catalog_appears() -> anyhow::Result<()> {
@@ -17,59 +16,52 @@ async fn product_name_from_the_catalog_appears() -> anyhow::Result<()> {
         .expect("catalog products have names")
         .to_owned();
 
-    with_browser(async |browser| {
-        browser.client.goto(&stack.url("/product/1")).await?;
-        let name = browser
-            .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
-            .await?;
-        assert_eq!(name, expected_name);
-        // The tab is named after the product.
-        let expected_title = format!("{expected_name} · Tessera Store");
-        let mut title = String::new();
-        for _ in 0..50 {
-            title = browser.client.title().await?;
-            if title == expected_title {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        assert_eq!(title, expected_title);
-        // Every part of the view has its tile, each with its own status.
-        let price = browser
-            .text_of("[data-testid=tile-stock][data-status=ok] [data-testid=price]")
-            .await?;
-        assert!(price.ends_with("EUR"), "{price}");
-        let count = browser
-            .text_of("[data-testid=tile-summary][data-status=ok] [data-testid=review-count]")
-            .await?;
-        assert!(count.ends_with("reviews"), "{count}");
-        for tile in ["reviews", "recommendations", "category_picks"] {
-            browser
-                .text_of(&format!("[data-testid=tile-{tile}][data-status=ok] h2"))
+    stack
+        .browse("/product/1", async |browser| {
+            let name = browser
+                .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
                 .await?;
-        }
-        Ok(())
-    })
-    .await
+            assert_eq!(name, expected_name);
+            // The tab is named after the product.
+            let expected_title = format!("{expected_name} · Tessera Store");
+            let title = browser
+                .settle(
+                    async |browser| Ok(browser.client.title().await?),
+                    |title| *title == expected_title,
+                )
+                .await?;
+            assert_eq!(title, expected_title);
+            // Every part of the view has its tile, each with its own status.
+            let price = browser
+                .text_of("[data-testid=tile-stock][data-status=ok] [data-testid=price]")
+                .await?;
+            assert!(price.ends_with("EUR"), "{price}");
+            let count = browser
+                .text_of("[data-testid=tile-summary][data-status=ok] [data-testid=review-count]")
+                .await?;
+            assert!(count.ends_with("reviews"), "{count}");
+            for tile in ["reviews", "recommendations", "category_picks"] {
+                browser
+                    .text_of(&format!("[data-testid=tile-{tile}][data-status=ok] h2"))
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_product_shows_what_went_wrong() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    with_browser(async |browser| {
-        browser.client.goto(&stack.url("/product/999999")).await?;
-        let notice = browser
-            .client
-            .wait()
-            .at_most(WAIT)
-            .for_element(Locator::Css(
-                "[data-testid=page-error][data-code=not_found]",
-            ))
-            .await?;
-        assert!(notice.text().await?.contains("could not find"));
-        Ok(())
-    })
-    .await
+    stack
+        .browse("/product/999999", async |browser| {
+            let notice = browser
+                .wait_for("[data-testid=page-error][data-code=not_found]")
+                .await?;
+            assert!(notice.text().await?.contains("could not find"));
+            Ok(())
+        })
+        .await
 }
 
 /// A plain HTTP GET of JSON, through the same stack the BFF uses (hyper via fantoccini's deps

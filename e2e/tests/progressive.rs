@@ -25,14 +25,11 @@ async fn critical_facts_show_while_slow_reviews_are_still_loading() -> anyhow::R
         }
     })
     .await?;
-    stack.services.reviews.faults.set(Faults {
-        latency_ms: 3_000,
-        ..Faults::default()
-    });
+    stack.services.reviews.faults.set(Faults::slowed(3_000));
 
     with_browser(async |browser| {
         let started = Instant::now();
-        browser.client.goto(&stack.url("/product/3")).await?;
+        browser.goto(&stack.url("/product/3")).await?;
         browser
             .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
             .await?;
@@ -40,10 +37,7 @@ async fn critical_facts_show_while_slow_reviews_are_still_loading() -> anyhow::R
             .text_of("[data-testid=tile-stock][data-status=ok] [data-testid=price]")
             .await?;
         // The reviews are still on their way, shown as a busy skeleton.
-        let reviews = browser
-            .client
-            .find(fantoccini::Locator::Css("[data-testid=tile-reviews]"))
-            .await?;
+        let reviews = browser.find("[data-testid=tile-reviews]").await?;
         assert_eq!(
             reviews.attr("data-status").await?.as_deref(),
             Some("loading")
@@ -63,83 +57,71 @@ async fn critical_facts_show_while_slow_reviews_are_still_loading() -> anyhow::R
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_service_costs_only_its_own_tiles() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    stack.services.recommendations.faults.set(Faults {
-        error_rate: 1.0,
-        error_status: 503,
-        ..Faults::default()
-    });
-    with_browser(async |browser| {
-        browser.client.goto(&stack.url("/product/5")).await?;
-        let reason = browser
-            .text_of("[data-testid=tile-recommendations][data-status=error] [role=alert]")
-            .await?;
-        assert!(!reason.is_empty());
-        // The part with a configured fallback shows it, marked as such.
-        let marker = browser
+    stack
+        .services
+        .recommendations
+        .faults
+        .set(Faults::failing(503));
+    stack
+        .browse("/product/5", async |browser| {
+            let reason = browser
+                .text_of("[data-testid=tile-recommendations][data-status=error] [role=alert]")
+                .await?;
+            assert!(!reason.is_empty());
+            // The part with a configured fallback shows it, marked as such.
+            let marker = browser
             .text_of(
                 "[data-testid=tile-category_picks][data-status=fallback] [data-testid=tile-marker]",
             )
             .await?;
-        assert!(marker.contains("not available"), "{marker}");
-        // Everything else is whole.
-        browser
-            .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
-            .await?;
-        browser
-            .text_of("[data-testid=tile-summary][data-status=ok] [data-testid=rating]")
-            .await?;
-        Ok(())
-    })
-    .await
+            assert!(marker.contains("not available"), "{marker}");
+            // Everything else is whole.
+            browser
+                .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+                .await?;
+            browser
+                .text_of("[data-testid=tile-summary][data-status=ok] [data-testid=rating]")
+                .await?;
+            Ok(())
+        })
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tile_retry_succeeds_once_its_service_recovers() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
     let faults = stack.services.recommendations.faults.clone();
-    faults.set(Faults {
-        error_rate: 1.0,
-        error_status: 503,
-        ..Faults::default()
-    });
-    with_browser(async |browser| {
-        browser.client.goto(&stack.url("/product/6")).await?;
-        browser
-            .text_of("[data-testid=tile-recommendations][data-status=error] [data-testid=retry]")
-            .await?;
-        faults.set(Faults::default());
-        // The upstream's circuit may still be open from the failures; retrying until it
-        // half-opens is what a person would do.
-        let until = Instant::now() + Duration::from_secs(15);
-        loop {
-            let selector = "[data-testid=tile-recommendations] [data-testid=retry]";
-            if let Ok(button) = browser
-                .client
-                .find(fantoccini::Locator::Css(selector))
-                .await
-            {
-                let _ = button.click().await;
+    faults.set(Faults::failing(503));
+    stack
+        .browse("/product/6", async |browser| {
+            browser
+                .text_of(
+                    "[data-testid=tile-recommendations][data-status=error] [data-testid=retry]",
+                )
+                .await?;
+            faults.set(Faults::default());
+            // The upstream's circuit may still be open from the failures; retrying until it
+            // half-opens is what a person would do.
+            let until = Instant::now() + Duration::from_secs(15);
+            loop {
+                let selector = "[data-testid=tile-recommendations] [data-testid=retry]";
+                if let Ok(button) = browser.find(selector).await {
+                    let _ = button.click().await;
+                }
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                let ok = browser
+                    .find("[data-testid=tile-recommendations][data-status=ok]")
+                    .await;
+                if ok.is_ok() {
+                    break;
+                }
+                assert!(Instant::now() < until, "the retry never succeeded");
             }
-            tokio::time::sleep(Duration::from_millis(700)).await;
-            let ok = browser
-                .client
-                .find(fantoccini::Locator::Css(
-                    "[data-testid=tile-recommendations][data-status=ok]",
-                ))
-                .await;
-            if ok.is_ok() {
-                break;
-            }
-            assert!(Instant::now() < until, "the retry never succeeded");
-        }
-        let links = browser
-            .client
-            .find_all(fantoccini::Locator::Css(
-                "[data-testid=tile-recommendations] a",
-            ))
-            .await?;
-        assert!(!links.is_empty());
-        Ok(())
-    })
-    .await
+            let links = browser
+                .find_all("[data-testid=tile-recommendations] a")
+                .await?;
+            assert!(!links.is_empty());
+            Ok(())
+        })
+        .await
 }

@@ -2,7 +2,7 @@
 //! cache (no network transfer, per the Performance API, and no request reaches the BFF), while
 //! `index.html` is revalidated (a conditional request answered 304).
 
-use tessera_e2e::{Stack, with_browser};
+use tessera_e2e::Stack;
 
 /// Per hashed asset the page loaded: its URL and how many bytes crossed the network.
 const ASSET_TRANSFERS: &str = "return performance.getEntriesByType('resource')
@@ -12,46 +12,46 @@ const ASSET_TRANSFERS: &str = "return performance.getEntriesByType('resource')
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_takes_hashed_assets_from_cache_and_revalidates_the_page() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    with_browser(async |browser| {
-        browser.client.goto(&stack.url("/product/1")).await?;
-        browser
-            .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
-            .await?;
-        let first: Vec<(String, u64)> =
-            serde_json::from_value(browser.client.execute(ASSET_TRANSFERS, vec![]).await?)?;
-        assert!(
-            first.iter().any(|(name, _)| name.ends_with(".wasm")),
-            "the wasm is a hashed asset: {first:?}"
-        );
-        assert!(
-            first.iter().all(|(_, bytes)| *bytes > 0),
-            "the first load fetched them: {first:?}"
-        );
-        let before_reload = stack.logged().len();
+    stack
+        .browse("/product/1", async |browser| {
+            browser
+                .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+                .await?;
+            let first: Vec<(String, u64)> =
+                serde_json::from_value(browser.client.execute(ASSET_TRANSFERS, vec![]).await?)?;
+            assert!(
+                first.iter().any(|(name, _)| name.ends_with(".wasm")),
+                "the wasm is a hashed asset: {first:?}"
+            );
+            assert!(
+                first.iter().all(|(_, bytes)| *bytes > 0),
+                "the first load fetched them: {first:?}"
+            );
+            let before_reload = stack.logged().len();
 
-        browser.client.refresh().await?;
-        browser
-            .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
-            .await?;
-        let again: Vec<(String, u64)> =
-            serde_json::from_value(browser.client.execute(ASSET_TRANSFERS, vec![]).await?)?;
-        assert_eq!(again.len(), first.len(), "{again:?}");
-        for (name, bytes) in &again {
-            assert_eq!(*bytes, 0, "{name} came from the browser cache");
-        }
+            browser.client.refresh().await?;
+            browser
+                .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+                .await?;
+            let again: Vec<(String, u64)> =
+                serde_json::from_value(browser.client.execute(ASSET_TRANSFERS, vec![]).await?)?;
+            assert_eq!(again.len(), first.len(), "{again:?}");
+            for (name, bytes) in &again {
+                assert_eq!(*bytes, 0, "{name} came from the browser cache");
+            }
 
-        let after: Vec<_> = stack.logged().split_off(before_reload);
-        assert!(
-            after.iter().all(|r| !r.path.starts_with("/assets/")),
-            "no asset request reached the server: {after:?}"
-        );
-        let page = after
-            .iter()
-            .find(|r| r.path == "/product/1")
-            .expect("the page itself was requested");
-        assert!(page.conditional, "{page:?}");
-        assert_eq!(page.status, 304, "{page:?}");
-        Ok(())
-    })
-    .await
+            let after: Vec<_> = stack.logged().split_off(before_reload);
+            assert!(
+                after.iter().all(|r| !r.path.starts_with("/assets/")),
+                "no asset request reached the server: {after:?}"
+            );
+            let page = after
+                .iter()
+                .find(|r| r.path == "/product/1")
+                .expect("the page itself was requested");
+            assert!(page.conditional, "{page:?}");
+            assert_eq!(page.status, 304, "{page:?}");
+            Ok(())
+        })
+        .await
 }

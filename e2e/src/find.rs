@@ -1,0 +1,59 @@
+//! Finders: what is on the page now, or once it appears (within [`WAIT`]).
+
+use anyhow::Context;
+use fantoccini::Locator;
+use fantoccini::elements::Element;
+
+use crate::{Browser, WAIT};
+
+impl Browser {
+    /// The first element matching `css`, as the page is now.
+    pub async fn find(&self, css: &str) -> anyhow::Result<Element> {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("finding {css}"))
+    }
+
+    /// Every element matching `css`, as the page is now.
+    pub async fn find_all(&self, css: &str) -> anyhow::Result<Vec<Element>> {
+        self.client
+            .find_all(Locator::Css(css))
+            .await
+            .with_context(|| format!("finding all of {css}"))
+    }
+
+    /// The first element matching `css`, waiting for it to appear.
+    pub async fn wait_for(&self, css: &str) -> anyhow::Result<Element> {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .with_context(|| format!("waiting for {css}"))
+    }
+
+    /// The text of the first element matching `css`, waiting for it to appear.
+    pub async fn text_of(&self, css: &str) -> anyhow::Result<String> {
+        Ok(self.wait_for(css).await?.text().await?)
+    }
+
+    /// The attribute `name` of the first element matching `css`, waiting for it to appear.
+    pub async fn attr(&self, css: &str, name: &str) -> anyhow::Result<Option<String>> {
+        Ok(self.wait_for(css).await?.attr(name).await?)
+    }
+
+    /// The attribute `name` of every element matching `css` that has it, in page order.
+    pub async fn attrs(&self, css: &str, name: &str) -> anyhow::Result<Vec<String>> {
+        let mut values = Vec::new();
+        for element in self.find_all(css).await? {
+            values.extend(element.attr(name).await?);
+        }
+        Ok(values)
+    }
+
+    /// The product ids of the grid's cards, in page order.
+    pub async fn card_ids(&self) -> anyhow::Result<Vec<String>> {
+        self.attrs("[data-testid=card]", "data-product-id").await
+    }
+}
