@@ -58,7 +58,8 @@ impl Part {
     }
 }
 
-/// A whole BFF configuration: sections in a fixed order, then any raw TOML.
+/// A whole BFF configuration: sections in a fixed order, then any raw TOML. It serves no front
+/// end (its `dist_dir` does not exist), whatever the working directory holds.
 #[derive(Debug, Clone, Default)]
 pub struct BffConfig {
     head: String,
@@ -146,7 +147,11 @@ impl BffConfig {
 
     /// The configuration as TOML text.
     pub fn toml(&self) -> String {
-        format!("{}{}{}{}", self.head, self.upstreams, self.views, self.tail)
+        let server = "[server]\ndist_dir = \"/nonexistent/tessera-api-only\"\n\n";
+        format!(
+            "{server}{}{}{}{}",
+            self.head, self.upstreams, self.views, self.tail
+        )
     }
 }
 
