@@ -10,7 +10,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct UpstreamLabels {
@@ -48,49 +48,34 @@ pub(crate) struct Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("tessera");
-        let upstream_latency = Family::<UpstreamLabels, Histogram>::new_with_constructor(
-            latency_histogram as fn() -> Histogram,
-        );
-        registry.register(
+        let r = &mut registry;
+        let upstream_latency = register(
+            r,
             "upstream_request_duration_seconds",
             "Upstream attempt latency",
-            upstream_latency.clone(),
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram),
         );
-        let upstream_requests = Family::default();
-        registry.register(
-            "upstream_requests",
-            "Upstream requests by outcome",
-            upstream_requests.clone(),
-        );
-        let upstream_retries = Family::default();
-        registry.register(
-            "upstream_retries",
-            "Retried upstream attempts",
-            upstream_retries.clone(),
-        );
-        let breaker_state = Family::default();
-        registry.register(
+        let upstream_requests = new(r, "upstream_requests", "Upstream requests by outcome");
+        let upstream_retries = new(r, "upstream_retries", "Retried upstream attempts");
+        let breaker_state = new(
+            r,
             "upstream_breaker_state",
             "Circuit breaker state: 0 closed, 1 open, 2 half-open",
-            breaker_state.clone(),
         );
-        let bulkhead_rejections = Family::default();
-        registry.register(
+        let bulkhead_rejections = new(
+            r,
             "upstream_bulkhead_rejections",
             "Requests rejected because the upstream's concurrency limit was full",
-            bulkhead_rejections.clone(),
         );
-        let cache_events = Family::default();
-        registry.register(
+        let cache_events = new(
+            r,
             "cache_events",
             "Part cache events: hit, miss, stale serves, coalesced waits",
-            cache_events.clone(),
         );
-        let redis_up = Gauge::default();
-        registry.register(
+        let redis_up: Gauge<i64, AtomicI64> = new(
+            r,
             "redis_up",
             "Whether the shared cache answered its last command (1), failed (0) or is off (-1)",
-            redis_up.clone(),
         );
         redis_up.set(-1);
         Self {
@@ -104,6 +89,18 @@ impl Default for Metrics {
             redis_up,
         }
     }
+}
+
+/// Registers `metric` under `name` and hands it back (the registry keeps a handle to the same
+/// shared counters).
+fn register<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// A new metric of its default kind, registered.
+fn new<M: Metric + Clone + Default>(registry: &mut Registry, name: &str, help: &str) -> M {
+    register(registry, name, help, M::default())
 }
 
 fn latency_histogram() -> Histogram {

@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, IF_NONE_MATCH};
 use support::{config, start_bff};
 use tessera_bff::assets::fingerprint::{Manifest, fingerprint};
-use tessera_testkit::http::get_text;
+use tessera_testkit::http::{get_text, get_with};
 
 const JS: &str = "export default function init() { return 42; } // padding padding padding padding";
 
@@ -215,24 +215,14 @@ async fn single_ranges_head_and_methods() {
     let url = format!("http://{bff}/{}", manifest.files["app.js"]);
     let len = JS.len();
 
-    let part = client
-        .get(&url)
-        .header("range", "bytes=7-13")
-        .send()
-        .await
-        .unwrap();
+    let part = get_with(&url, &[("range", "bytes=7-13")]).await;
     assert_eq!(part.status(), StatusCode::PARTIAL_CONTENT);
     assert_eq!(
         part.headers()["content-range"],
         format!("bytes 7-13/{len}").as_str()
     );
     assert_eq!(part.text().await.unwrap(), &JS[7..=13]);
-    let tail = client
-        .get(&url)
-        .header("range", "bytes=-5")
-        .send()
-        .await
-        .unwrap();
+    let tail = get_with(&url, &[("range", "bytes=-5")]).await;
     assert_eq!(tail.text().await.unwrap(), &JS[len - 5..]);
 
     let beyond = client
@@ -248,12 +238,7 @@ async fn single_ranges_head_and_methods() {
     );
 
     // Several ranges, or an If-Range for another version: the whole file.
-    let several = client
-        .get(&url)
-        .header("range", "bytes=0-1,4-5")
-        .send()
-        .await
-        .unwrap();
+    let several = get_with(&url, &[("range", "bytes=0-1,4-5")]).await;
     assert_eq!(several.status(), StatusCode::OK);
     assert_eq!(several.headers()["accept-ranges"], "bytes");
     let other = client

@@ -13,7 +13,7 @@ use serde_json::json;
 use support::{config_from, start_bff};
 use tessera_contract::{PartOutcome, PartStatus, StreamLine, ViewEnvelope};
 use tessera_testkit::config::{BffConfig, Part};
-use tessera_testkit::http::{get_json, get_text};
+use tessera_testkit::http::{assert_not_modified, get_json, get_text, get_with};
 use tessera_testkit::stub::{EventKind, Reply, Stub};
 use tokio::time::Instant;
 
@@ -66,13 +66,11 @@ fn slow_reply() -> Reply {
 #[tokio::test]
 async fn independent_parts_start_together_and_dependents_start_when_ready() {
     let s = setup(slow_reply(), 2000).await;
-    let client = reqwest::Client::new();
-    let response = client
-        .get(format!("http://{}/api/views/v/1", s.bff))
-        .header("x-request-id", "trace-me")
-        .send()
-        .await
-        .unwrap();
+    let response = get_with(
+        &format!("http://{}/api/views/v/1", s.bff),
+        &[("x-request-id", "trace-me")],
+    )
+    .await;
     assert_eq!(response.status(), StatusCode::OK);
     let view: ViewEnvelope = response.json().await.unwrap();
     assert!(view.complete, "{view:?}");
@@ -309,12 +307,11 @@ async fn parts_query_and_budget_header_narrow_the_view() {
 
     let client = reqwest::Client::new();
     let started = Instant::now();
-    let response = client
-        .get(format!("http://{}/api/views/v/1", s.bff))
-        .header("x-budget-ms", "250")
-        .send()
-        .await
-        .unwrap();
+    let response = get_with(
+        &format!("http://{}/api/views/v/1", s.bff),
+        &[("x-budget-ms", "250")],
+    )
+    .await;
     let elapsed = started.elapsed();
     assert_eq!(response.status(), StatusCode::OK);
     let view: ViewEnvelope = response.json().await.unwrap();
@@ -342,14 +339,7 @@ async fn etags_follow_content_not_timing_and_answer_304() {
     let first = client.get(&url).send().await.unwrap();
     assert_eq!(first.headers()["cache-control"], "no-cache");
     let etag = first.headers()["etag"].clone();
-    let again = client
-        .get(&url)
-        .header("if-none-match", etag.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(again.headers()["etag"], etag);
+    let again = assert_not_modified(&client, &url, &etag).await;
     assert!(again.bytes().await.unwrap().is_empty());
 
     s.b.on("/slow/1", Reply::json(json!({"s": 2})));
@@ -370,13 +360,7 @@ async fn etags_follow_content_not_timing_and_answer_304() {
     let outcome: PartOutcome = part.json().await.unwrap();
     assert_eq!(outcome.status, PartStatus::Ok);
     assert_eq!(outcome.data, Some(json!({"d": 1})));
-    let again = client
-        .get(&part_url)
-        .header("if-none-match", part_etag)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_not_modified(&client, &part_url, &part_etag).await;
 
     s.b.on("/dep/k%201", Reply::status(500));
     let failed = client.get(&part_url).send().await.unwrap();

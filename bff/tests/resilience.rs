@@ -11,7 +11,7 @@ use serde_json::json;
 use support::{config_from, start_bff};
 use tessera_contract::{PartStatus, ViewEnvelope};
 use tessera_testkit::config::{BffConfig, Part, refused_url};
-use tessera_testkit::http::get_text;
+use tessera_testkit::http::{get_text, post_json};
 use tessera_testkit::stub::{Reply, Stub};
 use tokio::time::Instant;
 
@@ -373,15 +373,9 @@ async fn invalidation_needs_the_token_and_drops_entries() {
     let client = reqwest::Client::new();
     let url = format!("http://{bff}/admin/invalidate");
     let body = json!({"prefix": "b:/side/"});
-    let denied = client.post(&url).json(&body).send().await.unwrap();
+    let denied = post_json(&url, None, &body).await;
     assert_eq!(denied.status(), StatusCode::UNAUTHORIZED);
-    let wrong = client
-        .post(&url)
-        .bearer_auth("guess")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let wrong = post_json(&url, Some("guess"), &body).await;
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let garbage = client
         .post(&url)
@@ -392,13 +386,8 @@ async fn invalidation_needs_the_token_and_drops_entries() {
         .await
         .unwrap();
     assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
-    let done: serde_json::Value = client
-        .post(&url)
-        .bearer_auth("s3cret")
-        .json(&body)
-        .send()
+    let done: serde_json::Value = post_json(&url, Some("s3cret"), &body)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -411,12 +400,7 @@ async fn invalidation_needs_the_token_and_drops_entries() {
         &config(&a.url(), &b.url(), "").replace("token = \"s3cret\"", ""),
     ))
     .await;
-    let response = client
-        .post(format!("http://{open}/admin/invalidate"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let response = post_json(&format!("http://{open}/admin/invalidate"), None, &body).await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
 
@@ -515,13 +499,12 @@ async fn an_invalidation_overtaking_a_fill_keeps_its_answer_out_of_the_cache() {
     )
     .await;
     b.on("/side/1", Reply::json(json!({"version": 2})));
-    let invalidated = reqwest::Client::new()
-        .post(format!("http://{bff}/admin/invalidate"))
-        .bearer_auth("s3cret")
-        .json(&json!({"prefix": "b:/side/"}))
-        .send()
-        .await
-        .unwrap();
+    let invalidated = post_json(
+        &format!("http://{bff}/admin/invalidate"),
+        Some("s3cret"),
+        &json!({"prefix": "b:/side/"}),
+    )
+    .await;
     assert_eq!(invalidated.status(), StatusCode::OK);
 
     let (_, early, _) = first.await.unwrap();

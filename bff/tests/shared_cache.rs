@@ -14,7 +14,7 @@ use support::{config_from, start_bff};
 use tessera_bff::INVALIDATION_CHANNEL as CHANNEL;
 use tessera_contract::{PartStatus, ViewEnvelope};
 use tessera_testkit::config::{BffConfig, Part};
-use tessera_testkit::http::{get_json, get_text};
+use tessera_testkit::http::{get_json, get_text, post_json};
 use tessera_testkit::stub::{Reply, Stub};
 use tokio::time::Instant;
 
@@ -137,13 +137,12 @@ async fn replicas_share_entries_and_invalidations_and_survive_redis_stopping() {
 
     // An invalidation on one replica drops the other's local copy (only pub/sub can do that:
     // replica two holds the entry in its own memory now).
-    let dropped = reqwest::Client::new()
-        .post(format!("http://{one}/admin/invalidate"))
-        .bearer_auth("t")
-        .json(&json!({"prefix": "s:/main/1"}))
-        .send()
-        .await
-        .unwrap();
+    let dropped = post_json(
+        &format!("http://{one}/admin/invalidate"),
+        Some("t"),
+        &json!({"prefix": "s:/main/1"}),
+    )
+    .await;
     assert_eq!(dropped.status(), StatusCode::OK);
     let until = Instant::now() + Duration::from_secs(5);
     while stub.hits("/main/1") < 2 {
@@ -168,13 +167,12 @@ async fn replicas_share_entries_and_invalidations_and_survive_redis_stopping() {
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!(health(bff).await, "down");
     }
-    let invalidated = reqwest::Client::new()
-        .post(format!("http://{one}/admin/invalidate"))
-        .bearer_auth("t")
-        .json(&json!({"key": "s:/main/2"}))
-        .send()
-        .await
-        .unwrap();
+    let invalidated = post_json(
+        &format!("http://{one}/admin/invalidate"),
+        Some("t"),
+        &json!({"key": "s:/main/2"}),
+    )
+    .await;
     assert_eq!(invalidated.status(), StatusCode::OK);
     let metrics = get_text(format!("http://{one}/metrics")).await;
     assert!(metrics.contains("tessera_redis_up 0"), "{metrics}");

@@ -9,7 +9,7 @@ use support::{config, demo_with_bff, start_bff};
 use tessera_contract::{ErrorBody, PartStatus, ViewEnvelope};
 use tessera_services::Faults;
 use tessera_testkit::config::refused_url;
-use tessera_testkit::http::get_json;
+use tessera_testkit::http::{assert_not_modified, get_json, post_json};
 
 #[tokio::test]
 async fn the_product_view_composes_all_four_services() {
@@ -53,14 +53,7 @@ async fn the_home_view_prices_every_product_on_the_page() {
 
     let envelope: ViewEnvelope = get_json(format!("http://{bff}/api/views/home/2")).await.1;
     assert!(envelope.complete, "{envelope:?}");
-    let ids = |part: &str, field: &str| -> Vec<i64> {
-        envelope.data(part).unwrap()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i[field].as_i64().unwrap())
-            .collect()
-    };
+    let ids = |part: &str, field: &str| ids_of(&envelope, part, field);
     let products = ids("products", "id");
     assert_eq!(products, (13..=24).collect::<Vec<_>>(), "page 2 of 12");
     assert_eq!(ids("stock", "product_id"), products);
@@ -86,14 +79,6 @@ async fn category_pages_and_review_pages_follow_the_page_parameter() {
     assert!(biggest["product_count"].as_i64().unwrap() > 12, "{biggest}");
     let slug = biggest["slug"].as_str().unwrap().to_owned();
 
-    let ids_of = |envelope: &ViewEnvelope, part: &str, field: &str| -> Vec<i64> {
-        envelope.data(part).unwrap()["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i[field].as_i64().unwrap())
-            .collect()
-    };
     let (status, first) =
         get_json::<ViewEnvelope>(format!("http://{bff}/api/views/category/{slug}")).await;
     assert_eq!(status, StatusCode::OK);
@@ -185,13 +170,8 @@ async fn product_images_are_relayed_from_the_pages_own_origin() {
     );
     assert_eq!(relayed.bytes().await.unwrap(), direct);
     if let Some(etag) = headers.get("etag") {
-        let again = client
-            .get(format!("http://{bff}/media/images/7.svg"))
-            .header("if-none-match", etag)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        let url = format!("http://{bff}/media/images/7.svg");
+        assert_not_modified(&client, &url, etag).await;
     }
 
     for bad in [
@@ -202,14 +182,30 @@ async fn product_images_are_relayed_from_the_pages_own_origin() {
         "a%20b.svg",
         "7.svg%00",
     ] {
-        let (status, body) = error_of(format!("http://{bff}/media/images/{bad}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}");
-        assert_eq!(body.error.code, "bad_request");
+        bad_request(format!("http://{bff}/media/images/{bad}")).await;
     }
     let (status, _) = error_of(format!("http://{bff}/media/images/999999.svg")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = error_of(format!("http://{bff}/media/videos/7.svg")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The `field` of every item of a part's `items` list, as integers.
+fn ids_of(envelope: &ViewEnvelope, part: &str, field: &str) -> Vec<i64> {
+    envelope.data(part).unwrap()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i[field].as_i64().unwrap())
+        .collect()
+}
+
+/// Asserts a JSON 400 with the code `bad_request`, and returns its body.
+async fn bad_request(url: String) -> ErrorBody {
+    let (status, body) = error_of(url.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{url}");
+    assert_eq!(body.error.code, "bad_request", "{url}");
+    body
 }
 
 async fn error_of(url: String) -> (StatusCode, ErrorBody) {
@@ -241,9 +237,7 @@ async fn unknown_and_malformed_ids_get_json_errors() {
         "%F0%9F%92%A5",
         "12345678901234567890123",
     ] {
-        let (status, body) = error_of(format!("http://{bff}/api/views/product/{malformed}")).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{malformed}");
-        assert_eq!(body.error.code, "bad_request");
+        let body = bad_request(format!("http://{bff}/api/views/product/{malformed}")).await;
         assert!(
             body.error.message.contains("malformed id"),
             "{}",
@@ -374,12 +368,7 @@ async fn a_review_written_through_the_bff_shows_in_the_cached_summary() {
 
     let client = reqwest::Client::new();
     let review = serde_json::json!({"rating": 5, "title": "Lovely", "body": "Does the job.", "author": "Ada"});
-    let created = client
-        .post(format!("http://{bff}/api/actions/review/7"))
-        .json(&review)
-        .send()
-        .await
-        .unwrap();
+    let created = post_json(&format!("http://{bff}/api/actions/review/7"), None, &review).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: serde_json::Value = created.json().await.unwrap();
     assert_eq!(created["title"], "Lovely");

@@ -12,6 +12,7 @@ use tessera_contract::data::{
 };
 use tessera_services::Scale;
 use tessera_services::demo::Demo;
+use tessera_testkit::http::post_json;
 
 /// `GET base + path`, read as the front end reads it.
 async fn read<T: DeserializeOwned>(base: &str, path: &str) -> T {
@@ -108,12 +109,7 @@ async fn the_review_the_front_end_sends_is_accepted() {
         body: "Holds up well.".into(),
         author: "Contract test".into(),
     };
-    let created = reqwest::Client::new()
-        .post(format!("{reviews}/products/3/reviews"))
-        .json(&review)
-        .send()
-        .await
-        .unwrap();
+    let created = post_json(&format!("{reviews}/products/3/reviews"), None, &review).await;
     assert_eq!(created.status(), StatusCode::CREATED);
 
     let page: Page<Review> = read(&reviews, "/products/3/reviews?per_page=5&page=1").await;

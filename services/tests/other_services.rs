@@ -10,6 +10,7 @@ use reqwest::StatusCode;
 use support::{Admin, Running, assert_revalidates, get};
 use tessera_services::reviews::{NewReview, Reviews};
 use tessera_services::{Scale, inventory::Inventory, recommendations::Recommendations};
+use tessera_testkit::http::post_json;
 
 async fn inventory() -> Running {
     support::start("inventory.db", Inventory::open, Inventory::router).await
@@ -89,12 +90,7 @@ async fn reviews_page_newest_first_and_writes_update_the_summary() {
         "newest first: {dates:?}"
     );
 
-    let created = client
-        .post(format!("http://{addr}/products/{id}/reviews"))
-        .json(&serde_json::json!({"rating": 1, "title": "Broke", "body": "It broke on day one.", "author": "Test"}))
-        .send()
-        .await
-        .unwrap();
+    let created = post_json(&format!("http://{addr}/products/{id}/reviews"), None, &serde_json::json!({"rating": 1, "title": "Broke", "body": "It broke on day one.", "author": "Test"})).await;
     assert_eq!(created.status(), StatusCode::CREATED);
     let created: serde_json::Value = created.json().await.unwrap();
     let (_, summary) = get(format!("http://{addr}/products/{id}/summary")).await;
@@ -142,12 +138,8 @@ async fn reviews_page_newest_first_and_writes_update_the_summary() {
             "admin",
         ),
     ] {
-        let response = client
-            .post(format!("http://{addr}/products/{id}/reviews"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+        let response =
+            post_json(&format!("http://{addr}/products/{id}/reviews"), None, &body).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{field}");
         let error: serde_json::Value = response.json().await.unwrap();
         assert!(
@@ -175,12 +167,12 @@ async fn reviews_page_newest_first_and_writes_update_the_summary() {
         .await
         .unwrap();
     assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    let unknown = client
-        .post(format!("http://{addr}/products/99999/reviews"))
-        .json(&serde_json::json!({"rating": 3, "title": "t", "body": "b", "author": "a"}))
-        .send()
-        .await
-        .unwrap();
+    let unknown = post_json(
+        &format!("http://{addr}/products/99999/reviews"),
+        None,
+        &serde_json::json!({"rating": 3, "title": "t", "body": "b", "author": "a"}),
+    )
+    .await;
     assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
 }
 

@@ -41,3 +41,25 @@ pub async fn assert_not_modified(
     assert_eq!(&again.headers()[reqwest::header::ETAG], etag, "{url}");
     again
 }
+
+/// `GET url` with extra request headers.
+pub async fn get_with(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("the request is sent")
+}
+
+/// `POST url` with a JSON body, as the bearer of `token` if one is given.
+pub async fn post_json(
+    url: &str,
+    token: Option<&str>,
+    body: &impl serde::Serialize,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::new().post(url).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    request.send().await.expect("the request is sent")
+}

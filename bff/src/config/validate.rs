@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 
+use toml::Spanned;
+
 use super::source::{ConfigError, Source};
 use super::template::{Param, Template};
 use super::types::{Config, ViewConfig};
@@ -42,13 +44,7 @@ impl Config {
         }
         for (name, action) in &self.actions {
             let key = format!("actions.{name}");
-            if !self.upstreams.contains_key(action.upstream.get_ref()) {
-                errors.push(source.error_at(
-                    action.upstream.span(),
-                    format!("{key}.upstream"),
-                    format!("unknown upstream {:?}", action.upstream.get_ref()),
-                ));
-            }
+            errors.extend(self.unknown_upstream(source, &action.upstream, &key));
             for template in std::iter::once(&action.path).chain(&action.invalidate) {
                 let text = template.get_ref().replace("{id}", "1");
                 if text.contains(['{', '}']) {
@@ -62,13 +58,7 @@ impl Config {
         }
         for (name, media) in &self.media {
             let key = format!("media.{name}");
-            if !self.upstreams.contains_key(media.upstream.get_ref()) {
-                errors.push(source.error_at(
-                    media.upstream.span(),
-                    format!("{key}.upstream"),
-                    format!("unknown upstream {:?}", media.upstream.get_ref()),
-                ));
-            }
+            errors.extend(self.unknown_upstream(source, &media.upstream, &key));
             let path = media.path.get_ref();
             let rest = path.replacen("{file}", "", 1);
             if !path.starts_with('/') || !path.contains("{file}") || rest.contains(['{', '}']) {
@@ -118,13 +108,7 @@ impl Config {
         let mut graph: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (part_name, part) in parts {
             let key = format!("{view_key}.parts.{part_name}");
-            if !self.upstreams.contains_key(part.upstream.get_ref()) {
-                errors.push(source.error_at(
-                    part.upstream.span(),
-                    format!("{key}.upstream"),
-                    format!("unknown upstream {:?}", part.upstream.get_ref()),
-                ));
-            }
+            errors.extend(self.unknown_upstream(source, &part.upstream, &key));
             if *part.timeout_ms.get_ref() == 0 {
                 errors.push(source.error_at(
                     part.timeout_ms.span(),
@@ -173,6 +157,22 @@ impl Config {
                 format!("dependency cycle: {}", cycle.join(" -> ")),
             ));
         }
+    }
+
+    /// An error at `{key}.upstream` if it names no configured upstream.
+    fn unknown_upstream(
+        &self,
+        source: &Source,
+        upstream: &Spanned<String>,
+        key: &str,
+    ) -> Option<ConfigError> {
+        (!self.upstreams.contains_key(upstream.get_ref())).then(|| {
+            source.error_at(
+                upstream.span(),
+                format!("{key}.upstream"),
+                format!("unknown upstream {:?}", upstream.get_ref()),
+            )
+        })
     }
 
     /// Where `[upstreams.<name>]` starts, for errors about the table as a whole.
