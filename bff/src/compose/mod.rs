@@ -83,6 +83,13 @@ pub(crate) enum ComposeError {
     /// A critical part's upstream does not know the id.
     #[error("no {view} with id {id}")]
     NotFound { view: String, id: String },
+    /// A critical part's upstream refused a value the client supplied (the id or the page).
+    #[error("{view} {id}: {reason}")]
+    Rejected {
+        view: String,
+        id: String,
+        reason: String,
+    },
 }
 
 /// A view as one JSON document.
@@ -116,6 +123,34 @@ impl Composer {
         }
     }
 
+    /// The plan of a view, if the request is one it can answer: a known view, an id of its
+    /// kind, parts it has.
+    fn check(
+        &self,
+        view_name: &str,
+        id: &str,
+        parts: Option<&[String]>,
+    ) -> Result<&ViewPlan, ComposeError> {
+        let view = self
+            .views
+            .get(view_name)
+            .ok_or_else(|| ComposeError::UnknownView(view_name.to_owned()))?;
+        view.id.check(id)?;
+        let unknown = parts
+            .into_iter()
+            .flatten()
+            .find(|n| !view.parts.contains_key(n.as_str()));
+        if let Some(unknown) = unknown {
+            let known: Vec<&str> = view.parts.keys().map(String::as_str).collect();
+            return Err(ComposeError::UnknownPart {
+                view: view_name.to_owned(),
+                part: unknown.clone(),
+                known: known.join(", "),
+            });
+        }
+        Ok(view)
+    }
+
     /// Checks the request and sets up the view's parts; nothing runs until the [`Execution`] is
     /// polled.
     pub(crate) fn start(
@@ -124,25 +159,10 @@ impl Composer {
         id: &str,
         request: ViewRequest,
     ) -> Result<Execution, ComposeError> {
-        let view = self
-            .views
-            .get(view_name)
-            .ok_or_else(|| ComposeError::UnknownView(view_name.to_owned()))?;
-        view.id.check(id)?;
-        let requested: Vec<String> = match request.parts {
-            None => view.parts.keys().cloned().collect(),
-            Some(names) => {
-                if let Some(unknown) = names.iter().find(|n| !view.parts.contains_key(n.as_str())) {
-                    let known: Vec<&str> = view.parts.keys().map(String::as_str).collect();
-                    return Err(ComposeError::UnknownPart {
-                        view: view_name.to_owned(),
-                        part: unknown.clone(),
-                        known: known.join(", "),
-                    });
-                }
-                names
-            }
-        };
+        let view = self.check(view_name, id, request.parts.as_deref())?;
+        let requested: Vec<String> = request
+            .parts
+            .unwrap_or_else(|| view.parts.keys().cloned().collect());
 
         let started = Instant::now();
         let budget = request.budget.map_or(view.budget, |b| b.min(view.budget));
@@ -183,6 +203,8 @@ impl Composer {
         id: &str,
         request: ViewRequest,
     ) -> Result<Document, ComposeError> {
+        // Checked first: a rendered copy must never answer a request the view would refuse.
+        self.check(view, id, request.parts.as_deref())?;
         let key = request.rendered_key(view, id);
         if let Some(rendered) = self.cache.rendered(&key) {
             return Ok(Document {
@@ -194,12 +216,7 @@ impl Composer {
         // Taken before composing: an invalidation from now on keeps this view out of the cache.
         let mark = self.cache.invalidation_mark();
         let composed = self.start(view, id, request)?.collect().await;
-        if composed.verdict == Verdict::NotFound {
-            return Err(ComposeError::NotFound {
-                view: view.to_owned(),
-                id: id.to_owned(),
-            });
-        }
+        refuse(composed.verdict, view, id, composed.envelope.parts.values())?;
         let envelope = &composed.envelope;
         let etag = etag(
             &envelope.view,
@@ -250,17 +267,38 @@ impl Composer {
         // The execution is gone, so the outcome moves out without a copy.
         let outcome = Arc::try_unwrap(outcome).unwrap_or_else(|shared| (*shared).clone());
         let verdict = Verdict::of_part(&outcome);
-        if verdict == Verdict::NotFound {
-            return Err(ComposeError::NotFound {
-                view: view.to_owned(),
-                id: id.to_owned(),
-            });
-        }
+        refuse(verdict, view, id, [&outcome])?;
         let etag = etag(view, id, [(part, &outcome)]);
         Ok(PartAnswer {
             outcome,
             verdict,
             etag,
         })
+    }
+}
+
+/// The client's own mistakes, as errors: an id no critical part's upstream knows, or a value it
+/// refused (the first such part's message says why).
+fn refuse<'a>(
+    verdict: Verdict,
+    view: &str,
+    id: &str,
+    outcomes: impl IntoIterator<Item = &'a PartOutcome>,
+) -> Result<(), ComposeError> {
+    match verdict {
+        Verdict::NotFound => Err(ComposeError::NotFound {
+            view: view.to_owned(),
+            id: id.to_owned(),
+        }),
+        Verdict::Rejected => Err(ComposeError::Rejected {
+            view: view.to_owned(),
+            id: id.to_owned(),
+            reason: outcomes
+                .into_iter()
+                .filter(|o| o.critical || Verdict::of_part(o) == Verdict::Rejected)
+                .find_map(|o| o.error.as_ref().filter(|e| e.code == "rejected"))
+                .map_or_else(|| "refused".to_owned(), |e| e.message.clone()),
+        }),
+        _ => Ok(()),
     }
 }

@@ -14,6 +14,8 @@ pub(crate) enum Verdict {
     Failed,
     /// A critical part timed out.
     TimedOut,
+    /// A critical part's upstream refused what the client asked for (a 400 of its own).
+    Rejected,
     /// A critical part's upstream does not know the id.
     NotFound,
 }
@@ -34,6 +36,7 @@ impl Verdict {
         match (&outcome.status, outcome.error.as_ref()) {
             (s, _) if s.has_data() => Self::Ok,
             (_, Some(e)) if e.code == "not_found" => Self::NotFound,
+            (_, Some(e)) if e.code == "rejected" => Self::Rejected,
             (PartStatus::Timeout, _) => Self::TimedOut,
             _ => Self::Failed,
         }

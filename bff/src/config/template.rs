@@ -70,6 +70,11 @@ pub(crate) enum RenderError {
     MissingPart(String),
     #[error("{0} is missing or not a string, number or list of them")]
     MissingField(String),
+    /// SECURITY: `.` or `..` as a value would be a dot segment and move the request to another
+    /// path of the upstream. Encoding cannot help: URL parsers (reqwest's among them) read
+    /// `%2e%2e` as `..` too, so such a value is refused.
+    #[error("{0} is a dot segment ({1:?}), which would change the path")]
+    DotSegment(String, String),
 }
 
 impl Template {
@@ -150,6 +155,9 @@ impl Template {
                             Value::Bool(b) => b.to_string(),
                             _ => return Err(missing()),
                         };
+                        if text == "." || text == ".." {
+                            return Err(RenderError::DotSegment(describe(part, steps), text));
+                        }
                         out.extend(utf8_percent_encode(&text, VALUE));
                     }
                 }
@@ -306,5 +314,23 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn dot_segments_from_data_are_refused() {
+        let template = Template::parse("/categories/{p.slug}/top").unwrap();
+        for dots in [".", ".."] {
+            let data = serde_json::json!({"slug": dots});
+            let rendered = template.render("1", 1, |_| Some(&data));
+            assert!(
+                matches!(rendered, Err(RenderError::DotSegment(..))),
+                "{dots}: {rendered:?}"
+            );
+        }
+        let data = serde_json::json!({"slug": "...a.b"});
+        assert_eq!(
+            template.render("1", 1, |_| Some(&data)).unwrap(),
+            "/categories/...a.b/top"
+        );
     }
 }

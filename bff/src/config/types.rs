@@ -178,7 +178,13 @@ impl IdKind {
     /// Rejects ids that are not of this kind, before anything is called with them.
     pub fn check(self, id: &str) -> Result<(), MalformedId> {
         let ok = match self {
-            Self::Integer => id.parse::<u64>().is_ok_and(|n| n > 0) && id.len() <= 19,
+            // One spelling per id (no sign, no leading zero), within what services store (i64):
+            // `07` and `+7` would otherwise be cache keys and invalidation targets of their own.
+            Self::Integer => {
+                id.bytes().all(|b| b.is_ascii_digit())
+                    && !id.starts_with('0')
+                    && id.parse::<i64>().is_ok_and(|n| n > 0)
+            }
             Self::Slug => {
                 !id.is_empty()
                     && id.len() <= 64
@@ -191,7 +197,7 @@ impl IdKind {
             return Ok(());
         }
         let expected = match self {
-            Self::Integer => "a positive integer",
+            Self::Integer => "a positive integer (no sign, no leading zero, at most 2^63-1)",
             Self::Slug => "letters, digits, '-' or '_' (at most 64)",
         };
         Err(MalformedId {
@@ -331,7 +337,19 @@ mod tests {
     #[test]
     fn ids_are_checked_by_kind() {
         assert!(IdKind::Integer.check("42").is_ok());
-        for bad in ["0", "-3", "4x", "", "1e3", "../1", "99999999999999999999"] {
+        assert!(IdKind::Integer.check("9223372036854775807").is_ok());
+        for bad in [
+            "0",
+            "-3",
+            "4x",
+            "",
+            "1e3",
+            "../1",
+            "99999999999999999999",
+            "07",
+            "+7",
+            "9223372036854775808",
+        ] {
             assert!(IdKind::Integer.check(bad).is_err(), "{bad}");
         }
         assert!(IdKind::Slug.check("coffee-tea_2").is_ok());

@@ -60,9 +60,9 @@ impl AppError {
                 ComposeError::UnknownView(_) | ComposeError::NotFound { .. } => {
                     (StatusCode::NOT_FOUND, "not_found")
                 }
-                ComposeError::MalformedId(_) | ComposeError::UnknownPart { .. } => {
-                    (StatusCode::BAD_REQUEST, "bad_request")
-                }
+                ComposeError::MalformedId(_)
+                | ComposeError::UnknownPart { .. }
+                | ComposeError::Rejected { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
             },
             Self::Asset(e) => match e {
                 Refusal::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -74,11 +74,12 @@ impl AppError {
 }
 
 /// What a failed upstream call means for our client: it took too long (504), it does not know
-/// the thing asked for (404), or it failed (502).
+/// the thing asked for (404), it refused the client's value (400), or it failed (502).
 fn upstream_status(error: &UpstreamError) -> StatusCode {
     match error {
         UpstreamError::Timeout => StatusCode::GATEWAY_TIMEOUT,
         UpstreamError::Status(404) => StatusCode::NOT_FOUND,
+        UpstreamError::Status(400 | 422) => StatusCode::BAD_REQUEST,
         _ => StatusCode::BAD_GATEWAY,
     }
 }
@@ -89,6 +90,7 @@ pub(crate) fn verdict_status(verdict: Verdict) -> StatusCode {
         Verdict::Ok => StatusCode::OK,
         Verdict::Failed => StatusCode::BAD_GATEWAY,
         Verdict::TimedOut => StatusCode::GATEWAY_TIMEOUT,
+        Verdict::Rejected => StatusCode::BAD_REQUEST,
         Verdict::NotFound => StatusCode::NOT_FOUND,
     }
 }

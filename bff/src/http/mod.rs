@@ -60,6 +60,8 @@ pub(crate) fn router(state: AppState, body_limit_bytes: usize) -> Router {
         .route("/media/{name}/{file}", get(media::media))
         .nest("/api", api)
         .fallback(static_files)
+        // Every route's wrong method gets the JSON error shape (axum's own 405 is empty).
+        .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit_bytes))
         .layer(CatchPanicLayer::custom(|_| {

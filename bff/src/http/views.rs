@@ -227,10 +227,13 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|v| if_none_match(v, etag))
 }
 
-/// Views are fresh data: caches may keep them but must revalidate every time.
+/// Views are fresh data: caches may keep them but must revalidate every time. A 304 carries the
+/// same validators and `Vary` as the 200 it stands for (RFC 9110 §15.4.5); the compression layer
+/// adds nothing to a `Vary` that already names the encoding.
 fn set_validators(response: &mut Response, etag: &str) {
     let headers = response.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
     }

@@ -34,6 +34,8 @@ impl UpstreamError {
             Self::Timeout => "timeout",
             Self::Connect | Self::Transport => "unavailable",
             Self::Status(404) => "not_found",
+            // The upstream's verdict on a value the client supplied (an id, a page).
+            Self::Status(400 | 422) => "rejected",
             Self::Status(_) => "upstream_status",
             Self::Decode | Self::TooLarge => "bad_upstream_response",
             Self::CircuitOpen => "circuit_open",

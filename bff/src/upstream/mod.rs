@@ -180,17 +180,20 @@ impl Upstreams {
                 .upstream_latency
                 .get_or_create(labels)
                 .observe(started.elapsed().as_secs_f64());
-            // A timeout only says the upstream is slow if it had a fair chance: a caller's
-            // 1 ms budget must not open the circuit for everyone.
+            // A timeout only says the upstream is slow if it had a fair chance; one that came
+            // sooner says nothing either way, so it is not recorded at all: a caller's 1 ms
+            // budget must neither open the circuit for everyone nor keep a dead one closed.
             let fair_chance = started.elapsed() >= MIN_TIMEOUT_FOR_FAILURE;
             let healthy = match &result {
-                Ok(_) => true,
-                Err(UpstreamError::Timeout) if !fair_chance => true,
-                Err(e) => !e.is_failure(),
+                Ok(_) => Some(true),
+                Err(UpstreamError::Timeout) if !fair_chance => None,
+                Err(e) => Some(!e.is_failure()),
             };
-            target.hosts.record(host, healthy);
-            target.breaker.record(healthy);
-            self.update_breaker_gauge(target, labels);
+            if let Some(healthy) = healthy {
+                target.hosts.record(host, healthy);
+                target.breaker.record(healthy);
+                self.update_breaker_gauge(target, labels);
+            }
 
             let error = match result {
                 Ok(fetched) => return Ok(fetched),

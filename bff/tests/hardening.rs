@@ -1,0 +1,202 @@
+//! Defects found by review and by hostile clients (issue 14), each pinned by a test that fails
+//! without its fix. The item numbers are the issue's.
+
+mod support;
+
+use std::net::SocketAddr;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::{config_from, start_bff};
+use tessera_contract::{ErrorBody, PartStatus, ViewEnvelope};
+use tessera_testkit::config::{BffConfig, Part};
+use tessera_testkit::http::{assert_not_modified, get_json, get_with, post_json};
+use tessera_testkit::stub::{Reply, Stub};
+
+/// A view `v` with a critical `main` part on `a` (cached for a minute) and an optional `side`
+/// part on `b`; `extra` is appended.
+async fn bff_over(a: &Stub, b: &Stub, side_path: &str, extra: &str) -> SocketAddr {
+    let text = BffConfig::new()
+        .upstream("a", &a.url())
+        .upstream("b", &b.url())
+        .view(
+            "v",
+            [
+                Part::new("main", "a", "/main/{id}", 400)
+                    .critical()
+                    .cached(60_000, 0, 0),
+                Part::new("side", "b", side_path, 400),
+            ],
+        )
+        .raw(extra)
+        .toml();
+    start_bff(&config_from(&text)).await
+}
+
+async fn error_of(url: String) -> (StatusCode, ErrorBody) {
+    get_json(url).await
+}
+
+/// Item 5: `07`, `+7` and ids past i64 would each be a cache key, a rendered view and an
+/// invalidation target of their own; one id has one spelling.
+#[tokio::test]
+async fn integer_ids_have_one_spelling() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/7", Reply::json(json!({"id": 7})));
+    b.on("/side/7", Reply::json(json!({})));
+    let bff = bff_over(&a, &b, "/side/{id}", "").await;
+    for spelling in [
+        "07",
+        "+7",
+        "007",
+        "9999999999999999999",
+        "9223372036854775808",
+    ] {
+        let (status, body) = error_of(format!("http://{bff}/api/views/v/{spelling}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{spelling}");
+        assert_eq!(body.error.code, "bad_request", "{spelling}");
+    }
+    let (status, _) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/7")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        a.hits("/main/"),
+        1,
+        "only the one spelling reached the upstream"
+    );
+}
+
+/// Item 5: a view kept as rendered must not answer a request the view itself would refuse.
+#[tokio::test]
+async fn a_rendered_copy_never_answers_a_request_the_view_refuses() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", Reply::json(json!({"id": 1})));
+    // Both parts cached, so the whole view is kept as rendered.
+    let text = BffConfig::new()
+        .upstream("a", &a.url())
+        .upstream("b", &b.url())
+        .view(
+            "v",
+            [Part::new("main", "a", "/main/{id}", 400)
+                .critical()
+                .cached(60_000, 0, 0)],
+        )
+        .toml();
+    let bff = start_bff(&config_from(&text)).await;
+    for _ in 0..2 {
+        let (status, _) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/1")).await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    for parts in ["*", "nope", "main,nope"] {
+        let (status, body) = error_of(format!("http://{bff}/api/views/v/1?parts={parts}")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "?parts={parts}");
+        assert!(body.error.message.contains("has no part"), "{body:?}");
+    }
+}
+
+/// Item 6: an upstream's 400 for a value the client supplied is the client's error, not a
+/// gateway failure.
+#[tokio::test]
+async fn an_upstream_refusing_the_clients_value_is_a_400_not_a_502() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/5", Reply::status(400));
+    b.on("/side/5", Reply::status(422));
+    let bff = bff_over(&a, &b, "/side/{id}", "").await;
+    let (status, body) = error_of(format!("http://{bff}/api/views/v/5")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
+    assert_eq!(body.error.code, "bad_request");
+    let (status, _) = error_of(format!("http://{bff}/api/parts/v/side/5")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Refusals say nothing about the upstream's health: its breaker stays closed.
+    let metrics = tessera_testkit::http::get_text(format!("http://{bff}/metrics")).await;
+    assert!(
+        metrics.contains("tessera_upstream_breaker_state{upstream=\"a\"} 0"),
+        "{metrics}"
+    );
+}
+
+/// Item 7: an upstream value `..` must not move the dependent request up a level.
+#[tokio::test]
+async fn dot_segments_in_upstream_data_never_reach_another_upstream_path() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", Reply::json(json!({"slug": ".."})));
+    b.on("/recommendations", Reply::json(json!({"leaked": true})));
+    let bff = bff_over(&a, &b, "/categories/{main.slug}/recommendations", "").await;
+    let (status, envelope) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/1")).await;
+    assert_eq!(status, StatusCode::OK);
+    let side = &envelope.parts["side"];
+    assert_eq!(side.status, PartStatus::Error, "{side:?}");
+    assert_eq!(side.error.as_ref().unwrap().code, "dependency_failed");
+    assert_eq!(b.hits("/"), 0, "nothing was asked of the other upstream");
+}
+
+/// Item 9: a timeout that came too soon to say anything (a client's tiny budget) is not
+/// recorded — not as a failure, and not as a success that would keep a dead upstream's
+/// breaker closed.
+#[tokio::test]
+async fn timeouts_too_short_to_judge_are_not_recorded_at_all() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", Reply::json(json!({"id": 1})));
+    b.on("/side/1", Reply::hang());
+    let extra = "[upstreams.b.breaker]\nfailure_threshold = 3\nopen_ms = 60000\n";
+    let bff = bff_over(&a, &b, "/side/{id}", extra).await;
+    let url = format!("http://{bff}/api/views/v/1");
+    let side_code = |envelope: &ViewEnvelope| {
+        envelope.parts["side"]
+            .error
+            .as_ref()
+            .map(|e| e.code.clone())
+    };
+    for _ in 0..2 {
+        let (_, envelope) = get_json::<ViewEnvelope>(url.clone()).await;
+        assert_eq!(side_code(&envelope).as_deref(), Some("timeout"));
+    }
+    // Hurried clients: their side part times out after a few ms.
+    for _ in 0..5 {
+        let response = get_with(&url, &[("x-budget-ms", "5")]).await;
+        assert!(response.status().is_success() || response.status().is_server_error());
+    }
+    // The third fair timeout opens the circuit: the hurried ones did not reset the count.
+    let (_, envelope) = get_json::<ViewEnvelope>(url.clone()).await;
+    assert_eq!(side_code(&envelope).as_deref(), Some("timeout"));
+    let (_, envelope) = get_json::<ViewEnvelope>(url.clone()).await;
+    assert_eq!(side_code(&envelope).as_deref(), Some("circuit_open"));
+}
+
+/// Item 17: a wrong method on any route gets the JSON error shape, not an empty 405.
+#[tokio::test]
+async fn wrong_methods_get_json_errors_everywhere() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    let bff = bff_over(&a, &b, "/side/{id}", "").await;
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/media/pictures/1.svg",
+        "/api/views/v/1",
+    ] {
+        let response = post_json(&format!("http://{bff}{path}"), None, &json!({})).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        let body: ErrorBody = response.json().await.expect("a JSON error body");
+        assert_eq!(body.error.code, "method_not_allowed", "{path}");
+    }
+}
+
+/// Item 19: a view's 304 carries the `Vary` its 200 carried (RFC 9110 §15.4.5).
+#[tokio::test]
+async fn a_views_304_carries_the_vary_of_its_200() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", Reply::json(json!({"id": 1})));
+    b.on("/side/1", Reply::json(json!({})));
+    let bff = bff_over(&a, &b, "/side/{id}", "").await;
+    let url = format!("http://{bff}/api/views/v/1");
+    let first = get_with(&url, &[("accept-encoding", "br")]).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let vary = first.headers()["vary"].clone();
+    assert!(
+        vary.to_str().unwrap().contains("accept-encoding"),
+        "{vary:?}"
+    );
+    let etag = first.headers()["etag"].clone();
+    let again = assert_not_modified(&reqwest::Client::new(), &url, &etag).await;
+    assert_eq!(again.headers().get("vary"), Some(&vary));
+    assert_eq!(again.headers()["cache-control"], "no-cache");
+}
