@@ -12,7 +12,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::Page;
@@ -117,7 +117,10 @@ impl Reviews {
     pub async fn add(&self, product_id: i64, review: NewReview) -> Result<Option<Review>, DbError> {
         self.db
             .call(move |conn| {
-                let tx = conn.transaction()?;
+                // IMMEDIATE: the write lock is taken up front, so concurrent writers wait their
+                // turn (busy timeout) instead of failing with SQLITE_BUSY when a DEFERRED
+                // transaction that has already read tries to upgrade to a write.
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let created_at: i64 = tx.query_row(
                     "SELECT max(unixepoch(), coalesce((SELECT max(created_at) FROM reviews), 0))",
                     [],

@@ -53,20 +53,26 @@ pub fn parse_id(raw: &str) -> Result<i64, ServiceError> {
     }
 }
 
+/// The longest `ids=` value accepted: [`MAX_BATCH`] ids of 19 digits and their commas.
+const MAX_ID_LIST_BYTES: usize = MAX_BATCH * 20;
+
 /// Parses `1,2,3`: at least one and at most [`MAX_BATCH`] positive integers, duplicates dropped.
+/// The size is checked before anything else, so an oversized list costs nothing to refuse.
 pub fn parse_id_list(raw: &str) -> Result<Vec<i64>, ServiceError> {
-    let mut ids = Vec::new();
+    let count = raw.split(',').count();
+    if count > MAX_BATCH || raw.len() > MAX_ID_LIST_BYTES {
+        return Err(ServiceError::BadRequest(format!(
+            "at most {MAX_BATCH} ids per request, got {count} ({} bytes)",
+            raw.len()
+        )));
+    }
+    let mut ids = Vec::with_capacity(count);
+    let mut seen = std::collections::HashSet::with_capacity(count);
     for part in raw.split(',') {
         let id = parse_id(part.trim())?;
-        if !ids.contains(&id) {
+        if seen.insert(id) {
             ids.push(id);
         }
-    }
-    if ids.len() > MAX_BATCH {
-        return Err(ServiceError::BadRequest(format!(
-            "at most {MAX_BATCH} ids per request, got {}",
-            ids.len()
-        )));
     }
     Ok(ids)
 }
@@ -113,5 +119,20 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn id_lists_are_bounded_before_they_are_parsed() {
+        assert_eq!(parse_id_list("3,1,3,2").unwrap(), [3, 1, 2]);
+        // 101 ids, the last one malformed: the size is refused first, without parsing.
+        let long = format!("{},x", vec!["1"; 100].join(","));
+        let Err(ServiceError::BadRequest(message)) = parse_id_list(&long) else {
+            panic!("an oversized list is refused");
+        };
+        assert!(message.contains("at most 100 ids"), "{message}");
+        // A few long "ids" are refused by size too.
+        let wide = vec!["9".repeat(500); 3].join(",");
+        assert!(parse_id_list(&wide).is_err());
+        assert!(parse_id_list(&vec!["7"; 100].join(",")).is_ok());
     }
 }
