@@ -57,7 +57,7 @@ pub enum StartError {
 /// `dist_dir` does not exist the BFF serves its API alone. Must run inside a Tokio runtime
 /// (with a shared cache, it starts listening for invalidations).
 pub fn build(config: &Config) -> Result<axum::Router, StartError> {
-    let metrics = Metrics::default();
+    let metrics = Metrics::for_config(config);
     let upstreams = Arc::new(Upstreams::new(&config.upstreams, metrics.clone())?);
     let shared = config
         .cache

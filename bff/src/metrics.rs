@@ -12,6 +12,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Metric, Registry};
 
+use crate::config::Config;
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct UpstreamLabels {
     pub(crate) upstream: String,
@@ -108,7 +110,51 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+/// Every part cache event, as counted in `tessera_cache_events_total`.
+const CACHE_EVENTS: [&str; 6] = [
+    "hit",
+    "miss",
+    "stale_while_revalidate",
+    "stale_if_error",
+    "coalesced",
+    "revalidated",
+];
+
 impl Metrics {
+    /// Every series the configuration implies, at zero from the start — so rates and absence
+    /// alerts see each upstream and cached part before its first request or failure.
+    pub(crate) fn for_config(config: &Config) -> Self {
+        let metrics = Self::default();
+        for name in config.upstreams.keys() {
+            let labels = UpstreamLabels {
+                upstream: name.clone(),
+            };
+            // Creating a series is all that is wanted here; the guards are dropped at once.
+            drop(metrics.upstream_latency.get_or_create(&labels));
+            drop(metrics.upstream_retries.get_or_create(&labels));
+            drop(metrics.bulkhead_rejections.get_or_create(&labels));
+            metrics.breaker_state.get_or_create(&labels).set(0);
+            drop(metrics.upstream_requests.get_or_create(&OutcomeLabels {
+                upstream: name.clone(),
+                outcome: "ok".into(),
+            }));
+        }
+        for (view_name, view) in &config.views {
+            for (part_name, part) in view.parts.get_ref() {
+                if part.cache.is_none() {
+                    continue;
+                }
+                for event in CACHE_EVENTS {
+                    drop(metrics.cache_events.get_or_create(&CacheLabels {
+                        part: format!("{view_name}.{part_name}"),
+                        event: event.to_owned(),
+                    }));
+                }
+            }
+        }
+        metrics
+    }
+
     /// The Prometheus text exposition of every metric.
     pub(crate) fn render(&self) -> String {
         let mut text = String::new();

@@ -200,3 +200,37 @@ async fn a_views_304_carries_the_vary_of_its_200() {
     assert_eq!(again.headers().get("vary"), Some(&vary));
     assert_eq!(again.headers()["cache-control"], "no-cache");
 }
+
+/// Item 21: a fresh BFF's `/metrics` lists every configured upstream's and cached part's
+/// series, at zero, before any request.
+#[tokio::test]
+async fn a_fresh_bff_exports_every_configured_series_at_zero() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    let bff = bff_over(&a, &b, "/side/{id}", "").await;
+    let metrics = tessera_testkit::http::get_text(format!("http://{bff}/metrics")).await;
+    for upstream in ["a", "b"] {
+        for series in [
+            format!("tessera_upstream_retries_total{{upstream=\"{upstream}\"}} 0"),
+            format!("tessera_upstream_bulkhead_rejections_total{{upstream=\"{upstream}\"}} 0"),
+            format!("tessera_upstream_requests_total{{upstream=\"{upstream}\",outcome=\"ok\"}} 0"),
+            format!("tessera_upstream_request_duration_seconds_count{{upstream=\"{upstream}\"}} 0"),
+            format!("tessera_upstream_breaker_state{{upstream=\"{upstream}\"}} 0"),
+        ] {
+            assert!(metrics.contains(&series), "{series} in\n{metrics}");
+        }
+    }
+    for event in [
+        "hit",
+        "miss",
+        "stale_while_revalidate",
+        "stale_if_error",
+        "coalesced",
+    ] {
+        let series = format!("tessera_cache_events_total{{part=\"v.main\",event=\"{event}\"}} 0");
+        assert!(metrics.contains(&series), "{series} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("part=\"v.side\""),
+        "the uncached part has no cache series"
+    );
+}

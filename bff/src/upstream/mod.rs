@@ -74,12 +74,6 @@ impl Upstreams {
                     retry: RetryPolicy::new(config.retry.clone()),
                 },
             );
-            metrics
-                .breaker_state
-                .get_or_create(&UpstreamLabels {
-                    upstream: name.clone(),
-                })
-                .set(0);
         }
         Ok(Self { by_name, metrics })
     }
