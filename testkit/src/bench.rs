@@ -122,7 +122,7 @@ pub fn wrk(url: &str, headers: &[&str]) -> anyhow::Result<Wrk> {
     })
 }
 
-/// A server child process (nginx, static-web-server) on a free port, killed on drop.
+/// A server child process (nginx, static-web-server) on a free port, stopped on drop.
 pub struct Peer {
     child: std::process::Child,
     pub port: u16,
@@ -198,7 +198,20 @@ impl Peer {
 }
 
 impl Drop for Peer {
+    /// Asks the server to stop (SIGTERM) and waits for it, so that nothing outlives the
+    /// benchmark: killing nginx's master outright orphans its workers, which keep the port and
+    /// the output pipe. Only a server that has not stopped after 5 s is killed.
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        for _ in 0..250 {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -219,6 +232,20 @@ mod tests {
         assert_eq!(
             second,
             "# B\n\ntail\n\n<!-- bench:x -->\ntwo\n<!-- /bench:x -->\n"
+        );
+    }
+
+    #[test]
+    fn a_stopped_nginx_leaves_nothing_listening() {
+        let root = tempfile::tempdir().unwrap();
+        let nginx = Peer::nginx(root.path(), "").unwrap();
+        nginx.wait_ready().unwrap();
+        let port = nginx.port;
+        drop(nginx);
+        // Its workers are gone too: none of them holds the port any more.
+        assert!(
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+            "something still listens on {port}"
         );
     }
 
