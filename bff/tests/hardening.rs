@@ -11,7 +11,7 @@ use support::{config_from, start_bff};
 use tessera_contract::{ErrorBody, PartStatus, ViewEnvelope};
 use tessera_testkit::config::{BffConfig, Part};
 use tessera_testkit::http::{assert_not_modified, get_json, get_with, post_json};
-use tessera_testkit::stub::{Reply, Stub};
+use tessera_testkit::stub::{EventKind, Reply, Stub};
 
 /// A view `v` with a critical `main` part on `a` (cached for a minute) and an optional `side`
 /// part on `b`; `extra` is appended.
@@ -233,4 +233,60 @@ async fn a_fresh_bff_exports_every_configured_series_at_zero() {
         !metrics.contains("part=\"v.side\""),
         "the uncached part has no cache series"
     );
+}
+
+/// Item 12: the image relay passes the client's validator on to the service, keeps the
+/// service's `private`/`no-store`, and reports a service's 400 as the client's error.
+#[tokio::test]
+async fn the_image_relay_revalidates_upstream_and_keeps_private_images_private() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    let image = |cache: &str| {
+        Reply::raw(b"\x89PNG pretend".to_vec())
+            .header("content-type", "image/png")
+            .header("etag", "\"v1\"")
+            .header("cache-control", cache)
+    };
+    let not_modified = Reply {
+        status: 304,
+        ..Reply::raw(Vec::new())
+    }
+    .header("etag", "\"v1\"");
+    a.script(
+        "/img/pic.png",
+        vec![image("public, max-age=60"), not_modified],
+    );
+    a.on("/img/mine.png", image("private, max-age=60"));
+    a.on("/img/bad.png", Reply::status(400));
+    let extra = "[media.pictures]\nupstream = \"a\"\npath = \"/img/{file}\"\n";
+    let bff = bff_over(&a, &b, "/side/{id}", extra).await;
+
+    let url = format!("http://{bff}/media/pictures/pic.png");
+    let first = get_with(&url, &[]).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    assert_eq!(first.headers()["cache-control"], "public, max-age=60");
+    let again = get_with(&url, &[("if-none-match", "\"v1\"")]).await;
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert_eq!(again.headers()["etag"], "\"v1\"");
+    let asked: Vec<Option<String>> = a
+        .events()
+        .into_iter()
+        .filter(|e| e.target == "/img/pic.png" && e.kind == EventKind::Started)
+        .map(|e| e.if_none_match)
+        .collect();
+    assert_eq!(
+        asked,
+        [None, Some("\"v1\"".to_owned())],
+        "forwarded upstream"
+    );
+
+    let mine = get_with(&format!("http://{bff}/media/pictures/mine.png"), &[]).await;
+    assert_eq!(mine.status(), StatusCode::OK);
+    let cache_control = mine.headers()["cache-control"].to_str().unwrap().to_owned();
+    assert!(
+        cache_control.contains("no-store") && !cache_control.contains("public"),
+        "{cache_control}"
+    );
+
+    let (status, body) = error_of(format!("http://{bff}/media/pictures/bad.png")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
 }

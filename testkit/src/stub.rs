@@ -114,6 +114,15 @@ pub struct Event {
     pub at: Instant,
     /// The `x-request-id` header the request carried, if any.
     pub request_id: Option<String>,
+    /// The `if-none-match` header the request carried, if any.
+    pub if_none_match: Option<String>,
+}
+
+/// The request headers an [`Event`] keeps.
+#[derive(Debug, Clone, Default)]
+struct Seen {
+    request_id: Option<String>,
+    if_none_match: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -211,8 +220,8 @@ impl Stub {
         }
     }
 
-    fn record(&self, target: &str, kind: EventKind, request_id: Option<String>) {
-        record(&self.shared, target, kind, request_id);
+    fn record(&self, target: &str, kind: EventKind, seen: Seen) {
+        record(&self.shared, target, kind, seen);
     }
 
     fn reply_for(&self, target: &str) -> Reply {
@@ -231,12 +240,13 @@ impl Stub {
     }
 }
 
-fn record(shared: &Shared, target: &str, kind: EventKind, request_id: Option<String>) {
+fn record(shared: &Shared, target: &str, kind: EventKind, seen: Seen) {
     shared.events.lock().expect("stub lock").push(Event {
         target: target.to_owned(),
         kind,
         at: Instant::now(),
-        request_id,
+        request_id: seen.request_id,
+        if_none_match: seen.if_none_match,
     });
 }
 
@@ -259,12 +269,18 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
             .and_then(|line| line.split(' ').nth(1))
             .unwrap_or("/")
             .to_owned();
-        let request_id = head.lines().find_map(|line| {
-            let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("x-request-id")
-                .then(|| value.trim().to_owned())
-        });
-        stub.record(&target, EventKind::Started, request_id.clone());
+        let header = |wanted: &str| {
+            head.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case(wanted)
+                    .then(|| value.trim().to_owned())
+            })
+        };
+        let seen = Seen {
+            request_id: header("x-request-id"),
+            if_none_match: header("if-none-match"),
+        };
+        stub.record(&target, EventKind::Started, seen.clone());
         let reply = stub.reply_for(&target);
 
         let wait = async {
@@ -286,7 +302,7 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
             read = socket.read(&mut probe) => {
                 match read {
                     Ok(0) | Err(_) => {
-                        stub.record(&target, EventKind::ClientClosed, request_id);
+                        stub.record(&target, EventKind::ClientClosed, seen);
                         return;
                     }
                     Ok(n) => buffer.extend_from_slice(&probe[..n]),
@@ -299,8 +315,18 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
             .iter()
             .map(|(name, value)| format!("{name}: {value}\r\n"))
             .collect();
+        // JSON unless the reply says otherwise.
+        let content_type = if reply
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"))
+        {
+            ""
+        } else {
+            "content-type: application/json\r\n"
+        };
         let head = format!(
-            "HTTP/1.1 {} Stub\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{extra}\r\n",
+            "HTTP/1.1 {} Stub\r\n{content_type}content-length: {}\r\n{extra}\r\n",
             reply.status,
             reply.body.len()
         );
@@ -313,10 +339,10 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
         }
         response.extend_from_slice(&reply.body);
         if socket.write_all(&response).await.is_err() {
-            stub.record(&target, EventKind::ClientClosed, request_id);
+            stub.record(&target, EventKind::ClientClosed, seen);
             return;
         }
-        stub.record(&target, EventKind::Answered, request_id);
+        stub.record(&target, EventKind::Answered, seen);
     }
 }
 

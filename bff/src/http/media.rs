@@ -34,33 +34,42 @@ pub(crate) async fn media(
     let upstream = config.upstream.get_ref();
     let path = config.path.get_ref().replacen("{file}", &file, 1);
     let deadline = Instant::now() + Duration::from_millis(config.timeout_ms);
+    // The client's validator goes to the service, which knows best whether it still holds.
+    let asked = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok());
     let media = state
         .upstreams
-        .get_media(upstream, &path, deadline, request_id().as_deref())
+        .get_media(upstream, &path, deadline, request_id().as_deref(), asked)
         .await
         .map_err(|error| AppError::Upstream {
             upstream: upstream.clone(),
             error,
         })?;
 
-    let max_age = media.max_age.unwrap_or(DEFAULT_MAX_AGE).as_secs();
-    let cache_control = HeaderValue::from_str(&format!("public, max-age={max_age}"))
-        .expect("a number is a valid header value");
-    let fresh = media.etag.as_ref().is_some_and(|etag| {
-        headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .zip(etag.to_str().ok())
-            .is_some_and(|(asked, etag)| if_none_match(asked, etag))
-    });
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
+    // The service's caching rule holds here too: `private`/`no-store` stay out of shared caches.
+    let cache_control = if media.no_store {
+        HeaderValue::from_static("private, no-store")
     } else {
-        let mut response = media.bytes.into_response();
-        response
-            .headers_mut()
-            .insert(header::CONTENT_TYPE, media.content_type);
-        response
+        let max_age = media.max_age.unwrap_or(DEFAULT_MAX_AGE).as_secs();
+        HeaderValue::from_str(&format!("public, max-age={max_age}"))
+            .expect("a number is a valid header value")
+    };
+    let fresh = media.not_modified
+        || media.etag.as_ref().is_some_and(|etag| {
+            asked
+                .zip(etag.to_str().ok())
+                .is_some_and(|(asked, etag)| if_none_match(asked, etag))
+        });
+    let mut response = match media.content_type {
+        Some(content_type) if !fresh => {
+            let mut response = media.bytes.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type);
+            response
+        }
+        _ => StatusCode::NOT_MODIFIED.into_response(),
     };
     let out = response.headers_mut();
     out.insert(header::CACHE_CONTROL, cache_control);

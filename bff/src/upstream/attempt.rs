@@ -63,42 +63,65 @@ pub(super) async fn attempt(
 /// An image relayed from an upstream.
 #[derive(Debug)]
 pub(crate) struct Media {
+    /// Empty when the upstream answered 304 to the caller's `If-None-Match`.
     pub bytes: bytes::Bytes,
-    pub content_type: HeaderValue,
+    /// `None` only for a 304.
+    pub content_type: Option<HeaderValue>,
     pub etag: Option<HeaderValue>,
     pub max_age: Option<Duration>,
+    /// `no-store` or `private`: no shared cache may keep it.
+    pub no_store: bool,
+    /// The upstream said the caller's copy is still good.
+    pub not_modified: bool,
 }
 
-/// One attempt at an image: anything but an `image/*` answer is an error, so the relay can
-/// never serve a service's HTML or JSON as if it were ours.
+/// One attempt at an image: anything but an `image/*` answer (or a 304 to the caller's own
+/// validator) is an error, so the relay can never serve a service's HTML or JSON as if it were
+/// ours.
 pub(super) async fn attempt_media(
     client: &reqwest::Client,
     url: &str,
     request_id: Option<&str>,
+    if_none_match: Option<&str>,
 ) -> Result<Media, UpstreamError> {
     let mut request = client.get(url).header(header::ACCEPT, "image/*");
     if let Some(id) = request_id {
         request = request.header("x-request-id", id);
     }
+    if let Some(tag) = if_none_match {
+        request = request.header(header::IF_NONE_MATCH, tag);
+    }
     let response = request.send().await.map_err(classify)?;
     let status = response.status();
+    let headers = response.headers();
+    let etag = headers.get(header::ETAG).cloned();
+    let (max_age, no_store) = cache_directives(headers);
+    if status == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
+        return Ok(Media {
+            bytes: bytes::Bytes::new(),
+            content_type: None,
+            etag,
+            max_age,
+            no_store,
+            not_modified: true,
+        });
+    }
     if !status.is_success() {
         return Err(UpstreamError::Status(status.as_u16()));
     }
-    let headers = response.headers();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .filter(|t| t.to_str().is_ok_and(|t| t.starts_with("image/")))
         .cloned()
         .ok_or(UpstreamError::Decode)?;
-    let etag = headers.get(header::ETAG).cloned();
-    let (max_age, _) = cache_directives(headers);
     let bytes = read_body(response).await?.into();
     Ok(Media {
         bytes,
-        content_type,
+        content_type: Some(content_type),
         etag,
         max_age,
+        no_store,
+        not_modified: false,
     })
 }
 

@@ -102,9 +102,10 @@ impl Upstreams {
         path: &str,
         deadline: Instant,
         request_id: Option<&str>,
+        if_none_match: Option<&str>,
     ) -> Result<Media, UpstreamError> {
         self.call(upstream, path, deadline, |client, url| async move {
-            attempt_media(&client, &url, request_id).await
+            attempt_media(&client, &url, request_id, if_none_match).await
         })
         .await
     }
