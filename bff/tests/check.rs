@@ -199,3 +199,113 @@ fn syntax_errors_and_missing_files_are_reported() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/tessera.toml"));
 }
+
+/// The 1-based line of the first `needle` in `text`.
+fn line_of(text: &str, needle: &str) -> usize {
+    let at = text.find(needle).expect("the needle is in the text");
+    text[..at].matches('\n').count() + 1
+}
+
+/// Values the types accept but the BFF could not run with (issue 14, item 16): each is reported
+/// at its own line and key instead of panicking or misbehaving at run time.
+#[test]
+fn values_that_would_fail_at_run_time_are_reported() {
+    let slow = "\n[upstreams.slow]\nurl = \"http://127.0.0.1:2\"\n";
+    let cases = [
+        (
+            format!("{BASE}{slow}connect_timeout_ms = 0\n"),
+            "connect_timeout_ms = 0",
+            "upstreams.slow.connect_timeout_ms",
+        ),
+        (
+            format!("{BASE}{slow}[upstreams.slow.breaker]\nopen_ms = 9223372036854775807\n"),
+            "open_ms",
+            "upstreams.slow.breaker.open_ms",
+        ),
+        (
+            format!("{BASE}{slow}[upstreams.slow.ejection]\neject_ms = 9223372036854775807\n"),
+            "eject_ms",
+            "upstreams.slow.ejection.eject_ms",
+        ),
+        (
+            format!("{BASE}{slow}[upstreams.slow.retry]\nbudget_percent = -1.0\n"),
+            "budget_percent",
+            "upstreams.slow.retry.budget_percent",
+        ),
+        (
+            format!("{BASE}{slow}[upstreams.slow.retry]\nbudget_percent = nan\n"),
+            "budget_percent",
+            "upstreams.slow.retry.budget_percent",
+        ),
+        (
+            format!("{BASE}\n[cache]\nredis_timeout_ms = 0\n"),
+            "redis_timeout_ms",
+            "cache.redis_timeout_ms",
+        ),
+        (
+            BASE.replace("timeout_ms = 500", "timeout_ms = 9223372036854775807"),
+            "timeout_ms",
+            "views.product.parts.product.timeout_ms",
+        ),
+        (
+            BASE.replace(
+                "id = \"integer\"",
+                "id = \"integer\"\nbudget_ms = 9223372036854775807",
+            ),
+            "budget_ms",
+            "views.product.budget_ms",
+        ),
+        (
+            BASE.replace(
+                "listen = \"127.0.0.1:0\"",
+                "listen = \"127.0.0.1:0\"\nasset_origin = \"https://cdn.example; script-src *\"",
+            ),
+            "asset_origin",
+            "server.asset_origin",
+        ),
+        (
+            BASE.replace(
+                "listen = \"127.0.0.1:0\"",
+                "listen = \"127.0.0.1:0\"\nasset_origin = \"https://cdn.exämple\"",
+            ),
+            "asset_origin",
+            "server.asset_origin",
+        ),
+        (
+            format!(
+                "{BASE}\n[actions.write]\nupstream = \"catalog\"\npath = \"/w/{{id}}\"\ntimeout_ms = 0\n"
+            ),
+            "timeout_ms = 0",
+            "actions.write.timeout_ms",
+        ),
+    ];
+    for (text, needle, key) in cases {
+        assert_one_error(&text, line_of(&text, needle), key, "must be");
+    }
+}
+
+/// Environment overrides are checked like the file, and the error names the variable.
+#[test]
+fn bad_environment_overrides_are_reported_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tessera.toml");
+    std::fs::write(&path, BASE).unwrap();
+    for (variable, value) in [
+        ("TESSERA_UPSTREAM_CATALOG_URL", "ftp://127.0.0.1:1"),
+        (
+            "TESSERA_ASSET_ORIGIN",
+            "https://cdn.example/'unsafe-inline'",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_tessera-bff"))
+            .args(["check", "--config"])
+            .arg(&path)
+            .env_remove("TESSERA_CONFIG")
+            .env(variable, value)
+            .output()
+            .expect("the binary runs");
+        assert!(!output.status.success(), "{variable}={value} must fail");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(variable), "{stderr}");
+    }
+}

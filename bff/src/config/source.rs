@@ -7,6 +7,7 @@ use std::path::Path;
 use toml::Spanned;
 
 use super::types::Config;
+use super::validate::check_origin;
 
 /// The compiled-in demo configuration, used when no file is given.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config/tessera.toml");
@@ -123,6 +124,12 @@ impl Config {
             self.server.dist_dir = dir.into();
         }
         if let Some(origin) = var("TESSERA_ASSET_ORIGIN") {
+            if !origin.is_empty() {
+                check_origin(&origin).map_err(|message| ConfigError::Override {
+                    source_name: "TESSERA_ASSET_ORIGIN".into(),
+                    message,
+                })?;
+            }
             self.server.asset_origin = Some(origin).filter(|o| !o.is_empty());
         }
         for (name, upstream) in &mut self.upstreams {
@@ -132,10 +139,17 @@ impl Config {
             );
             if let Some(urls) = var(&key) {
                 // A comma-separated list sets several hosts.
-                upstream.urls = urls
-                    .split(',')
-                    .map(|u| Spanned::new(0..0, u.trim().to_owned()))
-                    .collect();
+                let urls: Vec<String> = urls.split(',').map(|u| u.trim().to_owned()).collect();
+                if let Some(bad) = urls
+                    .iter()
+                    .find(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+                {
+                    return Err(ConfigError::Override {
+                        source_name: key,
+                        message: format!("{bad:?} is not an http(s) URL"),
+                    });
+                }
+                upstream.urls = urls.into_iter().map(|u| Spanned::new(0..0, u)).collect();
                 upstream.url = None;
             }
         }

@@ -79,7 +79,119 @@ impl Config {
         for (view_name, view) in &self.views {
             self.validate_view(source, view_name, view, &mut errors);
         }
+        self.validate_limits(source, &mut errors);
         errors
+    }
+
+    /// Numbers and texts the types accept but the BFF cannot use: zero or absurdly long
+    /// durations (a deadline past what `Instant` can hold would panic), retry budgets outside
+    /// what the budget accepts, an asset origin that is no plain origin.
+    fn validate_limits(&self, source: &Source, errors: &mut Vec<ConfigError>) {
+        let mut check = |table: String, key: &str, value: u64, range: (u64, u64)| {
+            if !(range.0..=range.1).contains(&value) {
+                errors.push(source.error_at(
+                    key_span(source, &table, key),
+                    format!("{table}.{key}"),
+                    format!("must be from {} to {} ms, got {value}", range.0, range.1),
+                ));
+            }
+        };
+        let timeout = (1, MAX_TIMEOUT_MS);
+        // For values whose zero has an error of its own (validate_view, media above).
+        let most = (0, MAX_TIMEOUT_MS);
+        check(
+            "cache".into(),
+            "redis_timeout_ms",
+            self.cache.redis_timeout_ms,
+            timeout,
+        );
+        for (name, upstream) in &self.upstreams {
+            let table = format!("upstreams.{name}");
+            check(
+                table.clone(),
+                "connect_timeout_ms",
+                upstream.connect_timeout_ms,
+                timeout,
+            );
+            let (breaker, ejection, retry) =
+                (&upstream.breaker, &upstream.ejection, &upstream.retry);
+            check(
+                format!("{table}.breaker"),
+                "open_ms",
+                breaker.open_ms,
+                (1, MAX_PAUSE_MS),
+            );
+            check(
+                format!("{table}.ejection"),
+                "eject_ms",
+                ejection.eject_ms,
+                (0, MAX_PAUSE_MS),
+            );
+            check(
+                format!("{table}.retry"),
+                "backoff_ms",
+                retry.backoff_ms,
+                (0, MAX_TIMEOUT_MS),
+            );
+            check(
+                format!("{table}.retry"),
+                "max_backoff_ms",
+                retry.max_backoff_ms,
+                (0, MAX_TIMEOUT_MS),
+            );
+            if let Some(attempt) = retry.attempt_timeout_ms {
+                check(
+                    format!("{table}.retry"),
+                    "attempt_timeout_ms",
+                    attempt,
+                    timeout,
+                );
+            }
+        }
+        for (name, action) in &self.actions {
+            check(
+                format!("actions.{name}"),
+                "timeout_ms",
+                action.timeout_ms,
+                timeout,
+            );
+        }
+        for (name, media) in &self.media {
+            check(
+                format!("media.{name}"),
+                "timeout_ms",
+                media.timeout_ms,
+                most,
+            );
+        }
+        for (view_name, view) in &self.views {
+            let table = format!("views.{view_name}");
+            check(table.clone(), "budget_ms", *view.budget_ms.get_ref(), most);
+            for (part_name, part) in view.parts.get_ref() {
+                let table = format!("{table}.parts.{part_name}");
+                check(table, "timeout_ms", *part.timeout_ms.get_ref(), most);
+            }
+        }
+        for (name, upstream) in &self.upstreams {
+            let percent = upstream.retry.budget_percent;
+            if !(0.0..=MAX_BUDGET_PERCENT).contains(&percent) {
+                let table = format!("upstreams.{name}.retry");
+                errors.push(source.error_at(
+                    key_span(source, &table, "budget_percent"),
+                    format!("{table}.budget_percent"),
+                    format!("must be from 0 to {MAX_BUDGET_PERCENT}, got {percent}"),
+                ));
+            }
+        }
+        if let Some(origin) = &self.server.asset_origin
+            && let Err(why) = check_origin(origin)
+        {
+            errors.push(source.error_at(
+                key_span(source, "server", "asset_origin"),
+                "server.asset_origin",
+                why,
+            ));
+        }
     }
 
     fn validate_view(
@@ -180,6 +292,60 @@ impl Config {
         let header = format!("[upstreams.{name}]");
         let start = source.text.find(&header).unwrap_or(0);
         start..start + header.len()
+    }
+}
+
+/// The longest timeout or budget accepted: an hour is far beyond any page, and far inside what
+/// deadline arithmetic can hold.
+const MAX_TIMEOUT_MS: u64 = 3_600_000;
+/// The longest a breaker may stay open or a host ejected: a day.
+const MAX_PAUSE_MS: u64 = 86_400_000;
+/// The largest retry budget, in percent of requests, that the retry budget accepts.
+const MAX_BUDGET_PERCENT: f32 = 1_000.0;
+
+/// Where `key = …` is written in `[table]` (or the table's header, or the start of the file):
+/// for errors about values that carry no position of their own.
+fn key_span(source: &Source, table: &str, key: &str) -> Range<usize> {
+    let text = &source.text;
+    let Some(header) = text.find(&format!("[{table}]")) else {
+        return 0..0;
+    };
+    let body_start = header + table.len() + 2;
+    let body_end = text[body_start..]
+        .find("\n[")
+        .map_or(text.len(), |i| body_start + i);
+    let mut offset = body_start;
+    for line in text[body_start..body_end].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some((name, _)) = trimmed.split_once('=')
+            && name.trim() == key
+        {
+            let start = offset + (line.len() - trimmed.len());
+            return start..start + key.len();
+        }
+        offset += line.len();
+    }
+    header..body_start
+}
+
+/// SECURITY: the asset origin goes into the page's Content-Security-Policy and its links, so it
+/// must be a plain `http(s)://host[:port]` — nothing that could end a directive or an attribute.
+pub(super) fn check_origin(origin: &str) -> Result<(), String> {
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"))
+        .ok_or_else(|| format!("{origin:?} is not an http(s) origin"))?;
+    let host = rest.trim_end_matches('/');
+    let plain = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "{origin:?} must be scheme, host and port only (ASCII letters, digits, '.', '-', ':')"
+        ))
     }
 }
 
