@@ -290,3 +290,45 @@ async fn the_image_relay_revalidates_upstream_and_keeps_private_images_private()
     let (status, body) = error_of(format!("http://{bff}/media/pictures/bad.png")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body:?}");
 }
+
+/// Item 10: writes (and images) have their own breaker and bulkhead: a burst of failing writes
+/// opens the circuit for writes only, never for the upstream's read parts.
+#[tokio::test]
+async fn failing_writes_never_open_the_circuit_for_reads() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/main/1", Reply::json(json!({"id": 1})));
+    a.on("/write/1", Reply::status(500));
+    b.on("/side/1", Reply::json(json!({})));
+    let extra = "[upstreams.a.breaker]\nfailure_threshold = 2\nopen_ms = 60000\n\
+                 [actions.note]\nupstream = \"a\"\npath = \"/write/{id}\"\n";
+    let text = BffConfig::new()
+        .upstream("a", &a.url())
+        .upstream("b", &b.url())
+        .view(
+            "v",
+            [
+                Part::new("main", "a", "/main/{id}", 400).critical(),
+                Part::new("side", "b", "/side/{id}", 400),
+            ],
+        )
+        .raw(extra)
+        .toml();
+    let bff = start_bff(&config_from(&text)).await;
+    let write = format!("http://{bff}/api/actions/note/1");
+    for _ in 0..2 {
+        let failed = post_json(&write, None, &json!({"text": "hi"})).await;
+        assert_eq!(failed.status(), StatusCode::BAD_GATEWAY);
+    }
+    let refused = post_json(&write, None, &json!({"text": "hi"})).await;
+    assert_eq!(refused.status(), StatusCode::BAD_GATEWAY);
+    let body: ErrorBody = refused.json().await.unwrap();
+    assert_eq!(
+        body.error.code, "circuit_open",
+        "the writes' circuit is open"
+    );
+    assert_eq!(a.hits("/write/1"), 2);
+
+    let (status, envelope) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/1")).await;
+    assert_eq!(status, StatusCode::OK, "{envelope:?}");
+    assert_eq!(envelope.parts["main"].status, PartStatus::Ok);
+}

@@ -3,6 +3,10 @@
 //! attempts on hosts picked round-robin (skipping ejected ones), each inside the caller's
 //! deadline, retried only when that can help and the retry budget allows. Bodies are capped,
 //! and errors say what failed without leaking upstream internals.
+//!
+//! Reads, writes and images each have their own breaker and bulkhead ([`Lane`]): a burst of
+//! failing writes must not open the circuit for every read part of the upstream, nor a flood
+//! of images take the reads' concurrency.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -30,13 +34,31 @@ mod retry;
 /// An attempt that timed out sooner than this is not held against the upstream.
 const MIN_TIMEOUT_FOR_FAILURE: Duration = Duration::from_millis(50);
 
+/// What a call is for; each has its own breaker and bulkhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lane {
+    /// JSON parts of views (the breaker exported in metrics).
+    Reads = 0,
+    /// Writes relayed by actions.
+    Writes = 1,
+    /// Images relayed from the page's origin.
+    Media = 2,
+}
+
+/// The breaker and bulkhead of one lane.
+#[derive(Debug)]
+struct Guards {
+    breaker: Breaker,
+    bulkhead: Arc<Semaphore>,
+}
+
 #[derive(Debug)]
 struct Upstream {
     name: String,
     hosts: Hosts,
     client: reqwest::Client,
-    breaker: Breaker,
-    bulkhead: Arc<Semaphore>,
+    /// Indexed by [`Lane`].
+    lanes: [Guards; 3],
     retry: RetryPolicy,
 }
 
@@ -69,8 +91,10 @@ impl Upstreams {
                     name: name.clone(),
                     hosts: Hosts::new(hosts, config.ejection.clone()),
                     client,
-                    breaker: Breaker::new(config.breaker.clone()),
-                    bulkhead: Arc::new(Semaphore::new(config.max_concurrency)),
+                    lanes: [(); 3].map(|()| Guards {
+                        breaker: Breaker::new(config.breaker.clone()),
+                        bulkhead: Arc::new(Semaphore::new(config.max_concurrency)),
+                    }),
                     retry: RetryPolicy::new(config.retry.clone()),
                 },
             );
@@ -88,14 +112,19 @@ impl Upstreams {
         request_id: Option<&str>,
         if_none_match: Option<&str>,
     ) -> Result<Fetched, UpstreamError> {
-        self.call(upstream, path, deadline, |client, url| async move {
-            attempt(&client, &url, request_id, if_none_match).await
-        })
+        self.call(
+            upstream,
+            Lane::Reads,
+            path,
+            deadline,
+            |client, url| async move { attempt(&client, &url, request_id, if_none_match).await },
+        )
         .await
     }
 
     /// `GET {upstream}{path}` for an image: its bytes and validators, under the same
-    /// protection (bulkhead, breaker, retries, ejection) as JSON parts.
+    /// kind of protection (bulkhead, breaker, retries, ejection) as JSON parts, in a lane of
+    /// their own.
     pub(crate) async fn get_media(
         &self,
         upstream: &str,
@@ -104,7 +133,7 @@ impl Upstreams {
         request_id: Option<&str>,
         if_none_match: Option<&str>,
     ) -> Result<Media, UpstreamError> {
-        self.call(upstream, path, deadline, |client, url| async move {
+        self.call(upstream, Lane::Media, path, deadline, |client, url| async move {
             attempt_media(&client, &url, request_id, if_none_match).await
         })
         .await
@@ -114,6 +143,7 @@ impl Upstreams {
     async fn call<T, F, Fut>(
         &self,
         upstream: &str,
+        lane: Lane,
         path: &str,
         deadline: Instant,
         attempt: F,
@@ -126,7 +156,9 @@ impl Upstreams {
         let labels = UpstreamLabels {
             upstream: upstream.to_owned(),
         };
-        let result = self.guarded(target, &labels, path, deadline, attempt).await;
+        let result = self
+            .guarded(target, lane, &labels, path, deadline, attempt)
+            .await;
         let outcome = match &result {
             Ok(_) => "ok",
             Err(e) => e.code(),
@@ -140,6 +172,7 @@ impl Upstreams {
     async fn guarded<T, F, Fut>(
         &self,
         target: &Upstream,
+        lane: Lane,
         labels: &UpstreamLabels,
         path: &str,
         deadline: Instant,
@@ -149,12 +182,13 @@ impl Upstreams {
         F: Fn(reqwest::Client, String) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
+        let guards = &target.lanes[lane as usize];
         // The bulkhead first: a call it rejects must not use up a half-open probe.
-        let Ok(_permit) = target.bulkhead.clone().try_acquire_owned() else {
+        let Ok(_permit) = guards.bulkhead.clone().try_acquire_owned() else {
             self.metrics.bulkhead_rejections.get_or_create(labels).inc();
             return Err(UpstreamError::Overloaded);
         };
-        if !target.breaker.allow() {
+        if !guards.breaker.allow() {
             return Err(UpstreamError::CircuitOpen);
         }
         target.retry.on_request();
@@ -186,15 +220,17 @@ impl Upstreams {
             };
             if let Some(healthy) = healthy {
                 target.hosts.record(host, healthy);
-                target.breaker.record(healthy);
-                self.update_breaker_gauge(target, labels);
+                guards.breaker.record(healthy);
+                if lane == Lane::Reads {
+                    self.update_breaker_gauge(target, labels);
+                }
             }
 
             let error = match result {
                 Ok(fetched) => return Ok(fetched),
                 Err(e) => e,
             };
-            if !error.is_retryable() || target.breaker.state() == BreakerState::Open {
+            if !error.is_retryable() || guards.breaker.state() == BreakerState::Open {
                 return Err(error);
             }
             let Some(delay) = delays.next() else {
@@ -216,7 +252,7 @@ impl Upstreams {
     }
 
     fn update_breaker_gauge(&self, target: &Upstream, labels: &UpstreamLabels) {
-        let state = match target.breaker.state() {
+        let state = match target.lanes[Lane::Reads as usize].breaker.state() {
             BreakerState::Closed => 0,
             BreakerState::Open => 1,
             BreakerState::HalfOpen => 2,
@@ -235,10 +271,14 @@ impl Upstreams {
         request_id: Option<&str>,
     ) -> Result<(u16, serde_json::Value), UpstreamError> {
         let target = self.target(upstream)?;
-        if !target.breaker.allow() {
+        let guards = &target.lanes[Lane::Writes as usize];
+        let Ok(_permit) = guards.bulkhead.clone().try_acquire_owned() else {
+            return Err(UpstreamError::Overloaded);
+        };
+        if !guards.breaker.allow() {
             return Err(UpstreamError::CircuitOpen);
         }
-        let (host, base) = target.hosts.pick();
+        let (_, base) = target.hosts.pick();
         let call = async {
             let mut request = target
                 .client
@@ -267,8 +307,9 @@ impl Upstreams {
             Ok((status, _)) => *status < 500,
             Err(e) => !e.is_failure(),
         };
-        target.hosts.record(host, healthy);
-        target.breaker.record(healthy);
+        // A write's outcome says something about writes only: its lane's breaker, not the
+        // hosts the reads are balanced over.
+        guards.breaker.record(healthy);
         result
     }
 }
