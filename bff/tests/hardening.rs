@@ -33,6 +33,15 @@ async fn bff_over(a: &Stub, b: &Stub, side_path: &str, extra: &str) -> SocketAdd
     start_bff(&config_from(&text)).await
 }
 
+/// Stubs answering `main` and `side` for `id` with small JSON bodies, and a BFF over them.
+async fn answering(id: u32) -> (Stub, Stub, SocketAddr) {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on(&format!("/main/{id}"), Reply::json(json!({"id": id})));
+    b.on(&format!("/side/{id}"), Reply::json(json!({})));
+    let bff = bff_over(&a, &b, "/side/{id}", "").await;
+    (a, b, bff)
+}
+
 async fn error_of(url: String) -> (StatusCode, ErrorBody) {
     get_json(url).await
 }
@@ -41,10 +50,7 @@ async fn error_of(url: String) -> (StatusCode, ErrorBody) {
 /// invalidation target of their own; one id has one spelling.
 #[tokio::test]
 async fn integer_ids_have_one_spelling() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/7", Reply::json(json!({"id": 7})));
-    b.on("/side/7", Reply::json(json!({})));
-    let bff = bff_over(&a, &b, "/side/{id}", "").await;
+    let (a, _b, bff) = answering(7).await;
     for spelling in [
         "07",
         "+7",
@@ -70,18 +76,10 @@ async fn integer_ids_have_one_spelling() {
 async fn a_rendered_copy_never_answers_a_request_the_view_refuses() {
     let (a, b) = (Stub::start().await, Stub::start().await);
     a.on("/main/1", Reply::json(json!({"id": 1})));
+    b.on("/side/1", Reply::json(json!({})));
     // Both parts cached, so the whole view is kept as rendered.
-    let text = BffConfig::new()
-        .upstream("a", &a.url())
-        .upstream("b", &b.url())
-        .view(
-            "v",
-            [Part::new("main", "a", "/main/{id}", 400)
-                .critical()
-                .cached(60_000, 0, 0)],
-        )
-        .toml();
-    let bff = start_bff(&config_from(&text)).await;
+    let side_cached = "[views.v.parts.side.cache]\nttl_ms = 60000\n";
+    let bff = bff_over(&a, &b, "/side/{id}", side_cached).await;
     for _ in 0..2 {
         let (status, _) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/1")).await;
         assert_eq!(status, StatusCode::OK);
@@ -183,10 +181,7 @@ async fn wrong_methods_get_json_errors_everywhere() {
 /// Item 19: a view's 304 carries the `Vary` its 200 carried (RFC 9110 §15.4.5).
 #[tokio::test]
 async fn a_views_304_carries_the_vary_of_its_200() {
-    let (a, b) = (Stub::start().await, Stub::start().await);
-    a.on("/main/1", Reply::json(json!({"id": 1})));
-    b.on("/side/1", Reply::json(json!({})));
-    let bff = bff_over(&a, &b, "/side/{id}", "").await;
+    let (_a, _b, bff) = answering(1).await;
     let url = format!("http://{bff}/api/views/v/1");
     let first = get_with(&url, &[("accept-encoding", "br")]).await;
     assert_eq!(first.status(), StatusCode::OK);

@@ -22,6 +22,24 @@ pub(crate) enum Fetched {
     NotModified { max_age: Option<Duration> },
 }
 
+/// Sends `GET url` asking for `accept`, with the request id and the caller's validator.
+async fn send_get(
+    client: &reqwest::Client,
+    url: &str,
+    accept: &str,
+    request_id: Option<&str>,
+    if_none_match: Option<&str>,
+) -> Result<reqwest::Response, UpstreamError> {
+    let mut request = client.get(url).header(header::ACCEPT, accept);
+    if let Some(id) = request_id {
+        request = request.header("x-request-id", id);
+    }
+    if let Some(tag) = if_none_match {
+        request = request.header(header::IF_NONE_MATCH, tag);
+    }
+    request.send().await.map_err(classify)
+}
+
 /// One attempt: send, check the status, read at most [`MAX_BODY_BYTES`], parse.
 pub(super) async fn attempt(
     client: &reqwest::Client,
@@ -29,14 +47,7 @@ pub(super) async fn attempt(
     request_id: Option<&str>,
     if_none_match: Option<&str>,
 ) -> Result<Fetched, UpstreamError> {
-    let mut request = client.get(url).header(header::ACCEPT, "application/json");
-    if let Some(id) = request_id {
-        request = request.header("x-request-id", id);
-    }
-    if let Some(tag) = if_none_match {
-        request = request.header(header::IF_NONE_MATCH, tag);
-    }
-    let response = request.send().await.map_err(classify)?;
+    let response = send_get(client, url, "application/json", request_id, if_none_match).await?;
     let status = response.status();
     let (max_age, no_store) = cache_directives(response.headers());
     if status == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
@@ -84,14 +95,7 @@ pub(super) async fn attempt_media(
     request_id: Option<&str>,
     if_none_match: Option<&str>,
 ) -> Result<Media, UpstreamError> {
-    let mut request = client.get(url).header(header::ACCEPT, "image/*");
-    if let Some(id) = request_id {
-        request = request.header("x-request-id", id);
-    }
-    if let Some(tag) = if_none_match {
-        request = request.header(header::IF_NONE_MATCH, tag);
-    }
-    let response = request.send().await.map_err(classify)?;
+    let response = send_get(client, url, "image/*", request_id, if_none_match).await?;
     let status = response.status();
     let headers = response.headers();
     let etag = headers.get(header::ETAG).cloned();
