@@ -103,7 +103,7 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
             actions: config.actions.clone(),
             media: config.media.clone(),
         }),
-        config.server.body_limit_bytes,
+        &config.server,
     ))
 }
 
@@ -126,7 +126,10 @@ pub async fn spawn(config: &Config) -> anyhow::Result<std::net::SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let app = build(config)?;
-    tokio::spawn(async move { axum::serve(with_nodelay(listener), app).await });
+    let server = config.server.clone();
+    tokio::spawn(async move {
+        http::serve(listener, app, &server, std::future::pending::<()>()).await;
+    });
     Ok(addr)
 }
 
@@ -137,8 +140,6 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = build(config)?;
-    axum::serve(with_nodelay(listener), app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    http::serve(listener, app, &config.server, shutdown).await;
     Ok(())
 }

@@ -327,3 +327,61 @@ async fn failing_writes_never_open_the_circuit_for_reads() {
     assert_eq!(status, StatusCode::OK, "{envelope:?}");
     assert_eq!(envelope.parts["main"].status, PartStatus::Ok);
 }
+
+/// Item 13: a client that sends half a request head is disconnected when the header read
+/// timeout passes, while other requests are served meanwhile.
+#[tokio::test]
+async fn half_sent_requests_are_closed_after_the_header_read_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    let mut config = config_from(
+        &BffConfig::new()
+            .upstream("a", &a.url())
+            .upstream("b", &b.url())
+            .toml(),
+    );
+    config.server.header_read_timeout_ms = 300;
+    let bff = start_bff(&config).await;
+
+    let mut half_sent = Vec::new();
+    for _ in 0..20 {
+        let mut stream = tokio::net::TcpStream::connect(bff).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        half_sent.push(stream);
+    }
+    let (status, _) = get_json::<serde_json::Value>(format!("http://{bff}/healthz")).await;
+    assert_eq!(status, StatusCode::OK, "served while the others dawdle");
+
+    for mut stream in half_sent {
+        let mut buffer = [0u8; 512];
+        // A bound so a regression fails instead of hanging; the configured timeout is 300 ms.
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buffer))
+                .await
+                .expect("the server closed the half-sent request");
+        let closed = match read {
+            Ok(0) | Err(_) => true,
+            Ok(n) => String::from_utf8_lossy(&buffer[..n]).starts_with("HTTP/1.1 408"),
+        };
+        assert!(closed, "{read:?}");
+    }
+}
+
+/// Item 14: a request head past `server.max_header_bytes` is a 431 with a JSON body.
+#[tokio::test]
+async fn oversized_request_heads_get_a_json_431() {
+    let (_a, _b, bff) = answering(1).await;
+    let huge = "x".repeat(200 * 1024);
+    let response = get_with(&format!("http://{bff}/api/views/v/1"), &[("x-huge", &huge)]).await;
+    assert_eq!(
+        response.status(),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    );
+    let body: ErrorBody = response.json().await.expect("a JSON error body");
+    assert_eq!(body.error.code, "headers_too_large");
+    let fine = get_with(&format!("http://{bff}/api/views/v/1"), &[("x-small", "ok")]).await;
+    assert_eq!(fine.status(), StatusCode::OK);
+}

@@ -104,6 +104,11 @@ pub struct ServerConfig {
     pub body_limit_bytes: usize,
     /// Load the page's hashed assets from this origin (a CDN), e.g. `https://cdn.example.com`.
     pub asset_origin: Option<String>,
+    /// How long a client may take to send a request's head; also how long an idle keep-alive
+    /// connection is kept (the server waits for the next head). Past it the connection closes.
+    pub header_read_timeout_ms: u64,
+    /// The largest request head (request line and headers); past it, a 431.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -113,6 +118,8 @@ impl Default for ServerConfig {
             dist_dir: PathBuf::from("dist"),
             body_limit_bytes: 64 * 1024,
             asset_origin: None,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 32 * 1024,
         }
     }
 }

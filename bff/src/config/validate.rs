@@ -105,6 +105,8 @@ impl Config {
             self.cache.redis_timeout_ms,
             timeout,
         );
+        let read = self.server.header_read_timeout_ms;
+        check("server".into(), "header_read_timeout_ms", read, timeout);
         for (name, upstream) in &self.upstreams {
             let table = format!("upstreams.{name}");
             check(
@@ -171,6 +173,14 @@ impl Config {
                 let table = format!("{table}.parts.{part_name}");
                 check(table, "timeout_ms", *part.timeout_ms.get_ref(), most);
             }
+        }
+        let head = self.server.max_header_bytes;
+        if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&head) {
+            errors.push(source.error_at(
+                key_span(source, "server", "max_header_bytes"),
+                "server.max_header_bytes",
+                format!("must be from {MIN_HEADER_BYTES} to {MAX_HEADER_BYTES} bytes, got {head}"),
+            ));
         }
         for (name, upstream) in &self.upstreams {
             let percent = upstream.retry.budget_percent;
@@ -300,6 +310,9 @@ impl Config {
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// The longest a breaker may stay open or a host ejected: a day.
 const MAX_PAUSE_MS: u64 = 86_400_000;
+/// Request heads: at least what ordinary browsers send, at most what the server buffers.
+const MIN_HEADER_BYTES: usize = 4 * 1024;
+const MAX_HEADER_BYTES: usize = 1024 * 1024;
 /// The largest retry budget, in percent of requests, that the retry budget accepts.
 const MAX_BUDGET_PERCENT: f32 = 1_000.0;
 

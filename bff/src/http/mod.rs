@@ -6,7 +6,8 @@
 //! - `state`: what handlers can reach; `extract`: extractors whose rejections are ours;
 //! - `views`: composite views and single parts; `actions`: writes; `admin`: invalidation;
 //!   `media`: relayed images; `health`: `/healthz` and `/metrics`;
-//! - `request_id`: the id every request carries; `error`: the one error type and its mapping.
+//! - `request_id`: the id every request carries; `error`: the one error type and its mapping;
+//! - `serve`: the connection loop (head deadlines and size, graceful shutdown).
 
 mod actions;
 mod admin;
@@ -15,14 +16,15 @@ mod extract;
 mod health;
 mod media;
 mod request_id;
+mod serve;
 mod state;
 mod views;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
-use axum::middleware;
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -32,11 +34,14 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::assets::Refusal;
+use crate::config::ServerConfig;
 use error::{AppError, json_error};
+pub(crate) use serve::serve;
 pub(crate) use state::{App, AppState};
 
 /// The BFF's HTTP interface.
-pub(crate) fn router(state: AppState, body_limit_bytes: usize) -> Router {
+pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
+    let max_header_bytes = server.max_header_bytes;
     // Compressed on the fly, except NDJSON streams: an encoder would hold their lines back.
     // Level 4: most of brotli's gain at a small fraction of its default (11) cost per response.
     let compression = CompressionLayer::new()
@@ -63,7 +68,7 @@ pub(crate) fn router(state: AppState, body_limit_bytes: usize) -> Router {
         // Every route's wrong method gets the JSON error shape (axum's own 405 is empty).
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state)
-        .layer(DefaultBodyLimit::max(body_limit_bytes))
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
         .layer(CatchPanicLayer::custom(|_| {
             json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -79,8 +84,30 @@ pub(crate) fn router(state: AppState, body_limit_bytes: usize) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("strict-origin-when-cross-origin"),
         ))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            head_within(max_header_bytes, request, next)
+        }))
         .layer(TraceLayer::new_for_http())
         .layer(middleware::from_fn(request_id::with_request_id))
+}
+
+/// SECURITY: a request head larger than `limit` (request line and headers) is refused with a
+/// 431 before any handler runs, so no one can make the BFF hold or forward huge headers.
+async fn head_within(limit: usize, request: Request, next: Next) -> Response {
+    let size = request.uri().to_string().len()
+        + request
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum::<usize>();
+    if size > limit {
+        return json_error(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request head is {size} bytes; at most {limit} are accepted"),
+        );
+    }
+    next.run(request).await
 }
 
 /// Everything outside `/api`: the front-end build, with the page's security headers.
