@@ -94,7 +94,9 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
 /// SECURITY: a request head larger than `limit` (request line and headers) is refused with a
 /// 431 before any handler runs, so no one can make the BFF hold or forward huge headers.
 async fn head_within(limit: usize, request: Request, next: Next) -> Response {
-    let size = request.uri().to_string().len()
+    let uri = request.uri();
+    let size = uri.path().len()
+        + uri.query().map_or(0, str::len)
         + request
             .headers()
             .iter()
