@@ -295,7 +295,6 @@ fn refuse<'a>(
             id: id.to_owned(),
             reason: outcomes
                 .into_iter()
-                .filter(|o| o.critical || Verdict::of_part(o) == Verdict::Rejected)
                 .find_map(|o| o.error.as_ref().filter(|e| e.code == "rejected"))
                 .map_or_else(|| "refused".to_owned(), |e| e.message.clone()),
         }),
