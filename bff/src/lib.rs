@@ -67,19 +67,24 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
             SharedCache::new(
                 url,
                 Duration::from_millis(config.cache.redis_timeout_ms),
+                config.drop_retention(),
                 metrics.clone(),
             )
         })
         .transpose()?;
-    let cache = PartCache::new(&config.cache, upstreams.clone(), shared, metrics.clone());
+    let cache = PartCache::new(
+        &config.cache,
+        upstreams.clone(),
+        shared,
+        config.drop_retention(),
+        metrics.clone(),
+    );
     if let Some(shared) = cache.shared() {
         let listener_cache = cache.clone();
         shared.listen(move |target| {
-            let cache = listener_cache.clone();
-            async move {
-                let dropped = cache.invalidate_local(&target).await;
-                tracing::debug!(?target, dropped, "invalidated by another replica");
-            }
+            listener_cache.invalidate_local(&target, "replica");
+            tracing::debug!(?target, "invalidated by another replica");
+            std::future::ready(())
         });
     }
     let composer = Composer::new(&config.views, cache.clone(), upstreams.clone());

@@ -30,8 +30,15 @@ pub(crate) struct OutcomeLabels {
 pub(crate) struct CacheLabels {
     /// `view.part`.
     pub(crate) part: String,
-    /// `hit`, `miss`, `stale_while_revalidate`, `stale_if_error`, `coalesced`, `revalidated`.
+    /// `hit`, `miss`, `stale_while_revalidate`, `stale_if_error`, `coalesced`, `revalidated`,
+    /// `undetached` (a fill that ends with its last client: too many run detached already).
     pub(crate) event: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct OriginLabels {
+    /// `here` (an action or the admin API on this replica) or `replica` (through pub/sub).
+    pub(crate) origin: String,
 }
 
 /// Every metric the BFF exports. Cheap to clone (all handles are shared).
@@ -45,6 +52,10 @@ pub(crate) struct Metrics {
     pub(crate) bulkhead_rejections: Family<UpstreamLabels, Counter>,
     pub(crate) cache_events: Family<CacheLabels, Counter>,
     pub(crate) redis_up: Gauge<i64, AtomicI64>,
+    pub(crate) redis_skipping: Gauge<i64, AtomicI64>,
+    pub(crate) redis_skipped: Counter,
+    pub(crate) invalidations: Family<OriginLabels, Counter>,
+    pub(crate) invalidation_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -80,6 +91,26 @@ impl Default for Metrics {
             "Whether the shared cache answered its last command (1), failed (0) or is off (-1)",
         );
         redis_up.set(-1);
+        let redis_skipping: Gauge<i64, AtomicI64> = new(
+            r,
+            "redis_skipping",
+            "Whether the shared cache is skipped after timeouts in a row, until a probe answers (1)",
+        );
+        let redis_skipped = new(
+            r,
+            "redis_skipped_commands",
+            "Shared cache commands not sent because Redis is skipped",
+        );
+        let invalidations = new(
+            r,
+            "cache_invalidations",
+            "Cache drops applied on this replica, by origin (here, or another replica)",
+        );
+        let invalidation_failures = new(
+            r,
+            "cache_invalidation_failures",
+            "Drops the shared cache (Redis) did not take: other replicas may serve dropped data",
+        );
         Self {
             registry: Arc::new(registry),
             upstream_latency,
@@ -89,6 +120,10 @@ impl Default for Metrics {
             bulkhead_rejections,
             cache_events,
             redis_up,
+            redis_skipping,
+            redis_skipped,
+            invalidations,
+            invalidation_failures,
         }
     }
 }
@@ -111,13 +146,14 @@ fn latency_histogram() -> Histogram {
 }
 
 /// Every part cache event, as counted in `tessera_cache_events_total`.
-const CACHE_EVENTS: [&str; 6] = [
+const CACHE_EVENTS: [&str; 7] = [
     "hit",
     "miss",
     "stale_while_revalidate",
     "stale_if_error",
     "coalesced",
     "revalidated",
+    "undetached",
 ];
 
 impl Metrics {
@@ -137,6 +173,11 @@ impl Metrics {
             drop(metrics.upstream_requests.get_or_create(&OutcomeLabels {
                 upstream: name.clone(),
                 outcome: "ok".into(),
+            }));
+        }
+        for origin in ["here", "replica"] {
+            drop(metrics.invalidations.get_or_create(&OriginLabels {
+                origin: origin.into(),
             }));
         }
         for (view_name, view) in &config.views {
@@ -168,6 +209,14 @@ impl Metrics {
             .get_or_create(&CacheLabels {
                 part: part.to_owned(),
                 event: event.to_owned(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn invalidation(&self, origin: &str) {
+        self.invalidations
+            .get_or_create(&OriginLabels {
+                origin: origin.to_owned(),
             })
             .inc();
     }

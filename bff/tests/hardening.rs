@@ -5,6 +5,7 @@ mod support;
 
 use std::net::SocketAddr;
 
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::json;
 use support::{config_from, start_bff};
@@ -384,4 +385,109 @@ async fn oversized_request_heads_get_a_json_431() {
     assert_eq!(body.error.code, "headers_too_large");
     let fine = get_with(&format!("http://{bff}/api/views/v/1"), &[("x-small", "ok")]).await;
     assert_eq!(fine.status(), StatusCode::OK);
+}
+
+/// Like [`bff_over`], but with time for a slow `main` (5 s), whose side part is `/side/1`.
+async fn bff_with_slow_main(a: &Stub, b: &Stub, extra: &str) -> SocketAddr {
+    let text = BffConfig::new()
+        .upstream("a", &a.url())
+        .upstream("b", &b.url())
+        .view_with(
+            "v",
+            "budget_ms = 6000",
+            [
+                Part::new("main", "a", "/main/{id}", 5_000)
+                    .critical()
+                    .cached(60_000, 0, 0),
+                Part::new("side", "b", "/side/1", 400),
+            ],
+        )
+        .raw(extra)
+        .toml();
+    start_bff(&config_from(&text)).await
+}
+
+/// Item 3: a drop is one record, not a scan, and thousands of drops of other keys during a
+/// fill do not count as overtaking it (they did past 1,024: every fill was thrown away).
+#[tokio::test]
+async fn many_drops_of_other_keys_during_a_fill_keep_its_answer() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on(
+        "/main/1",
+        Reply::json(json!({"id": 1})).after(std::time::Duration::from_millis(2_500)),
+    );
+    b.on("/side/1", Reply::json(json!({})));
+    let bff = bff_with_slow_main(&a, &b, "[admin]\ntoken = \"t\"").await;
+    let url = format!("http://{bff}/api/views/v/1");
+    let fill = tokio::spawn({
+        let url = url.clone();
+        async move { reqwest::get(url).await.unwrap().status() }
+    });
+    let started = a.wait_for(
+        "/main/1",
+        EventKind::Started,
+        std::time::Duration::from_secs(5),
+    );
+    assert!(started.await.is_some(), "the fill began");
+    let admin = format!("http://{bff}/admin/invalidate");
+    let drops = futures::stream::iter(0..1_500).map(|n| {
+        let admin = admin.clone();
+        async move {
+            let body = json!({"prefix": format!("a:/main/{}/", n + 2)});
+            post_json(&admin, Some("t"), &body).await.status()
+        }
+    });
+    let statuses: Vec<StatusCode> = drops.buffer_unordered(16).collect().await;
+    assert!(statuses.iter().all(|s| *s == StatusCode::OK));
+    assert_eq!(
+        a.hits("/main/1"),
+        1,
+        "the drops were over before the fill ended"
+    );
+    assert_eq!(fill.await.unwrap(), StatusCode::OK);
+    let (status, _) = get_json::<ViewEnvelope>(&url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(a.hits("/main/1"), 1, "the fill's answer was kept");
+}
+
+/// Item 4: fills go on after their clients leave (to serve the next client), but only
+/// `cache.max_detached_fills` of them; past that, a client going away drops its upstream call.
+#[tokio::test]
+async fn abandoned_fills_are_bounded() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    for id in 1..=6 {
+        a.on(
+            &format!("/main/{id}"),
+            Reply::json(json!({"id": id})).after(std::time::Duration::from_millis(1_500)),
+        );
+    }
+    b.on("/side/1", Reply::json(json!({})));
+    let bff = bff_with_slow_main(&a, &b, "[cache]\nmax_detached_fills = 2").await;
+    // Six clients, each for another id, each gone after 50 ms.
+    for id in 1..=6 {
+        let url = format!("http://{bff}/api/views/v/{id}");
+        let response = get_with(&url, &[("x-budget-ms", "50")]).await;
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+    }
+    for id in 1..=6 {
+        let target = format!("/main/{id}");
+        let kind = if id <= 2 {
+            EventKind::Answered
+        } else {
+            EventKind::ClientClosed
+        };
+        let seen = a.wait_for(&target, kind, std::time::Duration::from_secs(5));
+        assert!(seen.await.is_some(), "{target}: {kind:?}");
+    }
+    let answered = a
+        .events()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Answered)
+        .count();
+    assert_eq!(answered, 2, "only two fills outlived their clients");
+    // What the detached fills fetched serves the next clients.
+    let (status, envelope) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/1")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(envelope.parts["main"].status, PartStatus::Ok);
+    assert_eq!(a.hits("/main/1"), 1);
 }

@@ -391,7 +391,8 @@ async fn invalidation_needs_the_token_and_drops_entries() {
         .json()
         .await
         .unwrap();
-    assert_eq!(done["dropped"], 1);
+    assert_eq!(done["dropped"], body);
+    assert_eq!(done["shared_cache"], "off");
     view(bff).await;
     assert_eq!(b.hits("/side"), 2, "the next read went to the upstream");
 

@@ -55,28 +55,36 @@ pub(crate) struct FreshKey {
     pub fresh_until_ms: u64,
 }
 
+/// An entry as the local layer keeps it: with the invalidation mark taken before the work that
+/// produced it began, so a drop since then makes it dead when it is read.
+#[derive(Debug, Clone)]
+pub(super) struct Kept {
+    pub mark: u64,
+    pub entry: Arc<Entry>,
+}
+
 /// Expires each entry when its last window closes.
 pub(super) struct ByLifetime;
 
-impl moka::Expiry<String, Arc<Entry>> for ByLifetime {
+impl moka::Expiry<String, Kept> for ByLifetime {
     fn expire_after_create(
         &self,
         _key: &String,
-        entry: &Arc<Entry>,
+        kept: &Kept,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
-        Some(entry.remaining(now_ms()))
+        Some(kept.entry.remaining(now_ms()))
     }
 
     // A refreshed entry gets its own lifetime, not the one of the entry it replaces.
     fn expire_after_update(
         &self,
         _key: &String,
-        entry: &Arc<Entry>,
+        kept: &Kept,
         _updated_at: std::time::Instant,
         _duration_until_expiry: Option<Duration>,
     ) -> Option<Duration> {
-        Some(entry.remaining(now_ms()))
+        Some(kept.entry.remaining(now_ms()))
     }
 }
 

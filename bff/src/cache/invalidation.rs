@@ -1,61 +1,140 @@
-//! Invalidations: what to drop (a key or a prefix), and the numbered log of those this replica
-//! has seen, so that work begun before one can tell whether it was overtaken.
+//! Invalidations: what to drop, as a scope, and the numbered log of the scopes this replica
+//! has seen dropped, so that anything begun before a drop — an entry, a fill, a rendered view —
+//! can tell whether the drop concerns it.
+//!
+//! Dropping is lazy and costs one record whatever the cache holds: nothing is scanned. An
+//! entry is checked when it is read, against the scopes its key lies in (a handful).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-/// What to drop: one key, or every key with a prefix.
+/// What to drop, as asked (by an action, the admin API or another replica).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum Invalidation {
+    /// Exactly this key.
     Key(String),
+    /// Every key under this prefix, in whole path segments (see [`Scope`]).
     Prefix(String),
 }
 
 impl Invalidation {
-    pub(crate) fn matches(&self, key: &str) -> bool {
+    pub(crate) fn scope(&self) -> Scope {
         match self {
-            Self::Key(k) => key == k,
-            Self::Prefix(p) => key.starts_with(p.as_str()),
+            Self::Key(key) => Scope::Key(key.clone()),
+            Self::Prefix(prefix) => Scope::Under(prefix.clone()),
+        }
+    }
+
+    #[cfg(test)]
+    fn matches(&self, key: &str) -> bool {
+        scopes_of(key).contains(&self.scope())
+    }
+}
+
+/// A set of keys one invalidation drops. A key `up:/a/b?q` lies under `""` (everything),
+/// `up:`, `up:/`, `up:/a/`, `up:/a/b` (that path with any query), and is its own `Key` scope.
+/// Prefixes count in whole path segments, so `reviews:/products/7/` drops
+/// `reviews:/products/7/summary` but `reviews:/products/7` does not reach
+/// `reviews:/products/70`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Scope {
+    Under(String),
+    Key(String),
+}
+
+impl Scope {
+    /// A name for it in a flat keyspace (Redis), distinct for every scope.
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Self::Under(prefix) => format!("under:{prefix}"),
+            Self::Key(key) => format!("key:{key}"),
         }
     }
 }
 
-/// The invalidations this replica has seen, numbered in order, so that work begun before one
-/// can tell whether it concerns its key. Only the most recent are remembered; work older than
-/// those counts as overtaken.
-#[derive(Debug, Default)]
-pub(super) struct Invalidations {
-    /// The number the next invalidation gets.
-    pub(super) next: u64,
-    recent: VecDeque<(u64, Invalidation)>,
+/// Every scope `key` lies in, broadest first.
+pub(crate) fn scopes_of(key: &str) -> Vec<Scope> {
+    let path_end = key.find('?').unwrap_or(key.len());
+    let mut scopes = vec![Scope::Under(String::new())];
+    let mut last = 0;
+    for (i, c) in key[..path_end].char_indices() {
+        // The upstream's name ends at the first ':'; segments end at each '/'.
+        if c == '/' || (c == ':' && last == 0) {
+            last = i + 1;
+            scopes.push(Scope::Under(key[..last].to_owned()));
+        }
+    }
+    if path_end > last {
+        scopes.push(Scope::Under(key[..path_end].to_owned()));
+    }
+    scopes.push(Scope::Key(key.to_owned()));
+    scopes
 }
 
-/// How many invalidations are remembered (far more than can happen during one fill).
-const REMEMBERED_INVALIDATIONS: usize = 1024;
+/// The drops this replica has seen, numbered in order: for each scope, the number of its
+/// latest drop. Work begun at mark `m` was overtaken if a scope of its key was dropped at `m`
+/// or later. Records are forgotten once nothing begun before them can still be alive
+/// (`retention`), or when there are too many; forgetting raises `floor`, below which all work
+/// counts as overtaken (a miss, never stale data).
+#[derive(Debug)]
+pub(super) struct Invalidations {
+    /// The number the next drop gets.
+    pub(super) next: u64,
+    latest: HashMap<Scope, u64>,
+    log: VecDeque<(Instant, u64, Scope)>,
+    floor: u64,
+    retention: Duration,
+}
+
+/// At most this many records are kept (a few MB at most).
+const MAX_RECORDS: usize = 100_000;
 
 impl Invalidations {
-    pub(super) fn record(&mut self, target: &Invalidation) {
-        self.recent.push_back((self.next, target.clone()));
-        self.next += 1;
-        if self.recent.len() > REMEMBERED_INVALIDATIONS {
-            self.recent.pop_front();
+    pub(super) fn new(retention: Duration) -> Self {
+        Self {
+            next: 0,
+            latest: HashMap::new(),
+            log: VecDeque::new(),
+            floor: 0,
+            retention,
         }
     }
 
-    /// Whether an invalidation numbered `mark` or later matches `key`.
-    pub(super) fn overtook(&self, mark: u64, key: &str) -> bool {
-        match self.recent.front() {
-            None => false,
-            // Some since `mark` were forgotten: assume the worst.
-            Some((oldest, _)) if *oldest > mark => true,
-            Some(_) => self
-                .recent
-                .iter()
-                .filter(|(number, _)| *number >= mark)
-                .any(|(_, target)| target.matches(key)),
+    pub(super) fn record(&mut self, scope: Scope) {
+        let now = Instant::now();
+        let number = self.next;
+        self.next += 1;
+        self.latest.insert(scope.clone(), number);
+        self.log.push_back((now, number, scope));
+        while let Some((at, number)) = self.log.front().map(|(at, n, _)| (*at, *n)) {
+            let expired = now.duration_since(at) > self.retention;
+            if !expired && self.log.len() <= MAX_RECORDS {
+                break;
+            }
+            self.floor = self.floor.max(number + 1);
+            let (_, _, scope) = self.log.pop_front().expect("a front record");
+            if self.latest.get(&scope) == Some(&number) {
+                self.latest.remove(&scope);
+            }
         }
+    }
+
+    /// Whether a drop numbered `mark` or later concerns `key`.
+    pub(super) fn overtook(&self, mark: u64, key: &str) -> bool {
+        mark < self.floor
+            || (!self.latest.is_empty()
+                && scopes_of(key)
+                    .iter()
+                    .any(|scope| self.latest.get(scope).is_some_and(|&n| n >= mark)))
+    }
+
+    /// How many drops are remembered.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.log.len()
     }
 }
 
@@ -63,35 +142,95 @@ impl Invalidations {
 mod tests {
     use super::*;
 
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn under(prefix: &str) -> Scope {
+        Scope::Under(prefix.into())
+    }
+
+    #[test]
+    fn a_key_lies_in_every_segment_prefix_of_its_path() {
+        assert_eq!(
+            scopes_of("reviews:/products/7/summary?x=/y"),
+            [
+                under(""),
+                under("reviews:"),
+                under("reviews:/"),
+                under("reviews:/products/"),
+                under("reviews:/products/7/"),
+                under("reviews:/products/7/summary"),
+                Scope::Key("reviews:/products/7/summary?x=/y".into()),
+            ]
+        );
+        assert_eq!(
+            scopes_of("c:/a/"),
+            [
+                under(""),
+                under("c:"),
+                under("c:/"),
+                under("c:/a/"),
+                Scope::Key("c:/a/".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn invalidations_match_whole_segments() {
+        let key = "reviews:/products/7/summary";
+        assert!(Invalidation::Key(key.into()).matches(key));
+        assert!(!Invalidation::Key(key.into()).matches("reviews:/products/7/summary?a"));
+        assert!(Invalidation::Prefix("reviews:/products/7/".into()).matches(key));
+        assert!(
+            Invalidation::Prefix("reviews:/summaries".into()).matches("reviews:/summaries?ids=1")
+        );
+        assert!(
+            !Invalidation::Prefix("reviews:/products/7".into()).matches("reviews:/products/70/x")
+        );
+        assert!(Invalidation::Prefix(String::new()).matches(key));
+        assert_eq!(
+            serde_json::to_string(&Invalidation::Prefix("a".into())).unwrap(),
+            r#"{"prefix":"a"}"#
+        );
+    }
+
     #[test]
     fn invalidations_tell_what_they_overtook() {
-        let mut seen = Invalidations::default();
+        let mut seen = Invalidations::new(HOUR);
         assert!(!seen.overtook(0, "a:/x"));
         let mark = seen.next;
-        seen.record(&Invalidation::Prefix("a:/products/7/".into()));
+        seen.record(under("a:/products/7/"));
         assert!(seen.overtook(mark, "a:/products/7/summary"));
         assert!(!seen.overtook(mark, "a:/products/8/summary"));
         assert!(
             !seen.overtook(seen.next, "a:/products/7/summary"),
             "work begun after"
         );
-        // Once the one at `mark` is forgotten, everything since counts as overtaken.
-        for n in 0..REMEMBERED_INVALIDATIONS {
-            seen.record(&Invalidation::Key(format!("b:/{n}")));
-        }
-        assert!(seen.overtook(mark, "c:/unrelated"));
-        assert!(!seen.overtook(seen.next - 1, "c:/unrelated"));
     }
 
     #[test]
-    fn invalidations_match_keys_and_prefixes() {
-        let key = "reviews:/products/7/summary";
-        assert!(Invalidation::Key(key.into()).matches(key));
-        assert!(Invalidation::Prefix("reviews:/products/7/".into()).matches(key));
-        assert!(!Invalidation::Prefix("reviews:/products/70".into()).matches(key));
-        assert_eq!(
-            serde_json::to_string(&Invalidation::Prefix("a".into())).unwrap(),
-            r#"{"prefix":"a"}"#
+    fn many_unrelated_drops_overtake_nothing() {
+        // A fill is not overtaken by thousands of drops of other products during it.
+        let mut seen = Invalidations::new(HOUR);
+        let mark = seen.next;
+        for n in 0..5_000 {
+            seen.record(under(&format!("a:/products/{n}/")));
+        }
+        assert!(!seen.overtook(mark, "a:/products/9999/summary"));
+        assert!(seen.overtook(mark, "a:/products/4999/summary"));
+    }
+
+    #[test]
+    fn forgotten_drops_count_as_overtaking_older_work() {
+        let mut seen = Invalidations::new(Duration::ZERO);
+        let mark = seen.next;
+        seen.record(under("a:/1/"));
+        std::thread::sleep(Duration::from_millis(2));
+        seen.record(under("a:/2/"));
+        assert_eq!(seen.len(), 1, "the expired record was forgotten");
+        assert!(
+            seen.overtook(mark, "c:/unrelated"),
+            "older work is not trusted"
         );
+        assert!(!seen.overtook(seen.next, "c:/unrelated"));
     }
 }

@@ -5,7 +5,11 @@
 //! ETag. Concurrent misses for one key make one upstream call. Entries live in a bounded
 //! in-process cache (moka), and, when configured, in Redis shared by every replica.
 //!
-//! - `entry`: an entry and its windows; `invalidation`: what to drop, and the log of drops;
+//! Invalidation never scans: a drop names a scope (a key, or a path prefix in whole
+//! segments), is recorded once here and once in Redis, and every entry, fill and rendered view
+//! begun before it is found dead when next read.
+//!
+//! - `entry`: an entry and its windows; `invalidation`: scopes, and the log of drops;
 //! - `redis`: the shared layer and the invalidation channel between replicas;
 //! - `rendered`: whole view responses kept while all their parts are fresh.
 
@@ -19,17 +23,19 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::config::{CacheConfig, PartCacheConfig};
 use crate::metrics::Metrics;
 use crate::upstream::{Fetched, UpstreamError, Upstreams};
 pub(crate) use entry::FreshKey;
-use entry::{ByLifetime, Entry, estimate_size, new_entry, now_ms};
+use entry::{ByLifetime, Entry, Kept, estimate_size, new_entry, now_ms};
 pub(crate) use invalidation::Invalidation;
 use invalidation::Invalidations;
 pub use redis::CHANNEL;
-pub(crate) use redis::SharedCache;
+use redis::Generations;
+pub(crate) use redis::{SharedCache, SharedError};
 pub(crate) use rendered::RenderedView;
 use rendered::RenderedViews;
 
@@ -60,6 +66,20 @@ pub(crate) struct Served {
 type FlightFuture = BoxFuture<'static, Result<Arc<Entry>, UpstreamError>>;
 type Flight = Shared<FlightFuture>;
 
+struct InFlight {
+    mark: u64,
+    number: u64,
+    flight: WeakShared<FlightFuture>,
+}
+
+/// What the layers hold for a key: the entry, and the shared layer's generations when it was
+/// asked (the generations a fill begun now stores its answer under).
+#[derive(Debug, Default)]
+struct Found {
+    entry: Option<Arc<Entry>>,
+    generations: Option<Generations>,
+}
+
 /// The cache of every part. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct PartCache {
@@ -67,13 +87,17 @@ pub(crate) struct PartCache {
 }
 
 struct Inner {
-    local: moka::future::Cache<String, Arc<Entry>>,
+    local: moka::future::Cache<String, Kept>,
     rendered: RenderedViews,
     shared: Option<SharedCache>,
-    /// Upstream calls under way, by key (each also held by the task that drives it).
-    /// Each with the invalidation mark it started at, which also tells flights apart.
-    in_flight: Mutex<HashMap<String, (u64, WeakShared<FlightFuture>)>>,
+    /// Upstream calls under way, by key, each with the invalidation mark it began at and a
+    /// number that tells flights apart.
+    in_flight: Mutex<HashMap<String, InFlight>>,
+    /// Numbers flights.
+    flights: std::sync::atomic::AtomicU64,
     invalidations: Mutex<Invalidations>,
+    /// Fills that may go on after every client waiting for them left (each holds a permit).
+    detached: Arc<Semaphore>,
     upstreams: Arc<Upstreams>,
     metrics: Metrics,
 }
@@ -88,10 +112,12 @@ impl std::fmt::Debug for PartCache {
 }
 
 impl PartCache {
+    /// `retention`: how long a drop is remembered, longer than anything begun before it lives.
     pub(crate) fn new(
         config: &CacheConfig,
         upstreams: Arc<Upstreams>,
         shared: Option<SharedCache>,
+        retention: Duration,
         metrics: Metrics,
     ) -> Self {
         // Weigh each entry by its size, but at least by an even share of the byte budget, so
@@ -99,8 +125,8 @@ impl PartCache {
         let floor = (config.max_bytes / config.max_entries.max(1)).max(1);
         let local = moka::future::Cache::builder()
             .max_capacity(config.max_bytes)
-            .weigher(move |key: &String, entry: &Arc<Entry>| {
-                let size = key.len() as u64 + estimate_size(&entry.data);
+            .weigher(move |key: &String, kept: &Kept| {
+                let size = key.len() as u64 + estimate_size(&kept.entry.data);
                 u32::try_from(size.max(floor)).unwrap_or(u32::MAX)
             })
             .expire_after(ByLifetime)
@@ -112,7 +138,9 @@ impl PartCache {
                 rendered,
                 shared,
                 in_flight: Mutex::new(HashMap::new()),
-                invalidations: Mutex::new(Invalidations::default()),
+                flights: std::sync::atomic::AtomicU64::new(0),
+                invalidations: Mutex::new(Invalidations::new(retention)),
+                detached: Arc::new(Semaphore::new(config.max_detached_fills)),
                 upstreams,
                 metrics,
             }),
@@ -127,10 +155,12 @@ impl PartCache {
     pub(crate) async fn get(&self, lookup: Lookup<'_>) -> Result<Served, UpstreamError> {
         let key = cache_key(lookup.upstream, lookup.path);
         // A slow shared layer counts as a miss, not as time past the part's deadline.
-        let cached = tokio::time::timeout_at(lookup.deadline, self.lookup(&key))
+        let Found {
+            entry: cached,
+            generations,
+        } = tokio::time::timeout_at(lookup.deadline, self.lookup(&key))
             .await
-            .ok()
-            .flatten();
+            .unwrap_or_default();
         let now = now_ms();
         let metrics = &self.inner.metrics;
         if let Some(entry) = &cached {
@@ -143,7 +173,7 @@ impl PartCache {
                 // The refresh outlives this request on purpose, with the part's own timeout;
                 // coalescing makes it happen once however many requests see the stale entry.
                 let deadline = Instant::now() + lookup.refresh_timeout;
-                drop(self.flight(&lookup, &key, Some(entry.clone()), deadline));
+                drop(self.flight(&lookup, &key, Some(entry.clone()), generations, deadline));
                 return Ok(stale(entry, now));
             }
         }
@@ -151,7 +181,7 @@ impl PartCache {
         // The shared call has the part's own timeout; each caller stops waiting at its own
         // deadline (a short client budget must not cut the call short for the others).
         let flight_deadline = Instant::now() + lookup.refresh_timeout;
-        let flight = self.flight(&lookup, &key, cached.clone(), flight_deadline);
+        let flight = self.flight(&lookup, &key, cached.clone(), generations, flight_deadline);
         let result = tokio::time::timeout_at(lookup.deadline, flight)
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
@@ -166,18 +196,23 @@ impl PartCache {
         }
     }
 
-    /// The upstream call for `key`, shared by every caller that wants it at the same time.
+    /// The upstream call for `key`, shared by every caller that wants it at the same time
+    /// (unless a drop of its key overtook it: then a new one starts).
     fn flight(
         &self,
         lookup: &Lookup<'_>,
         key: &str,
         previous: Option<Arc<Entry>>,
+        generations: Option<Generations>,
         deadline: Instant,
     ) -> Flight {
         let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
-        if let Some(existing) = in_flight.get(key).and_then(|(_, f)| f.upgrade()) {
+        if let Some(existing) = in_flight.get(key)
+            && let Some(flight) = existing.flight.upgrade()
+            && !self.overtaken(existing.mark, key)
+        {
             self.inner.metrics.cache_event(lookup.label, "coalesced");
-            return existing;
+            return flight;
         }
         let inner = self.inner.clone();
         let key_owned = key.to_owned();
@@ -186,7 +221,18 @@ impl PartCache {
         let policy = lookup.policy.clone();
         let label = lookup.label.to_owned();
         let mark = self.invalidation_mark();
+        let number = self
+            .inner
+            .flights
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let flight = async move {
+            // The generations are taken before the upstream call, so that an answer a drop
+            // overtakes is stored under generations the drop retired.
+            let generations = match (generations, &inner.shared) {
+                (Some(generations), _) => Some(generations),
+                (None, Some(shared)) => shared.generations(&key_owned).await,
+                (None, None) => None,
+            };
             let etag = previous.as_ref().and_then(|p| p.etag.clone());
             let result = inner
                 .upstreams
@@ -217,7 +263,7 @@ impl PartCache {
                         (entry.swr_ms, entry.sie_ms) = (0, 0);
                     }
                     let entry = Arc::new(entry);
-                    store(&inner, &key_owned, entry.clone(), mark).await;
+                    store(&inner, &key_owned, entry.clone(), mark, generations).await;
                     Ok(entry)
                 }
                 Ok(Fetched::NotModified { max_age }) => match previous {
@@ -229,17 +275,19 @@ impl PartCache {
                             &policy,
                             max_age,
                         ));
-                        store(&inner, &key_owned, renewed.clone(), mark).await;
+                        store(&inner, &key_owned, renewed.clone(), mark, generations).await;
                         Ok(renewed)
                     }
                     None => Err(UpstreamError::Status(304)),
                 },
                 Err(e) => Err(e),
             };
-            // Leave the map, unless an invalidation already took this flight out of it (and a
-            // newer flight for the key may be there now).
+            // Leave the map, unless a newer flight for the key took this one's place.
             let mut in_flight = inner.in_flight.lock().expect("in-flight lock");
-            if in_flight.get(&key_owned).is_some_and(|(m, _)| *m == mark) {
+            if in_flight
+                .get(&key_owned)
+                .is_some_and(|f| f.number == number)
+            {
                 in_flight.remove(&key_owned);
             }
             drop(in_flight);
@@ -248,43 +296,101 @@ impl PartCache {
         .boxed()
         .shared();
         if let Some(weak) = flight.downgrade() {
-            in_flight.insert(key.to_owned(), (mark, weak));
+            let entry = InFlight {
+                mark,
+                number,
+                flight: weak,
+            };
+            in_flight.insert(key.to_owned(), entry);
         }
-        // A cache fill runs to its end (within the part's timeout) even if every client that
-        // wanted it has gone: its answer serves the next ones. (Uncached calls, by contrast,
-        // are dropped with their client.) Finishing, it leaves the in-flight map itself.
-        tokio::spawn(flight.clone());
+        drop(in_flight);
+        // A fill may run to its end (within the part's timeout) after every client that
+        // wanted it has gone — its answer serves the next ones — but only so many at once:
+        // past that, a fill lives as long as someone waits for it, like an uncached call.
+        match self.inner.detached.clone().try_acquire_owned() {
+            Ok(permit) => {
+                let detached = flight.clone();
+                tokio::spawn(async move {
+                    let _ = detached.await;
+                    drop(permit);
+                });
+            }
+            Err(_) => self.inner.metrics.cache_event(lookup.label, "undetached"),
+        }
         flight
     }
 
-    /// The local entry, or the shared one (which then fills the local layer).
-    async fn lookup(&self, key: &str) -> Option<Arc<Entry>> {
-        if let Some(entry) = self.inner.local.get(key).await {
-            return Some(entry);
+    /// Whether a drop since `mark` concerns `key`.
+    fn overtaken(&self, mark: u64, key: &str) -> bool {
+        self.inner
+            .invalidations
+            .lock()
+            .expect("invalidations lock")
+            .overtook(mark, key)
+    }
+
+    /// The live local entry, or the shared one (which then fills the local layer).
+    async fn lookup(&self, key: &str) -> Found {
+        // Taken before either layer is read: a drop from now on makes what is found dead.
+        let mark = self.invalidation_mark();
+        if let Some(kept) = self.inner.local.get(key).await {
+            if !self.overtaken(kept.mark, key) {
+                return Found {
+                    entry: Some(kept.entry),
+                    generations: None,
+                };
+            }
+            self.inner.local.invalidate(key).await;
         }
-        let shared = self.inner.shared.as_ref()?;
-        let entry = Arc::new(shared.get(key).await?);
-        if entry.remaining(now_ms()) > Duration::ZERO {
-            self.inner.local.insert(key.to_owned(), entry.clone()).await;
-            Some(entry)
-        } else {
-            None
+        let Some(shared) = self.inner.shared.as_ref() else {
+            return Found::default();
+        };
+        let Some(found) = shared.get(key).await else {
+            return Found::default();
+        };
+        let entry = found
+            .entry
+            .map(Arc::new)
+            .filter(|entry| entry.remaining(now_ms()) > Duration::ZERO);
+        if let Some(entry) = &entry {
+            let kept = Kept {
+                mark,
+                entry: entry.clone(),
+            };
+            self.inner.local.insert(key.to_owned(), kept).await;
+        }
+        Found {
+            entry,
+            generations: Some(found.generations),
         }
     }
 
-    /// Drops entries here and, through Redis, in the shared layer and every replica's local one.
-    /// Returns how many local entries were dropped.
-    pub(crate) async fn invalidate(&self, target: &Invalidation) -> u64 {
-        // Redis first, so a concurrent lookup cannot refill the local layer from it.
-        if let Some(shared) = &self.inner.shared {
-            shared.invalidate(target).await;
+    /// Drops the target here, in Redis, and in every replica. A drop Redis did not take is an
+    /// error (logged and counted too): other replicas may serve what it meant to drop until
+    /// their entries expire. This replica's own layers are dropped either way.
+    pub(crate) async fn invalidate(&self, target: &Invalidation) -> Result<(), SharedError> {
+        // Redis first, so a lookup here cannot refill the local layer from it meanwhile.
+        let shared = match &self.inner.shared {
+            Some(shared) => shared.invalidate(target).await,
+            None => Ok(()),
+        };
+        self.invalidate_local(target, "here");
+        if let Err(error) = &shared {
+            self.inner.metrics.invalidation_failures.inc();
+            tracing::error!(
+                ?target,
+                %error,
+                "an invalidation did not reach the shared cache: other replicas may serve \
+                 dropped entries until they expire"
+            );
         }
-        self.invalidate_local(target).await
+        shared
     }
 
     /// A rendered view still valid, by its key (see [`PartCache::keep_rendered`]).
     pub(crate) fn rendered(&self, key: &str) -> Option<Arc<RenderedView>> {
-        self.inner.rendered.get(key)
+        let invalidations = self.inner.invalidations.lock().expect("invalidations lock");
+        self.inner.rendered.get(key, &invalidations)
     }
 
     /// Where this replica's invalidations stand now: work that starts here (a fill, a view)
@@ -305,39 +411,30 @@ impl PartCache {
         self.inner.rendered.keep(key, view, mark, &invalidations);
     }
 
-    /// Drops matching entries of this replica only (what a pub/sub message asks for), and the
-    /// rendered views made from them.
-    pub(crate) async fn invalidate_local(&self, target: &Invalidation) -> u64 {
-        // Recorded first: a fill under way for a matching key will not store its answer, and
-        // new requests start a fill of their own rather than joining it.
+    /// Drops the target in this replica's layers (what a pub/sub message asks for): one
+    /// record, and everything begun before it under its scope is dead from now on.
+    /// `origin`: `here` or `replica`, for the metric.
+    pub(crate) fn invalidate_local(&self, target: &Invalidation, origin: &str) {
         self.inner
             .invalidations
             .lock()
             .expect("invalidations lock")
-            .record(target);
-        self.inner
-            .in_flight
-            .lock()
-            .expect("in-flight lock")
-            .retain(|key, _| !target.matches(key));
-        self.inner.rendered.drop_matching(target);
-        let keys: Vec<Arc<String>> = self
-            .inner
-            .local
-            .iter()
-            .filter(|(key, _)| target.matches(key))
-            .map(|(key, _)| key)
-            .collect();
-        for key in &keys {
-            self.inner.local.invalidate(key.as_str()).await;
-        }
-        keys.len() as u64
+            .record(target.scope());
+        self.inner.metrics.invalidation(origin);
     }
 }
 
-/// Keeps a fetched entry, unless it is useless (no lifetime) or an invalidation of its key
-/// overtook the fill that fetched it (begun at `mark`).
-async fn store(inner: &Inner, key: &str, entry: Arc<Entry>, mark: u64) {
+/// Keeps a fetched entry, unless it is useless (no lifetime) or a drop of its key overtook
+/// the fill that fetched it (begun at `mark`). A drop landing after this check still wins:
+/// the entry keeps `mark`, so it is dead when read, and in Redis it carries the generations
+/// the drop retired.
+async fn store(
+    inner: &Inner,
+    key: &str,
+    entry: Arc<Entry>,
+    mark: u64,
+    generations: Option<Generations>,
+) {
     if entry.lifetime().is_zero() {
         return;
     }
@@ -350,11 +447,16 @@ async fn store(inner: &Inner, key: &str, entry: Arc<Entry>, mark: u64) {
         tracing::debug!(%key, "not storing a fill an invalidation overtook");
         return;
     }
-    inner.local.insert(key.to_owned(), entry.clone()).await;
-    if let Some(shared) = inner.shared.clone() {
+    let kept = Kept {
+        mark,
+        entry: entry.clone(),
+    };
+    inner.local.insert(key.to_owned(), kept).await;
+    if let (Some(shared), Some(generations)) = (inner.shared.clone(), generations) {
         // Sharing must not delay the response that fetched the entry.
         let key = key.to_owned();
-        tokio::spawn(async move { shared.set(&key, &entry).await });
+        let entry = Entry::clone(&entry);
+        tokio::spawn(async move { shared.set(&key, entry, generations).await });
     }
 }
 

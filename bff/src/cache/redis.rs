@@ -5,35 +5,120 @@
 //! upstreams. Whether Redis answered its last command is in `/healthz` and `/metrics`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
-use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
 
 use super::entry::Entry;
-use super::invalidation::Invalidation;
+use super::invalidation::{Invalidation, Scope, scopes_of};
 use crate::metrics::Metrics;
 
 /// Where entries live in Redis, under this prefix.
 const KEY_PREFIX: &str = "tessera:cache:";
+/// Where each dropped scope's generation lives.
+const GENERATION_PREFIX: &str = "tessera:gen:";
+/// The counter every new generation is drawn from. It never expires, so a scope's generation
+/// never comes back to a value an old entry was stored under, even after the scope's own key
+/// expired.
+const GENERATION_COUNTER: &str = "tessera:generations";
 /// The pub/sub channel of invalidations.
 pub const CHANNEL: &str = "tessera:invalidate";
+/// After this many commands in a row time out, Redis is skipped until a probe answers.
+const SKIP_AFTER_TIMEOUTS: u32 = 3;
+/// How often a skipped Redis is probed.
+const PROBE_EVERY: Duration = Duration::from_millis(500);
+
+/// The generation of each scope of a key (see [`scopes_of`]), as Redis had them when a fill
+/// began. An entry is stored with them and is valid only while they are still current: a
+/// drop increments its scope's generation, which retires every entry under it at once,
+/// including entries a slow fill writes after the drop.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Generations(Vec<u64>);
+
+/// An entry as Redis holds it.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    generations: Generations,
+    entry: Entry,
+}
+
+/// What Redis had for a key: its entry, if still valid, and the current generations.
+#[derive(Debug)]
+pub(crate) struct SharedLookup {
+    pub entry: Option<Entry>,
+    pub generations: Generations,
+}
+
+/// Why a shared-layer command did not happen.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum SharedError {
+    #[error("the shared cache (Redis) did not answer within its timeout")]
+    Timeout,
+    #[error("the shared cache (Redis) is skipped until it answers a probe")]
+    Skipped,
+    #[error("the shared cache (Redis) failed: {0}")]
+    Failed(String),
+}
+
+/// Whether Redis answers, as the cache sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SharedState {
+    Up,
+    /// Its last command failed.
+    Down,
+    /// Commands timed out in a row (a black-holed Redis): it is not asked until a probe answers.
+    Skipped,
+}
+
+impl SharedState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+            Self::Skipped => "skipped",
+        }
+    }
+}
+
+/// A drop, atomically: a new generation for the scope (kept for `retention`), the key itself
+/// gone when one key is dropped, and the message to every replica.
+static INVALIDATE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local generation = redis.call('INCR', KEYS[1])
+        redis.call('SET', KEYS[2], generation, 'PX', ARGV[1])
+        if KEYS[3] then redis.call('DEL', KEYS[3]) end
+        redis.call('PUBLISH', ARGV[2], ARGV[3])
+        ",
+    )
+});
+
+#[derive(Debug, Default)]
+struct Health {
+    up: AtomicBool,
+    timeouts_in_a_row: AtomicU32,
+    skipping: AtomicBool,
+}
 
 #[derive(Clone)]
 pub(crate) struct SharedCache {
     client: redis::Client,
     connection: ConnectionManager,
     timeout: Duration,
-    up: Arc<AtomicBool>,
+    /// How long a scope's generation is kept after its last drop: longer than any entry
+    /// written under an older generation can live.
+    retention: Duration,
+    health: Arc<Health>,
     metrics: Metrics,
 }
 
 impl std::fmt::Debug for SharedCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SharedCache")
-            .field("up", &self.is_up())
+            .field("state", &self.state())
             .finish()
     }
 }
@@ -41,7 +126,12 @@ impl std::fmt::Debug for SharedCache {
 impl SharedCache {
     /// Sets up the connection without making it: a Redis that is down at start-up only means
     /// the BFF starts without it.
-    pub(crate) fn new(url: &str, timeout: Duration, metrics: Metrics) -> redis::RedisResult<Self> {
+    pub(crate) fn new(
+        url: &str,
+        timeout: Duration,
+        retention: Duration,
+        metrics: Metrics,
+    ) -> redis::RedisResult<Self> {
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(timeout))
@@ -50,28 +140,65 @@ impl SharedCache {
             .set_max_delay(Duration::from_millis(200));
         let connection = ConnectionManager::new_lazy_with_config(client.clone(), config)?;
         metrics.redis_up.set(0);
+        metrics.redis_skipping.set(0);
         Ok(Self {
             client,
             connection,
             timeout,
-            up: Arc::new(AtomicBool::new(false)),
+            retention,
+            health: Arc::new(Health::default()),
             metrics,
         })
     }
 
-    pub(crate) fn is_up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+    pub(crate) fn state(&self) -> SharedState {
+        if self.health.skipping.load(Ordering::Relaxed) {
+            SharedState::Skipped
+        } else if self.health.up.load(Ordering::Relaxed) {
+            SharedState::Up
+        } else {
+            SharedState::Down
+        }
     }
 
-    /// Runs one command within the deadline, recording whether Redis answered.
+    /// Runs one command within the deadline, recording whether Redis answered. A `skippable`
+    /// command is not sent at all while Redis is skipped.
     async fn run<T>(
         &self,
         what: &str,
+        skippable: bool,
         command: impl Future<Output = redis::RedisResult<T>>,
-    ) -> Option<T> {
-        let result = tokio::time::timeout(self.timeout, command).await;
-        let ok = matches!(result, Ok(Ok(_)));
-        if self.up.swap(ok, Ordering::Relaxed) != ok {
+    ) -> Result<T, SharedError> {
+        if skippable && self.health.skipping.load(Ordering::Relaxed) {
+            self.metrics.redis_skipped.inc();
+            return Err(SharedError::Skipped);
+        }
+        let result = match tokio::time::timeout(self.timeout, command).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(SharedError::Failed(e.to_string())),
+            Err(_) => Err(SharedError::Timeout),
+        };
+        if matches!(result, Err(SharedError::Timeout)) {
+            let in_a_row = self
+                .health
+                .timeouts_in_a_row
+                .fetch_add(1, Ordering::Relaxed)
+                + 1;
+            if in_a_row >= SKIP_AFTER_TIMEOUTS {
+                self.start_skipping();
+            }
+        } else {
+            self.health.timeouts_in_a_row.store(0, Ordering::Relaxed);
+        }
+        self.record(what, result.is_ok());
+        if let Err(e) = &result {
+            tracing::debug!(what, error = %e, "redis command failed");
+        }
+        result
+    }
+
+    fn record(&self, what: &str, ok: bool) {
+        if self.health.up.swap(ok, Ordering::Relaxed) != ok {
             if ok {
                 tracing::info!("shared cache (Redis) is reachable");
             } else {
@@ -82,73 +209,134 @@ impl SharedCache {
             }
         }
         self.metrics.redis_up.set(i64::from(ok));
-        match result {
-            Ok(Ok(value)) => Some(value),
-            Ok(Err(e)) => {
-                tracing::debug!(what, error = %e, "redis command failed");
-                None
-            }
-            Err(_) => None,
+    }
+
+    /// Stops sending skippable commands, and probes until Redis answers again.
+    fn start_skipping(&self) {
+        if self.health.skipping.swap(true, Ordering::Relaxed) {
+            return;
         }
+        tracing::warn!(
+            timeouts = SKIP_AFTER_TIMEOUTS,
+            "shared cache (Redis) timed out repeatedly; skipping it until a probe answers"
+        );
+        self.metrics.redis_skipping.set(1);
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                let mut connection = this.connection.clone();
+                let ping = redis::cmd("PING");
+                let answer = ping.query_async::<String>(&mut connection);
+                if let Ok(Ok(_)) = tokio::time::timeout(this.timeout, answer).await {
+                    this.health.timeouts_in_a_row.store(0, Ordering::Relaxed);
+                    this.health.skipping.store(false, Ordering::Relaxed);
+                    this.metrics.redis_skipping.set(0);
+                    this.record("PING", true);
+                    tracing::info!("shared cache (Redis) answers again; no longer skipped");
+                    return;
+                }
+            }
+        });
     }
 
-    pub(crate) async fn get(&self, key: &str) -> Option<Entry> {
+    /// The key's entry, if Redis has one valid under the current generations, and those.
+    pub(crate) async fn get(&self, key: &str) -> Option<SharedLookup> {
+        let scopes = scopes_of(key);
+        let mut names = vec![format!("{KEY_PREFIX}{key}")];
+        names.extend(scopes.iter().map(generation_key));
         let mut connection = self.connection.clone();
-        let raw: Option<Vec<u8>> = self
-            .run("GET", connection.get(format!("{KEY_PREFIX}{key}")))
+        let mut values: Vec<Option<Vec<u8>>> = self
+            .run(
+                "MGET",
+                true,
+                redis::cmd("MGET").arg(&names).query_async(&mut connection),
+            )
             .await
-            .flatten();
-        serde_json::from_slice(&raw?).ok()
+            .ok()?;
+        if values.len() != names.len() {
+            return None;
+        }
+        let stored = values.remove(0);
+        let generations = Generations(
+            values
+                .iter()
+                .map(|v| parse_generation(v.as_deref()))
+                .collect(),
+        );
+        let entry = stored
+            .and_then(|bytes| serde_json::from_slice::<Stored>(&bytes).ok())
+            .filter(|stored| stored.generations == generations)
+            .map(|stored| stored.entry);
+        Some(SharedLookup { entry, generations })
     }
 
-    pub(crate) async fn set(&self, key: &str, entry: &Entry) {
-        let Ok(bytes) = serde_json::to_vec(entry) else {
+    /// The current generations of the key's scopes.
+    pub(crate) async fn generations(&self, key: &str) -> Option<Generations> {
+        let names: Vec<String> = scopes_of(key).iter().map(generation_key).collect();
+        let mut connection = self.connection.clone();
+        let values: Vec<Option<Vec<u8>>> = self
+            .run(
+                "MGET",
+                true,
+                redis::cmd("MGET").arg(&names).query_async(&mut connection),
+            )
+            .await
+            .ok()?;
+        (values.len() == names.len()).then(|| {
+            Generations(
+                values
+                    .iter()
+                    .map(|v| parse_generation(v.as_deref()))
+                    .collect(),
+            )
+        })
+    }
+
+    /// Stores an entry fetched by a fill that began under `generations`.
+    pub(crate) async fn set(&self, key: &str, entry: Entry, generations: Generations) {
+        let ttl_ms = entry.lifetime().as_millis().max(1) as u64;
+        let Ok(bytes) = serde_json::to_vec(&Stored { generations, entry }) else {
             return;
         };
-        let ttl_ms = entry.lifetime().as_millis().max(1) as u64;
         let mut connection = self.connection.clone();
-        let _: Option<()> = self
+        let _ = self
             .run(
                 "SET",
-                connection.pset_ex(format!("{KEY_PREFIX}{key}"), bytes, ttl_ms),
+                true,
+                redis::cmd("SET")
+                    .arg(format!("{KEY_PREFIX}{key}"))
+                    .arg(bytes)
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<()>(&mut connection),
             )
             .await;
     }
 
-    /// Drops matching entries from Redis and tells every replica to drop its local copies.
-    pub(crate) async fn invalidate(&self, target: &Invalidation) {
-        let mut connection = self.connection.clone();
-        match target {
-            Invalidation::Key(key) => {
-                let _: Option<()> = self
-                    .run("DEL", connection.del(format!("{KEY_PREFIX}{key}")))
-                    .await;
-            }
-            Invalidation::Prefix(prefix) => {
-                let pattern = format!("{KEY_PREFIX}{}*", escape_glob(prefix));
-                let keys: Option<Vec<String>> = self
-                    .run("SCAN", async {
-                        let mut keys = Vec::new();
-                        let mut iter = connection.scan_match::<_, String>(&pattern).await?;
-                        while let Some(key) = iter.next_item().await {
-                            keys.push(key?);
-                        }
-                        Ok(keys)
-                    })
-                    .await;
-                if let Some(keys) = keys.filter(|k| !k.is_empty()) {
-                    let mut connection = self.connection.clone();
-                    let _: Option<()> = self.run("DEL", connection.del(keys)).await;
-                }
-            }
+    /// Retires the target's scope in Redis (one script, whatever Redis holds) and tells every
+    /// replica. Always tried, even while Redis is skipped.
+    pub(crate) async fn invalidate(&self, target: &Invalidation) -> Result<(), SharedError> {
+        let message =
+            serde_json::to_string(target).map_err(|e| SharedError::Failed(e.to_string()))?;
+        let mut invocation = INVALIDATE.prepare_invoke();
+        invocation
+            .key(GENERATION_COUNTER)
+            .key(generation_key(&target.scope()))
+            .arg(self.retention.as_millis().max(1) as u64)
+            .arg(CHANNEL)
+            .arg(message);
+        if let Invalidation::Key(key) = target {
+            // Not needed (the generation retires it), but it frees the memory at once.
+            invocation.key(format!("{KEY_PREFIX}{key}"));
         }
-        let Ok(message) = serde_json::to_string(target) else {
-            return;
-        };
         let mut connection = self.connection.clone();
-        let _: Option<()> = self
-            .run("PUBLISH", connection.publish(CHANNEL, message))
-            .await;
+        self.run(
+            "INVALIDATE",
+            false,
+            invocation.invoke_async::<()>(&mut connection),
+        )
+        .await
     }
 
     /// Listens for invalidations from every replica and hands each to `apply`, reconnecting
@@ -184,24 +372,13 @@ impl SharedCache {
     }
 }
 
-/// Escapes Redis glob characters so a prefix matches only itself.
-fn escape_glob(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
+fn generation_key(scope: &Scope) -> String {
+    format!("{GENERATION_PREFIX}{}", scope.name())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs_are_escaped() {
-        assert_eq!(escape_glob("a*b?[c]"), "a\\*b\\?\\[c\\]");
-    }
+/// A generation as Redis stores it; a scope never dropped (or long ago) is at 0.
+fn parse_generation(raw: Option<&[u8]>) -> u64 {
+    raw.and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(0)
 }

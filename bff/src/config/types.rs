@@ -40,6 +40,9 @@ pub struct CacheConfig {
     pub redis_url: Option<String>,
     /// Every Redis command's deadline; past it the BFF goes on without Redis.
     pub redis_timeout_ms: u64,
+    /// How many cache fills may run on after every client waiting for them left (to serve the
+    /// next client); past that, a fill ends with its last client, as an uncached call does.
+    pub max_detached_fills: usize,
 }
 
 impl Default for CacheConfig {
@@ -49,7 +52,33 @@ impl Default for CacheConfig {
             max_bytes: 64 * 1024 * 1024,
             redis_url: None,
             redis_timeout_ms: 100,
+            max_detached_fills: 64,
         }
+    }
+}
+
+impl Config {
+    /// How long a cache drop must be remembered: longer than anything begun before it can
+    /// live — the longest lifetime of any cached part, plus its fill's timeout — with a
+    /// minute to spare.
+    pub fn drop_retention(&self) -> std::time::Duration {
+        let longest = self
+            .views
+            .values()
+            .flat_map(|view| view.parts.get_ref().values())
+            .filter_map(|part| {
+                let cache = part.cache.as_ref()?;
+                let windows = cache.stale_while_revalidate_ms.max(cache.stale_if_error_ms);
+                Some(
+                    cache
+                        .ttl_ms
+                        .saturating_add(windows)
+                        .saturating_add(*part.timeout_ms.get_ref()),
+                )
+            })
+            .max()
+            .unwrap_or(0);
+        std::time::Duration::from_millis(longest.saturating_add(60_000))
     }
 }
 

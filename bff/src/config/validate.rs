@@ -174,6 +174,14 @@ impl Config {
                 check(table, "timeout_ms", *part.timeout_ms.get_ref(), most);
             }
         }
+        let detached = self.cache.max_detached_fills;
+        if detached > MAX_DETACHED_FILLS {
+            errors.push(source.error_at(
+                key_span(source, "cache", "max_detached_fills"),
+                "cache.max_detached_fills",
+                format!("must be from 0 to {MAX_DETACHED_FILLS}, got {detached}"),
+            ));
+        }
         let head = self.server.max_header_bytes;
         if !(MIN_HEADER_BYTES..=MAX_HEADER_BYTES).contains(&head) {
             errors.push(source.error_at(
@@ -307,6 +315,8 @@ impl Config {
 
 /// The longest timeout or budget accepted: an hour is far beyond any page, and far inside what
 /// deadline arithmetic can hold.
+/// More detached fills than this would be no bound on abandoned upstream load.
+const MAX_DETACHED_FILLS: usize = 100_000;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
 /// The longest a breaker may stay open or a host ejected: a day.
 const MAX_PAUSE_MS: u64 = 86_400_000;

@@ -54,7 +54,9 @@ pub(crate) async fn action(
     if status.is_success() {
         for prefix in &action.invalidate {
             let target = Invalidation::Prefix(prefix.get_ref().replace("{id}", &id));
-            state.cache.invalidate(&target).await;
+            // The write is done: a drop the shared cache missed is logged and counted (by
+            // the cache) rather than answered as a failure the client would retry.
+            let _ = state.cache.invalidate(&target).await;
         }
         return Ok((status, Json(answer)).into_response());
     }

@@ -11,7 +11,9 @@ use super::state::AppState;
 use crate::cache::Invalidation;
 
 /// `POST /admin/invalidate` with `{"key": "..."}` or `{"prefix": "..."}` (keys are
-/// `upstream:/path?query`). Answers how many local entries were dropped.
+/// `upstream:/path?query`; prefixes count in whole path segments). Answers what was dropped
+/// and whether the shared cache took it; a drop Redis did not take is a 503 (this replica's
+/// layers are dropped all the same).
 pub(crate) async fn invalidate(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -19,9 +21,15 @@ pub(crate) async fn invalidate(
 ) -> Result<Response, AppError> {
     authorize(&state, &headers)?;
     let Json(target) = body?;
-    let dropped = state.cache.invalidate(&target).await;
-    tracing::info!(?target, dropped, "cache invalidated");
-    Ok(axum::Json(serde_json::json!({ "dropped": dropped })).into_response())
+    state.cache.invalidate(&target).await?;
+    tracing::info!(?target, "cache invalidated");
+    let shared = if state.cache.shared().is_some() {
+        "dropped"
+    } else {
+        "off"
+    };
+    let answer = serde_json::json!({ "dropped": target, "shared_cache": shared });
+    Ok(axum::Json(answer).into_response())
 }
 
 /// The admin API is off without a token, and needs exactly that token as a bearer.

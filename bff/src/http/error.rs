@@ -9,6 +9,7 @@ use tessera_contract::ErrorBody;
 
 use super::request_id::request_id;
 use crate::assets::Refusal;
+use crate::cache::SharedError;
 use crate::compose::{ComposeError, Verdict};
 use crate::config::MalformedId;
 use crate::upstream::UpstreamError;
@@ -41,6 +42,9 @@ pub(crate) enum AppError {
     Compose(#[from] ComposeError),
     #[error(transparent)]
     Asset(#[from] Refusal),
+    /// A drop the shared cache did not take (this replica's own layers did).
+    #[error("dropped on this replica only: {0}")]
+    SharedCache(#[from] SharedError),
 }
 
 impl AppError {
@@ -55,6 +59,7 @@ impl AppError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Upstream { error, .. } => (upstream_status(error), error.code()),
+            Self::SharedCache(_) => (StatusCode::SERVICE_UNAVAILABLE, "shared_cache_unavailable"),
             Self::Rejected { status, .. } => (*status, rejection_code(*status)),
             Self::Compose(e) => match e {
                 ComposeError::UnknownView(_) | ComposeError::NotFound { .. } => {

@@ -7,13 +7,13 @@ use axum::response::IntoResponse;
 use super::state::AppState;
 
 /// `GET /healthz`: the process is up and serving, and whether its shared cache is reachable
-/// (`up`, `down`, or `off`). A Redis that is down degrades the BFF; it does not fail it.
+/// (`up`, `down`, `skipped` while it times out and is probed, or `off`). A Redis that is down
+/// degrades the BFF; it does not fail it.
 pub(crate) async fn healthz(State(state): State<AppState>) -> axum::Json<serde_json::Value> {
-    let shared_cache = match state.cache.shared() {
-        None => "off",
-        Some(shared) if shared.is_up() => "up",
-        Some(_) => "down",
-    };
+    let shared_cache = state
+        .cache
+        .shared()
+        .map_or("off", |shared| shared.state().as_str());
     axum::Json(serde_json::json!({ "status": "ok", "shared_cache": shared_cache }))
 }
 
