@@ -21,6 +21,9 @@ TRUNK_VERSION=0.21.14
 # binaryen 108 from Debian silently breaks wasm-bindgen 0.2.13x output (see docs/TOOLCHAIN notes);
 # the npm package ships a working wasm-opt. Trunk.toml pins the same version.
 BINARYEN_VERSION=132
+# Cloudflare's own runtime (workerd ships inside the npm package) for the CDN export test.
+# 4.86.0 is the last wrangler that runs on Debian's Node 20; later ones need Node 22.
+WRANGLER_VERSION=4.86.0
 
 # 1. The wasm32 target.
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -85,5 +88,16 @@ else
 fi
 mkdir -p "$TESSERA_TOOLS/bin"
 ln -sf "$TESSERA_TOOLS/binaryen/node_modules/binaryen/bin/wasm-opt" "$TESSERA_TOOLS/bin/wasm-opt"
+
+# 6. wrangler (`wrangler pages dev` serves the CDN export with Cloudflare Pages' _headers rules).
+wrangler_pkg="$TESSERA_TOOLS/wrangler/node_modules/wrangler/package.json"
+if [ -f "$wrangler_pkg" ] && [ "$(node -p "require('$wrangler_pkg').version")" = "$WRANGLER_VERSION" ]; then
+  say "wrangler $WRANGLER_VERSION: present"
+else
+  say "installing wrangler@$WRANGLER_VERSION from npm"
+  mkdir -p "$TESSERA_TOOLS/wrangler"
+  (cd "$TESSERA_TOOLS/wrangler" && npm install --silent --no-audit --no-fund --save-exact "wrangler@$WRANGLER_VERSION" >/dev/null)
+fi
+ln -sf "$TESSERA_TOOLS/wrangler/node_modules/.bin/wrangler" "$TESSERA_TOOLS/bin/wrangler"
 
 say "tools ready in $TESSERA_TOOLS/bin"

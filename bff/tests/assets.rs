@@ -9,6 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, IF_NONE_MATCH};
 use support::{config, start_bff};
 use tessera_bff::assets::fingerprint::{Manifest, fingerprint};
+use tessera_testkit::bench::Peer;
 use tessera_testkit::http::{get_text, get_with};
 
 const JS: &str = "export default function init() { return 42; } // padding padding padding padding";
@@ -37,6 +38,21 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
     stream.read_to_end(&mut response).await.unwrap();
     let text = String::from_utf8_lossy(&response).into_owned();
     text.split("\r\n\r\n").next().unwrap_or_default().to_owned()
+}
+
+/// Runs `tessera-bff export --dist <dist> --out <out> <args>`.
+fn export(dist: &Path, out: &Path, args: &[&str]) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-bff"))
+        .arg("export")
+        .args(args)
+        .arg("--dist")
+        .arg(dist)
+        .arg("--out")
+        .arg(out)
+        .env_remove("TESSERA_CONFIG")
+        .status()
+        .unwrap();
+    assert!(status.success());
 }
 
 async fn site() -> (std::net::SocketAddr, Manifest, tempfile::TempDir) {
@@ -330,16 +346,7 @@ async fn the_site_exports_for_a_cdn_and_the_page_can_load_assets_from_one() {
     let js = &manifest.files["app.js"];
 
     let out = tmp.path().join("site");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_tessera-bff"))
-        .args(["export", "--asset-origin", "https://cdn.example"])
-        .arg("--dist")
-        .arg(&dist)
-        .arg("--out")
-        .arg(&out)
-        .env_remove("TESSERA_CONFIG")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    export(&dist, &out, &["--asset-origin", "https://cdn.example"]);
     let headers = std::fs::read_to_string(out.join("_headers")).unwrap();
     assert!(
         headers.contains("/assets/*\n  Cache-Control: public, max-age=31536000, immutable"),
@@ -389,4 +396,213 @@ async fn the_site_exports_for_a_cdn_and_the_page_can_load_assets_from_one() {
         html.contains(&format!("'https://cdn.example/{js}'")),
         "{html}"
     );
+}
+
+/// `wrangler pages dev` (Cloudflare's own runtime, installed from npm by `scripts/setup.sh`)
+/// serving a directory on a free loopback port. It runs in a process group of its own, stopped
+/// on drop: node starts esbuild and two workerd processes, which stopping node alone can leave
+/// behind.
+struct Wrangler {
+    child: std::process::Child,
+    port: u16,
+    _scratch: tempfile::TempDir,
+}
+
+impl Wrangler {
+    /// Starts it on `site` and returns once it says it is ready.
+    fn start(site: &Path) -> Self {
+        use std::io::BufRead;
+        use std::os::unix::process::CommandExt;
+        use std::process::{Command, Stdio};
+
+        let program = std::env::var_os("TESSERA_TOOLS")
+            .map(|tools| Path::new(&tools).join("bin/wrangler"))
+            .filter(|path| path.exists())
+            .unwrap_or_else(|| "wrangler".into());
+        let port = Peer::free_port().unwrap();
+        // Its state (`.wrangler/`) and debug logs go here, not into the clone or the home dir.
+        let scratch = tempfile::tempdir().unwrap();
+        let mut child = Command::new(&program)
+            .args(["pages", "dev"])
+            .arg(site)
+            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--compatibility-date=2026-05-01")
+            // No telemetry, no error reports, no update check (the banner makes one), and no
+            // download of `Request.cf` data: a test talks to nothing but the loopback.
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_SEND_ERROR_REPORTS", "false")
+            .env("WRANGLER_HIDE_BANNER", "true")
+            .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
+            .env("WRANGLER_LOG_PATH", scratch.path())
+            .current_dir(scratch.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|error| {
+                panic!(
+                    "cannot start {program:?} ({error}): wrangler is not installed; \
+                     ./scripts/setup.sh installs it (with TESSERA_TOOLS from scripts/env.sh)"
+                )
+            });
+        // Both outputs are read to the end (a full pipe would stall it); the log is kept for
+        // the failure message.
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let (ready_tx, ready) = std::sync::mpsc::channel();
+        let pipes: [Box<dyn std::io::Read + Send>; 2] = [
+            Box::new(child.stdout.take().unwrap()),
+            Box::new(child.stderr.take().unwrap()),
+        ];
+        for pipe in pipes {
+            let (log, ready_tx) = (log.clone(), ready_tx.clone());
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if line.contains("Ready on http://127.0.0.1:") {
+                        let _ = ready_tx.send(());
+                    }
+                    log.lock().unwrap().push_str(&format!("{line}\n"));
+                }
+            });
+        }
+        drop(ready_tx);
+        let wrangler = Self {
+            child,
+            port,
+            _scratch: scratch,
+        };
+        if ready
+            .recv_timeout(std::time::Duration::from_secs(90))
+            .is_err()
+        {
+            panic!(
+                "wrangler pages dev did not get ready:\n{}",
+                log.lock().unwrap()
+            );
+        }
+        wrangler
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Wrangler {
+    /// Stops the whole group (SIGTERM, then SIGKILL for whatever is left after 5 s).
+    fn drop(&mut self) {
+        let group = self.child.id();
+        let signal = |signal: &str| {
+            let _ = std::process::Command::new("kill")
+                .args([signal, "--", &format!("-{group}")])
+                .stderr(std::process::Stdio::null())
+                .status();
+        };
+        signal("-TERM");
+        for _ in 0..250 {
+            let _ = self.child.try_wait();
+            if !group_running(group) {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        signal("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether a process of group `group` still runs (zombies waiting for init to reap them, which
+/// `kill -0` would still find, do not count).
+fn group_running(group: u32) -> bool {
+    let group = group.to_string();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    processes.flatten().any(|process| {
+        let stat = std::fs::read_to_string(process.path().join("stat")).unwrap_or_default();
+        // After the command name, in parentheses: state, parent, process group.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        fields.len() > 2 && fields[0] != "Z" && fields[2] == group
+    })
+}
+
+/// The one value of header `name` in `response` (a host that joins repeated headers sends them
+/// as one comma-separated value, so the value is compared whole by the caller).
+fn single<'r>(response: &'r reqwest::Response, name: &str) -> &'r str {
+    let values: Vec<_> = response.headers().get_all(name).iter().collect();
+    assert_eq!(values.len(), 1, "{} {name}: {values:?}", response.url());
+    values[0].to_str().unwrap()
+}
+
+#[tokio::test]
+async fn cloudflares_runtime_serves_the_export_with_one_caching_rule_per_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    trunk_output(&tmp.path().join("build"));
+    let dist = tmp.path().join("dist");
+    let manifest = fingerprint(&tmp.path().join("build"), &dist).unwrap();
+    let out = tmp.path().join("site");
+    export(&dist, &out, &[]);
+    let wrangler = Wrangler::start(&out);
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    for original in ["app.js", "app_bg.wasm"] {
+        let asset = client
+            .get(wrangler.url(&format!("/{}", manifest.files[original])))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(asset.status(), StatusCode::OK);
+        assert_eq!(
+            single(&asset, "cache-control"),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(single(&asset, "x-content-type-options"), "nosniff");
+        assert_eq!(single(&asset, "access-control-allow-origin"), "*");
+    }
+    let js = client
+        .get(wrangler.url(&format!("/{}", manifest.files["app.js"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.text().await.unwrap(), JS);
+
+    // The page, at its own path and at a route of the app that the host answers with it.
+    for path in ["/", "/product/3"] {
+        let page = client
+            .get(wrangler.url(path))
+            .header(ACCEPT, "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(single(&page, "cache-control"), "no-cache");
+        let csp = single(&page, "content-security-policy");
+        assert!(
+            csp.contains("'wasm-unsafe-eval'") && csp.contains("frame-ancestors 'none'"),
+            "{csp}"
+        );
+        assert_eq!(single(&page, "x-content-type-options"), "nosniff");
+        assert_eq!(single(&page, "x-frame-options"), "DENY");
+        assert_eq!(
+            single(&page, "referrer-policy"),
+            "strict-origin-when-cross-origin"
+        );
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("<script type=\"module\">")
+        );
+    }
+
+    let listed = client
+        .get(wrangler.url("/cdn-manifest.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(single(&listed, "cache-control"), "no-cache");
+    drop(wrangler);
 }

@@ -76,17 +76,130 @@ pub fn export(
             encodings,
         });
     }
-    let csp = assets.csp.to_str().unwrap_or_default();
-    let headers = format!(
-        "# Response headers for static hosts that read _headers (Netlify, Cloudflare Pages).\n\
-         /{HASHED_PREFIX}*\n  Cache-Control: {IMMUTABLE}\n  X-Content-Type-Options: nosniff\n  \
-         Access-Control-Allow-Origin: *\n\
-         /*\n  Cache-Control: no-cache\n  Content-Security-Policy: {csp}\n  \
-         X-Content-Type-Options: nosniff\n  X-Frame-Options: DENY\n  \
-         Referrer-Policy: strict-origin-when-cross-origin\n"
-    );
+    let headers = headers_file(&manifest, assets.csp.to_str().unwrap_or_default());
     write(&out.join("_headers"), headers.as_bytes())?;
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
-    write(&out.join("cdn-manifest.json"), &json)?;
+    write(&out.join(MANIFEST), &json)?;
     Ok(manifest)
+}
+
+/// The manifest written beside the site.
+const MANIFEST: &str = "cdn-manifest.json";
+
+/// The front end's routes (`frontend/src/app.rs`): a static host answers them with
+/// `index.html` (Cloudflare Pages does for every unknown path when the site has no `404.html`),
+/// so they need the page's caching rule.
+const PAGE_ROUTES: &[&str] = &["/", "/category/*", "/product/*"];
+
+/// The `_headers` file for `manifest`.
+///
+/// Cloudflare Pages and Netlify apply *every* rule whose path matches a request, and a header
+/// named by two matching rules is sent once with both values joined: a `/*` rule beside
+/// `/assets/*` turned the hashed files' caching into `immutable, no-cache` (revalidated on every
+/// use) and `nosniff` into `nosniff, nosniff`. Cloudflare can take a header back with a
+/// `! Name` line, but Netlify has no such line (its parser skips it), so the file does not lean
+/// on it: every header is named by exactly one of the rules that can match a path. The headers
+/// that are the same on every response (the security headers, which the BFF sends on every
+/// response too) sit on `/*`; `Cache-Control`, the one that differs, gets a rule per path
+/// outside the hashed prefix (each root file and each route of the app), because neither
+/// format can say "everything but `/assets/`". A path matched by none of those (an unknown route
+/// that a host answers with the page) keeps the host's default, which revalidates
+/// (`public, max-age=0, must-revalidate` on both).
+fn headers_file(manifest: &[ExportedFile], csp: &str) -> String {
+    let mut out = format!(
+        "# Response headers for static hosts that read _headers (Netlify, Cloudflare Pages).\n\
+         # Both apply every matching rule and join a header that two of them set, so no header\n\
+         # below is set by two rules that match the same path.\n\
+         /*\n  X-Content-Type-Options: nosniff\n  Content-Security-Policy: {csp}\n  \
+         X-Frame-Options: DENY\n  Referrer-Policy: strict-origin-when-cross-origin\n\
+         /{HASHED_PREFIX}*\n  Cache-Control: {IMMUTABLE}\n  Access-Control-Allow-Origin: *\n"
+    );
+    let mut cache_rule = |path: &str, cache_control: &str| {
+        out.push_str(&format!("{path}\n  Cache-Control: {cache_control}\n"));
+    };
+    for route in PAGE_ROUTES {
+        cache_rule(route, "no-cache");
+    }
+    for file in manifest {
+        if file.path.starts_with(&format!("/{HASHED_PREFIX}")) {
+            continue;
+        }
+        cache_rule(&file.path, &file.cache_control);
+        for encoded in file.encodings.values() {
+            cache_rule(encoded, &file.cache_control);
+        }
+    }
+    cache_rule(&format!("/{MANIFEST}"), "no-cache");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, cache_control: &str, encoded: &str) -> ExportedFile {
+        ExportedFile {
+            path: path.to_owned(),
+            content_type: String::new(),
+            cache_control: cache_control.to_owned(),
+            etag: String::new(),
+            size: 0,
+            encodings: [("br".to_owned(), encoded.to_owned())].into(),
+        }
+    }
+
+    /// The header names each rule of a `_headers` file sets, by path pattern.
+    fn rules(text: &str) -> Vec<(&str, Vec<&str>)> {
+        let mut rules: Vec<(&str, Vec<&str>)> = Vec::new();
+        for line in text.lines().filter(|line| !line.starts_with('#')) {
+            match line.strip_prefix("  ") {
+                Some(header) => {
+                    let (name, _) = header.split_once(':').unwrap();
+                    rules.last_mut().unwrap().1.push(name);
+                }
+                None => rules.push((line, Vec::new())),
+            }
+        }
+        rules
+    }
+
+    #[test]
+    fn no_path_gets_a_header_from_two_rules() {
+        let manifest = [
+            file("/index.html", "no-cache", "/index.html.br"),
+            file(
+                "/asset-manifest.json",
+                "no-cache",
+                "/asset-manifest.json.br",
+            ),
+            file("/assets/app-0123.js", IMMUTABLE, "/assets/app-0123.js.br"),
+        ];
+        let text = headers_file(&manifest, "default-src 'self'");
+        let rules = rules(&text);
+        for path in [
+            "/",
+            "/index.html",
+            "/index.html.br",
+            "/asset-manifest.json",
+            "/cdn-manifest.json",
+            "/assets/app-0123.js",
+            "/assets/app-0123.js.br",
+            "/product/3",
+            "/category/tea",
+        ] {
+            let matching = rules
+                .iter()
+                .filter(|(pattern, _)| match pattern.strip_suffix('*') {
+                    Some(prefix) => path.starts_with(prefix),
+                    None => *pattern == path,
+                });
+            let mut names: Vec<&str> = matching.flat_map(|(_, names)| names.clone()).collect();
+            let set = names.len();
+            names.sort_unstable();
+            names.dedup();
+            assert_eq!(names.len(), set, "{path} gets a header twice from:\n{text}");
+            assert!(names.contains(&"Cache-Control"), "{path}:\n{text}");
+            assert!(names.contains(&"X-Content-Type-Options"), "{path}:\n{text}");
+        }
+    }
 }
