@@ -15,7 +15,7 @@ use tessera_bff::INVALIDATION_CHANNEL as CHANNEL;
 use tessera_contract::{PartStatus, ViewEnvelope};
 use tessera_testkit::config::{BffConfig, Part};
 use tessera_testkit::http::{get_json, get_text, post_json};
-use tessera_testkit::stub::{Reply, Stub};
+use tessera_testkit::stub::{EventKind, Reply, Stub};
 use tokio::time::Instant;
 
 /// A `redis-server` child process, killed on drop.
@@ -34,6 +34,8 @@ impl Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            // For DEBUG POPULATE and DEBUG SLEEP, from loopback only.
+            .args(["--enable-debug-command", "local"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -52,6 +54,17 @@ impl Redis {
 
     fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Runs one command on a connection of its own.
+    async fn command(&self, args: &[&str]) -> redis::Value {
+        let client = redis::Client::open(self.url()).unwrap();
+        let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+        let mut command = redis::cmd(args[0]);
+        for arg in &args[1..] {
+            command.arg(*arg);
+        }
+        command.query_async(&mut connection).await.unwrap()
     }
 
     /// How many connections subscribe to the invalidation channel.
@@ -187,4 +200,200 @@ async fn replicas_share_entries_and_invalidations_and_survive_redis_stopping() {
         metrics.contains("tessera_cache_invalidation_failures_total 1"),
         "{metrics}"
     );
+}
+
+/// The value of one series in a replica's `/metrics`.
+async fn metric(bff: SocketAddr, series: &str) -> f64 {
+    let text = get_text(format!("http://{bff}/metrics")).await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in {text}"))
+}
+
+async fn wait_for_subscribers(redis: &Redis, count: i64) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while redis.subscribers().await < count {
+        assert!(
+            Instant::now() < until,
+            "replicas subscribe to invalidations"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+const FROM_REPLICAS: &str = "tessera_cache_invalidations_total{origin=\"replica\"}";
+
+/// Issue 14, item 1: with 200,000 unrelated keys in Redis (a drop used to scan them all, time
+/// out, and leave the old entry there), a review posted through one replica shows in the next
+/// read of the product view on every replica: one that only has Redis, the one that took the
+/// write, and one that hears of it through pub/sub.
+#[tokio::test]
+async fn a_review_shows_on_every_replica_however_full_redis_is() {
+    let redis = Redis::start().await;
+    redis
+        .command(&["DEBUG", "POPULATE", "200000", "unrelated"])
+        .await;
+    let services = support::start_services().await;
+    let mut config = support::config(&services.demo.upstreams(), None);
+    config.cache.redis_url = Some(redis.url());
+    let (one, two) = (start_bff(&config).await, start_bff(&config).await);
+    wait_for_subscribers(&redis, 2).await;
+    let count = |bff: SocketAddr| async move {
+        let url = format!("http://{bff}/api/views/product/7");
+        let envelope: ViewEnvelope = get_json(url).await.1;
+        envelope.data("summary").unwrap()["count"].as_i64().unwrap()
+    };
+    let before = count(one).await;
+    assert_eq!(count(one).await, before);
+    assert_eq!(count(two).await, before, "replica two holds the view too");
+    let heard = metric(two, FROM_REPLICAS).await;
+
+    let review = json!({"rating": 4, "title": "Good", "body": "Works well.", "author": "Lin"});
+    let created = post_json(&format!("http://{one}/api/actions/review/7"), None, &review).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+
+    let three = start_bff(&config).await;
+    assert_eq!(
+        count(three).await,
+        before + 1,
+        "Redis served a dropped entry"
+    );
+    assert_eq!(
+        count(one).await,
+        before + 1,
+        "the replica that took the write"
+    );
+    let until = Instant::now() + Duration::from_secs(5);
+    // The action drops two prefixes (the product's reviews, and the summaries).
+    while metric(two, FROM_REPLICAS).await < heard + 2.0 {
+        assert!(Instant::now() < until, "the drops reached replica two");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(count(two).await, before + 1, "the replica that heard of it");
+}
+
+/// Issue 14, item 2: a fill that began before a drop and ends after it, on a replica that
+/// never heard of the drop, writes its answer to Redis late. That answer carries the
+/// generations the drop retired, so no other replica serves it.
+#[tokio::test]
+async fn a_late_write_of_a_dropped_entry_is_never_served() {
+    let redis = Redis::start().await;
+    let stub = Stub::start().await;
+    stub.script(
+        "/main/1",
+        vec![
+            Reply::json(json!({"v": "old"})).after(Duration::from_millis(300)),
+            Reply::json(json!({"v": "new"})),
+        ],
+    );
+    let text = BffConfig::new()
+        .admin_token("t")
+        .redis(&redis.url())
+        .upstream("s", &stub.url())
+        .view(
+            "v",
+            [Part::new("main", "s", "/main/{id}", 1_500)
+                .critical()
+                .cached(60_000, 0, 0)],
+        )
+        .toml();
+    let config = config_from(&text);
+    let (one, two) = (start_bff(&config).await, start_bff(&config).await);
+    wait_for_subscribers(&redis, 2).await;
+
+    // Replica one stops hearing drops (it resubscribes half a second later), and begins a
+    // slow fill; replica two drops the key meanwhile.
+    redis.command(&["CLIENT", "KILL", "TYPE", "pubsub"]).await;
+    let fill = tokio::spawn(view(one, 1));
+    let started = stub.wait_for("/main/1", EventKind::Started, Duration::from_secs(5));
+    assert!(started.await.is_some());
+    let dropped = post_json(
+        &format!("http://{two}/admin/invalidate"),
+        Some("t"),
+        &json!({"key": "s:/main/1"}),
+    )
+    .await;
+    assert_eq!(dropped.status(), StatusCode::OK);
+    let (status, envelope) = fill.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        envelope.data("main").unwrap()["v"],
+        "old",
+        "begun before the drop"
+    );
+
+    // The late write lands in Redis...
+    let until = Instant::now() + Duration::from_secs(5);
+    while redis.command(&["EXISTS", "tessera:cache:s:/main/1"]).await != redis::Value::Int(1) {
+        assert!(
+            Instant::now() < until,
+            "replica one wrote its fill to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // ...and serves nobody.
+    let three = start_bff(&config).await;
+    let (status, envelope) = view(three, 1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(envelope.data("main").unwrap()["v"], "new");
+}
+
+/// Issue 14, item 15: a Redis that stops answering (DEBUG SLEEP: connected, silent) is skipped
+/// after a few timeouts in a row, rather than waited for on every miss and store; `/healthz`
+/// and `/metrics` say so, and it is used again once a probe answers.
+#[tokio::test]
+async fn a_silent_redis_is_skipped_until_a_probe_answers() {
+    let redis = Redis::start().await;
+    let stub = Stub::start().await;
+    for id in 1..=30 {
+        stub.on(&format!("/main/{id}"), Reply::json(json!({"id": id})));
+    }
+    let config = config_from(&config(&stub, &redis));
+    let one = start_bff(&config).await;
+    assert_eq!(view(one, 1).await.0, StatusCode::OK);
+    assert_eq!(health(one).await, "up");
+
+    let url = redis.url();
+    let sleeper = tokio::spawn(async move {
+        let client = redis::Client::open(url).unwrap();
+        let patient = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+        let mut connection = client
+            .get_multiplexed_async_connection_with_config(&patient)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("3")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for id in 2..=21 {
+        let (status, envelope) = view(one, id).await;
+        assert_eq!(status, StatusCode::OK, "{envelope:?}");
+    }
+    assert_eq!(health(one).await, "skipped");
+    assert_eq!(metric(one, "tessera_redis_skipping").await, 1.0);
+    // 20 misses, each a lookup and a store: all but the first few were never sent.
+    let skipped = metric(one, "tessera_redis_skipped_commands_total").await;
+    assert!(skipped >= 30.0, "{skipped} commands skipped");
+
+    sleeper.await.unwrap();
+    let until = Instant::now() + Duration::from_secs(10);
+    while health(one).await != "up" {
+        assert!(Instant::now() < until, "a probe found Redis again");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(metric(one, "tessera_redis_skipping").await, 0.0);
+    // Used again: what replica one fetches now, a new replica finds in Redis.
+    assert_eq!(view(one, 25).await.0, StatusCode::OK);
+    let until = Instant::now() + Duration::from_secs(5);
+    while redis.command(&["EXISTS", "tessera:cache:s:/main/25"]).await != redis::Value::Int(1) {
+        assert!(Instant::now() < until, "the entry reached Redis");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let two = start_bff(&config).await;
+    assert_eq!(view(two, 25).await.0, StatusCode::OK);
+    assert_eq!(stub.hits("/main/25"), 1, "served from Redis");
 }

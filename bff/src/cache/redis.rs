@@ -175,6 +175,8 @@ impl SharedCache {
         }
         let result = match tokio::time::timeout(self.timeout, command).await {
             Ok(Ok(value)) => Ok(value),
+            // The connection's own response timeout is the same as ours, and may come first.
+            Ok(Err(e)) if e.is_timeout() => Err(SharedError::Timeout),
             Ok(Err(e)) => Err(SharedError::Failed(e.to_string())),
             Err(_) => Err(SharedError::Timeout),
         };
@@ -353,6 +355,9 @@ impl SharedCache {
                     Ok(mut pubsub) => {
                         if pubsub.subscribe(CHANNEL).await.is_ok() {
                             tracing::info!("listening for cache invalidations");
+                            // Drops sent while this replica was not listening are lost to
+                            // it: everything it holds counts as dropped (one record).
+                            apply(Invalidation::Prefix(String::new())).await;
                             let mut messages = pubsub.into_on_message();
                             while let Some(message) = messages.next().await {
                                 let payload: Vec<u8> = message.get_payload_bytes().to_vec();
