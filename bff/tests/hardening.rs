@@ -491,3 +491,45 @@ async fn abandoned_fills_are_bounded() {
     assert_eq!(envelope.parts["main"].status, PartStatus::Ok);
     assert_eq!(a.hits("/main/1"), 1);
 }
+
+/// Item 8: a page past the end lists nothing, so the parts that map over its list have
+/// nothing to ask for: an empty, successful result (the part's `empty`, else null), without
+/// an upstream call — not `dependency_failed` ("prices unavailable" under an empty grid).
+#[tokio::test]
+async fn an_empty_list_is_an_empty_result_without_an_upstream_call() {
+    let (a, b) = (Stub::start().await, Stub::start().await);
+    a.on("/products/9", Reply::json(json!({"items": []})));
+    let text = BffConfig::new()
+        .upstream("a", &a.url())
+        .upstream("b", &b.url())
+        .view(
+            "v",
+            [
+                Part::new("products", "a", "/products/{id}", 400).critical(),
+                Part::new("stock", "b", "/stock?ids={products.items.*.id}", 400)
+                    .cached(60_000, 0, 0)
+                    .with("empty = { items = [] }"),
+                Part::new("ratings", "b", "/ratings?ids={products.items.*.id}", 400),
+            ],
+        )
+        .toml();
+    let bff = start_bff(&config_from(&text)).await;
+    let (status, envelope) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/9")).await;
+    assert_eq!(status, StatusCode::OK, "{envelope:?}");
+    assert_eq!(envelope.parts["stock"].status, PartStatus::Ok);
+    assert_eq!(envelope.data("stock").unwrap(), &json!({"items": []}));
+    assert_eq!(envelope.parts["ratings"].status, PartStatus::Ok);
+    let ratings = envelope.parts["ratings"].data.as_ref();
+    assert!(
+        ratings.is_none_or(serde_json::Value::is_null),
+        "{ratings:?}"
+    );
+    assert!(b.events().is_empty(), "no upstream call: {:?}", b.events());
+
+    // A list that is not there at all is still the dependency's failure.
+    a.on("/products/8", Reply::json(json!({"total": 0})));
+    let (_, envelope) = get_json::<ViewEnvelope>(format!("http://{bff}/api/views/v/8")).await;
+    assert_eq!(envelope.parts["stock"].status, PartStatus::Error);
+    let error = envelope.parts["stock"].error.as_ref().unwrap();
+    assert_eq!(error.code, "dependency_failed");
+}

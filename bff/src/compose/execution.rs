@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::plan::{PartPlan, ViewPlan};
 use super::verdict::{Verdict, is_complete};
 use crate::cache::{FreshKey, Lookup, PartCache, Served};
+use crate::config::template::RenderError;
 use crate::upstream::{Fetched, UpstreamError, Upstreams};
 
 pub(super) type PartFuture = Shared<BoxFuture<'static, Arc<PartOutcome>>>;
@@ -100,6 +101,12 @@ async fn run_part(
             .and_then(|o| o.data.as_ref())
     });
     let result = match path {
+        // Nothing to ask for: an empty, successful result (its freshness is its dependency's).
+        Err(RenderError::EmptyList(_)) => Ok(Served {
+            data: plan.empty.clone(),
+            stale_age_s: None,
+            fresh: None,
+        }),
         Ok(path) => fetch(plan, context, &path, deadline, plan.timeout)
             .await
             .inspect(|served| {

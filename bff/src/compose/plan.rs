@@ -21,6 +21,8 @@ pub(super) struct PartPlan {
     pub(super) timeout: Duration,
     pub(super) critical: bool,
     pub(super) fallback: Option<Value>,
+    /// The data when a `*` list the path reads is empty.
+    pub(super) empty: Value,
     pub(super) cache: Option<PartCacheConfig>,
 }
 
@@ -56,6 +58,7 @@ pub(super) fn plan(views: &BTreeMap<String, ViewConfig>) -> BTreeMap<String, Vie
                         timeout: part.timeout(),
                         critical: part.critical,
                         fallback: part.fallback.clone(),
+                        empty: part.empty.clone().unwrap_or(Value::Null),
                         cache: part.cache.clone(),
                     };
                     (part_name.clone(), Arc::new(plan))

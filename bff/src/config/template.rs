@@ -75,6 +75,10 @@ pub(crate) enum RenderError {
     /// `%2e%2e` as `..` too, so such a value is refused.
     #[error("{0} is a dot segment ({1:?}), which would change the path")]
     DotSegment(String, String),
+    /// Not a failure: every `*` the field went through was an empty list (a page past the
+    /// end), so there is nothing to ask the upstream for. The part's result is empty.
+    #[error("{0} is an empty list: nothing to ask for")]
+    EmptyList(String),
 }
 
 impl Template {
@@ -139,11 +143,16 @@ impl Template {
                 Segment::Param(Param::Field { part, steps }) => {
                     let data =
                         data_of(part).ok_or_else(|| RenderError::MissingPart(part.clone()))?;
-                    let mut values = Vec::new();
-                    collect(data, steps, &mut values);
+                    let mut found = Found::default();
+                    collect(data, steps, &mut found);
                     let missing = || RenderError::MissingField(describe(part, steps));
+                    let values = found.values;
                     if values.is_empty() {
-                        return Err(missing());
+                        return Err(if found.empty_lists > 0 && found.dead_ends == 0 {
+                            RenderError::EmptyList(describe(part, steps))
+                        } else {
+                            missing()
+                        });
                     }
                     for (i, value) in values.iter().enumerate() {
                         if i > 0 {
@@ -200,29 +209,40 @@ fn parse_param(text: &str) -> Result<Param, TemplateError> {
     })
 }
 
+/// What following a field's steps reached.
+#[derive(Default)]
+struct Found<'a> {
+    values: Vec<&'a Value>,
+    /// Empty lists a `*` met.
+    empty_lists: usize,
+    /// Places a step could not be followed (no such key or index, not a list or object).
+    dead_ends: usize,
+}
+
 /// Follows `steps` into `value`, collecting every value reached (several under `*`).
-fn collect<'a>(value: &'a Value, steps: &[Step], out: &mut Vec<&'a Value>) {
+fn collect<'a>(value: &'a Value, steps: &[Step], found: &mut Found<'a>) {
     let Some((step, rest)) = steps.split_first() else {
-        out.push(value);
+        found.values.push(value);
         return;
     };
     match (step, value) {
-        (Step::Key(key), Value::Object(map)) => {
-            if let Some(v) = map.get(key) {
-                collect(v, rest, out);
-            }
-        }
-        (Step::Index(i), Value::Array(items)) => {
-            if let Some(v) = items.get(*i) {
-                collect(v, rest, out);
-            }
-        }
+        (Step::Key(key), Value::Object(map)) => match map.get(key) {
+            Some(v) => collect(v, rest, found),
+            None => found.dead_ends += 1,
+        },
+        (Step::Index(i), Value::Array(items)) => match items.get(*i) {
+            Some(v) => collect(v, rest, found),
+            None => found.dead_ends += 1,
+        },
         (Step::Each, Value::Array(items)) => {
+            if items.is_empty() {
+                found.empty_lists += 1;
+            }
             for item in items {
-                collect(item, rest, out);
+                collect(item, rest, found);
             }
         }
-        _ => {}
+        _ => found.dead_ends += 1,
     }
 }
 
@@ -284,7 +304,7 @@ mod tests {
 
     #[test]
     fn missing_data_is_an_error_not_an_empty_segment() {
-        let data = json!({"items": []});
+        let data = json!({"items": [{"name": "no id"}]});
         assert!(matches!(
             render("/stock?ids={product.items.*.id}", &data),
             Err(RenderError::MissingField(f)) if f == "product.items.*.id"
@@ -332,5 +352,31 @@ mod tests {
             template.render("1", 1, |_| Some(&data)).unwrap(),
             "/categories/...a.b/top"
         );
+    }
+
+    #[test]
+    fn an_empty_list_is_nothing_to_ask_for_and_a_missing_one_is_an_error() {
+        let t = Template::parse("/stock?ids={products.items.*.id}").unwrap();
+        let empty = serde_json::json!({"items": []});
+        assert_eq!(
+            t.render("1", 1, |_| Some(&empty)),
+            Err(RenderError::EmptyList("products.items.*.id".into()))
+        );
+        let nested = Template::parse("/x?ids={p.groups.*.items.*.id}").unwrap();
+        let groups = serde_json::json!({"groups": [{"items": []}, {"items": []}]});
+        assert!(matches!(
+            nested.render("1", 1, |_| Some(&groups)),
+            Err(RenderError::EmptyList(_))
+        ));
+        for broken in [
+            serde_json::json!({}),
+            serde_json::json!({"items": 3}),
+            serde_json::json!({"items": [{"name": "no id"}]}),
+        ] {
+            assert!(matches!(
+                t.render("1", 1, |_| Some(&broken)),
+                Err(RenderError::MissingField(_))
+            ));
+        }
     }
 }

@@ -271,6 +271,10 @@ pub struct PartConfig {
     /// Data served, marked `fallback`, when the upstream fails or times out.
     #[serde(default)]
     pub fallback: Option<serde_json::Value>,
+    /// The part's data (status `ok`) when a `*` list its path reads is empty, e.g. a page past
+    /// the end: no upstream call is made. `null` when absent.
+    #[serde(default)]
+    pub empty: Option<serde_json::Value>,
     /// Cache the part's upstream responses; off when absent.
     pub cache: Option<PartCacheConfig>,
 }
