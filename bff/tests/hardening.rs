@@ -414,7 +414,7 @@ async fn many_drops_of_other_keys_during_a_fill_keep_its_answer() {
     let (a, b) = (Stub::start().await, Stub::start().await);
     a.on(
         "/main/1",
-        Reply::json(json!({"id": 1})).after(std::time::Duration::from_millis(2_500)),
+        Reply::json(json!({"id": 1})).after(std::time::Duration::from_millis(4_000)),
     );
     b.on("/side/1", Reply::json(json!({})));
     let bff = bff_with_slow_main(&a, &b, "[admin]\ntoken = \"t\"").await;
@@ -430,7 +430,8 @@ async fn many_drops_of_other_keys_during_a_fill_keep_its_answer() {
     );
     assert!(started.await.is_some(), "the fill began");
     let admin = format!("http://{bff}/admin/invalidate");
-    let drops = futures::stream::iter(0..1_500).map(|n| {
+    // More than the 1,024 drops the cache used to remember.
+    let drops = futures::stream::iter(0..1_100).map(|n| {
         let admin = admin.clone();
         async move {
             let body = json!({"prefix": format!("a:/main/{}/", n + 2)});
@@ -439,11 +440,7 @@ async fn many_drops_of_other_keys_during_a_fill_keep_its_answer() {
     });
     let statuses: Vec<StatusCode> = drops.buffer_unordered(16).collect().await;
     assert!(statuses.iter().all(|s| *s == StatusCode::OK));
-    assert_eq!(
-        a.hits("/main/1"),
-        1,
-        "the drops were over before the fill ended"
-    );
+    assert!(!fill.is_finished(), "the drops were over before the fill");
     assert_eq!(fill.await.unwrap(), StatusCode::OK);
     let (status, _) = get_json::<ViewEnvelope>(&url).await;
     assert_eq!(status, StatusCode::OK);
