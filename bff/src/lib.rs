@@ -81,10 +81,9 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
     );
     if let Some(shared) = cache.shared() {
         let listener_cache = cache.clone();
-        shared.listen(move |target| {
-            listener_cache.invalidate_local(&target, "replica");
-            tracing::debug!(?target, "invalidated by another replica");
-            std::future::ready(())
+        shared.listen(move |target, origin| {
+            listener_cache.invalidate_local(target, origin);
+            tracing::debug!(?target, origin, "invalidated by another replica");
         });
     }
     let composer = Composer::new(&config.views, cache.clone(), upstreams.clone());

@@ -37,7 +37,8 @@ pub(crate) struct CacheLabels {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct OriginLabels {
-    /// `here` (an action or the admin API on this replica) or `replica` (through pub/sub).
+    /// `here` (an action or the admin API on this replica), `replica` (another one's, through
+    /// pub/sub) or `resubscribe` (everything, when this replica (re)subscribes).
     pub(crate) origin: String,
 }
 
@@ -175,7 +176,7 @@ impl Metrics {
                 outcome: "ok".into(),
             }));
         }
-        for origin in ["here", "replica"] {
+        for origin in ["here", "replica", "resubscribe"] {
             drop(metrics.invalidations.get_or_create(&OriginLabels {
                 origin: origin.into(),
             }));

@@ -126,6 +126,21 @@ fn media_relays_are_checked() {
 }
 
 #[test]
+fn action_drop_prefixes_are_checked() {
+    // Line 18 is the action's `invalidate`.
+    for (prefix, words) in [
+        ("catalog", "upstream's `name:`"),
+        ("nope:/products/{id}/", "no configured upstream"),
+        ("catalog:/products?id={id}", "has a query"),
+    ] {
+        let text = format!(
+            "{BASE}\n[actions.review]\nupstream = \"catalog\"\npath = \"/products/{{id}}/reviews\"\ninvalidate = [\"{prefix}\"]\n"
+        );
+        assert_one_error(&text, 18, "actions.review.invalidate", words);
+    }
+}
+
+#[test]
 fn dependency_cycles_are_reported() {
     let text = format!(
         "{BASE}

@@ -386,6 +386,16 @@ async fn invalidation_needs_the_token_and_drops_entries() {
         .await
         .unwrap();
     assert_eq!(garbage.status(), StatusCode::BAD_REQUEST);
+    // Targets that could never drop anything are refused, not answered "dropped".
+    for pointless in [
+        json!({"prefix": "b"}),
+        json!({"prefix": "nowhere:/side/"}),
+        json!({"prefix": "b:/side?x=1"}),
+        json!({"key": "side"}),
+    ] {
+        let refused = post_json(&url, Some("s3cret"), &pointless).await;
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{pointless}");
+    }
     let done: serde_json::Value = post_json(&url, Some("s3cret"), &body)
         .await
         .json()

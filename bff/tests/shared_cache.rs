@@ -397,3 +397,67 @@ async fn a_silent_redis_is_skipped_until_a_probe_answers() {
     assert_eq!(view(two, 25).await.0, StatusCode::OK);
     assert_eq!(stub.hits("/main/25"), 1, "served from Redis");
 }
+
+/// A drop Redis did not take (it was silent) is replayed as soon as it answers again, so no
+/// replica goes on serving the entry from Redis — not even one that never heard of the drop.
+#[tokio::test]
+async fn a_drop_redis_missed_is_replayed_once_it_answers() {
+    let redis = Redis::start().await;
+    let stub = Stub::start().await;
+    stub.script(
+        "/main/1",
+        vec![
+            Reply::json(json!({"v": "old"})),
+            Reply::json(json!({"v": "new"})),
+        ],
+    );
+    let config = config_from(&config(&stub, &redis));
+    let one = start_bff(&config).await;
+    wait_for_subscribers(&redis, 1).await;
+    assert_eq!(view(one, 1).await.1.data("main").unwrap()["v"], "old");
+    let until = Instant::now() + Duration::from_secs(5);
+    while redis.command(&["EXISTS", "tessera:cache:s:/main/1"]).await != redis::Value::Int(1) {
+        assert!(Instant::now() < until, "the entry reached Redis");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let url = redis.url();
+    let sleeper = tokio::spawn(async move {
+        let client = redis::Client::open(url).unwrap();
+        let patient = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+        let mut connection = client
+            .get_multiplexed_async_connection_with_config(&patient)
+            .await
+            .unwrap();
+        let _: () = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg("1")
+            .query_async(&mut connection)
+            .await
+            .unwrap();
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let missed = post_json(
+        &format!("http://{one}/admin/invalidate"),
+        Some("t"),
+        &json!({"prefix": "s:/main/"}),
+    )
+    .await;
+    assert_eq!(missed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    sleeper.await.unwrap();
+
+    // Replayed without any request asking for it: a replica that only has Redis fetches anew.
+    let until = Instant::now() + Duration::from_secs(5);
+    while redis
+        .command(&["EXISTS", "tessera:gen:under:s:/main/"])
+        .await
+        != redis::Value::Int(1)
+    {
+        assert!(Instant::now() < until, "the drop was replayed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let two = start_bff(&config).await;
+    let (status, envelope) = view(two, 1).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(envelope.data("main").unwrap()["v"], "new");
+}

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::drop_target_problem;
+
 /// What to drop, as asked (by an action, the admin API or another replica).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -20,7 +22,30 @@ pub(crate) enum Invalidation {
     Prefix(String),
 }
 
+/// A drop target that could never drop anything.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{target:?} {reason}")]
+pub(crate) struct BadTarget {
+    pub target: String,
+    pub reason: &'static str,
+}
+
 impl Invalidation {
+    /// Whether the target can drop anything at all (see [`drop_target_problem`]).
+    pub(crate) fn check(&self, is_upstream: impl Fn(&str) -> bool) -> Result<(), BadTarget> {
+        let (text, is_prefix) = match self {
+            Self::Key(key) => (key, false),
+            Self::Prefix(prefix) => (prefix, true),
+        };
+        match drop_target_problem(text, is_prefix, is_upstream) {
+            None => Ok(()),
+            Some(reason) => Err(BadTarget {
+                target: text.clone(),
+                reason,
+            }),
+        }
+    }
+
     pub(crate) fn scope(&self) -> Scope {
         match self {
             Self::Key(key) => Scope::Key(key.clone()),
@@ -191,6 +216,23 @@ mod tests {
             serde_json::to_string(&Invalidation::Prefix("a".into())).unwrap(),
             r#"{"prefix":"a"}"#
         );
+    }
+
+    #[test]
+    fn targets_name_an_upstream_and_whole_segments() {
+        let known = |name: &str| name == "reviews";
+        let prefix = |p: &str| Invalidation::Prefix(p.into()).check(known);
+        assert!(prefix("").is_ok() && prefix("reviews:").is_ok());
+        assert!(prefix("reviews:/products/7/").is_ok());
+        assert!(prefix("reviews").is_err(), "no upstream part");
+        assert!(prefix("catalog:/x").is_err(), "unknown upstream");
+        assert!(prefix("reviews:/summaries?ids=").is_err(), "a query");
+        assert!(
+            Invalidation::Key("reviews:/summaries?ids=1".into())
+                .check(known)
+                .is_ok()
+        );
+        assert!(Invalidation::Key(String::new()).check(known).is_err());
     }
 
     #[test]

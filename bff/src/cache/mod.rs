@@ -19,11 +19,12 @@ mod redis;
 mod rendered;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 
 use crate::config::{CacheConfig, PartCacheConfig};
@@ -31,8 +32,8 @@ use crate::metrics::Metrics;
 use crate::upstream::{Fetched, UpstreamError, Upstreams};
 pub(crate) use entry::FreshKey;
 use entry::{ByLifetime, Entry, Kept, estimate_size, new_entry, now_ms};
-pub(crate) use invalidation::Invalidation;
 use invalidation::Invalidations;
+pub(crate) use invalidation::{BadTarget, Invalidation};
 pub use redis::CHANNEL;
 use redis::Generations;
 pub(crate) use redis::{SharedCache, SharedError};
@@ -62,6 +63,9 @@ pub(crate) struct Served {
     /// For fresh cached data: its key and freshness.
     pub fresh: Option<FreshKey>,
 }
+
+/// The in-flight map is first swept when it holds this many calls.
+const MIN_SWEEP: usize = 1_024;
 
 type FlightFuture = BoxFuture<'static, Result<Arc<Entry>, UpstreamError>>;
 type Flight = Shared<FlightFuture>;
@@ -94,7 +98,9 @@ struct Inner {
     /// number that tells flights apart.
     in_flight: Mutex<HashMap<String, InFlight>>,
     /// Numbers flights.
-    flights: std::sync::atomic::AtomicU64,
+    flights: AtomicU64,
+    /// When the in-flight map grows past this, calls dropped with their callers are swept out.
+    sweep_at: AtomicUsize,
     invalidations: Mutex<Invalidations>,
     /// Fills that may go on after every client waiting for them left (each holds a permit).
     detached: Arc<Semaphore>,
@@ -138,7 +144,8 @@ impl PartCache {
                 rendered,
                 shared,
                 in_flight: Mutex::new(HashMap::new()),
-                flights: std::sync::atomic::AtomicU64::new(0),
+                flights: AtomicU64::new(0),
+                sweep_at: AtomicUsize::new(MIN_SWEEP),
                 invalidations: Mutex::new(Invalidations::new(retention)),
                 detached: Arc::new(Semaphore::new(config.max_detached_fills)),
                 upstreams,
@@ -172,8 +179,19 @@ impl PartCache {
                 metrics.cache_event(lookup.label, "stale_while_revalidate");
                 // The refresh outlives this request on purpose, with the part's own timeout;
                 // coalescing makes it happen once however many requests see the stale entry.
+                // Only as a detached fill: a refresh no client waits for would never run.
                 let deadline = Instant::now() + lookup.refresh_timeout;
-                drop(self.flight(&lookup, &key, Some(entry.clone()), generations, deadline));
+                match self.inner.detached.clone().try_acquire_owned() {
+                    Ok(permit) => drop(self.flight(
+                        &lookup,
+                        &key,
+                        Some(entry.clone()),
+                        generations,
+                        deadline,
+                        Some(permit),
+                    )),
+                    Err(_) => metrics.cache_event(lookup.label, "undetached"),
+                }
                 return Ok(stale(entry, now));
             }
         }
@@ -181,7 +199,15 @@ impl PartCache {
         // The shared call has the part's own timeout; each caller stops waiting at its own
         // deadline (a short client budget must not cut the call short for the others).
         let flight_deadline = Instant::now() + lookup.refresh_timeout;
-        let flight = self.flight(&lookup, &key, cached.clone(), generations, flight_deadline);
+        let permit = self.inner.detached.clone().try_acquire_owned().ok();
+        let flight = self.flight(
+            &lookup,
+            &key,
+            cached.clone(),
+            generations,
+            flight_deadline,
+            permit,
+        );
         let result = tokio::time::timeout_at(lookup.deadline, flight)
             .await
             .unwrap_or(Err(UpstreamError::Timeout));
@@ -197,7 +223,9 @@ impl PartCache {
     }
 
     /// The upstream call for `key`, shared by every caller that wants it at the same time
-    /// (unless a drop of its key overtook it: then a new one starts).
+    /// (unless a drop of its key overtook it: then a new one starts). With a `permit`, a new
+    /// call runs to its end even if every caller leaves (its answer serves the next ones);
+    /// without, it ends with its last caller, like an uncached call.
     fn flight(
         &self,
         lookup: &Lookup<'_>,
@@ -205,6 +233,7 @@ impl PartCache {
         previous: Option<Arc<Entry>>,
         generations: Option<Generations>,
         deadline: Instant,
+        permit: Option<OwnedSemaphorePermit>,
     ) -> Flight {
         let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
         if let Some(existing) = in_flight.get(key)
@@ -221,10 +250,7 @@ impl PartCache {
         let policy = lookup.policy.clone();
         let label = lookup.label.to_owned();
         let mark = self.invalidation_mark();
-        let number = self
-            .inner
-            .flights
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let number = self.inner.flights.fetch_add(1, Ordering::Relaxed);
         let flight = async move {
             // The generations are taken before the upstream call, so that an answer a drop
             // overtakes is stored under generations the drop retired.
@@ -302,20 +328,23 @@ impl PartCache {
                 flight: weak,
             };
             in_flight.insert(key.to_owned(), entry);
+            // Calls that ended with their last caller never removed themselves.
+            if in_flight.len() > self.inner.sweep_at.load(Ordering::Relaxed) {
+                in_flight.retain(|_, f| f.flight.upgrade().is_some());
+                let next = (2 * in_flight.len()).max(MIN_SWEEP);
+                self.inner.sweep_at.store(next, Ordering::Relaxed);
+            }
         }
         drop(in_flight);
-        // A fill may run to its end (within the part's timeout) after every client that
-        // wanted it has gone — its answer serves the next ones — but only so many at once:
-        // past that, a fill lives as long as someone waits for it, like an uncached call.
-        match self.inner.detached.clone().try_acquire_owned() {
-            Ok(permit) => {
+        match permit {
+            Some(permit) => {
                 let detached = flight.clone();
                 tokio::spawn(async move {
                     let _ = detached.await;
                     drop(permit);
                 });
             }
-            Err(_) => self.inner.metrics.cache_event(lookup.label, "undetached"),
+            None => self.inner.metrics.cache_event(lookup.label, "undetached"),
         }
         flight
     }

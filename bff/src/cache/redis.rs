@@ -26,6 +26,13 @@ const GENERATION_PREFIX: &str = "tessera:gen:";
 const GENERATION_COUNTER: &str = "tessera:generations";
 /// The pub/sub channel of invalidations.
 pub const CHANNEL: &str = "tessera:invalidate";
+/// How long subscribing, and a heartbeat on the subscription, may take.
+const CHANNEL_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often the subscription is checked (a connection a NAT dropped sends nothing, not even
+/// an end).
+const HEARTBEAT: Duration = Duration::from_secs(5);
+/// Drops Redis missed that are kept for replaying; past that, one drop of everything.
+const MAX_PENDING_DROPS: usize = 1_000;
 /// After this many commands in a row time out, Redis is skipped until a probe answers.
 const SKIP_AFTER_TIMEOUTS: u32 = 3;
 /// How often a skipped Redis is probed.
@@ -37,6 +44,14 @@ const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// including entries a slow fill writes after the drop.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Generations(Vec<u64>);
+
+/// A drop as published: with the replica that made it, which ignores its own.
+#[derive(Serialize, Deserialize)]
+struct Message {
+    from: u64,
+    #[serde(flatten)]
+    drop: Invalidation,
+}
 
 /// An entry as Redis holds it.
 #[derive(Serialize, Deserialize)]
@@ -112,6 +127,14 @@ pub(crate) struct SharedCache {
     /// written under an older generation can live.
     retention: Duration,
     health: Arc<Health>,
+    /// Drops Redis did not take. Until they are replayed, Redis is not asked for entries (it
+    /// may hold what they meant to drop) and gets none.
+    pending: Arc<tokio::sync::Mutex<Vec<Invalidation>>>,
+    unsettled: Arc<AtomicBool>,
+    /// Whether a task is replaying them.
+    replaying: Arc<AtomicBool>,
+    /// This replica, in the messages it publishes.
+    replica: u64,
     metrics: Metrics,
 }
 
@@ -147,6 +170,10 @@ impl SharedCache {
             timeout,
             retention,
             health: Arc::new(Health::default()),
+            pending: Arc::default(),
+            unsettled: Arc::default(),
+            replaying: Arc::default(),
+            replica: std::hash::BuildHasher::hash_one(&std::hash::RandomState::new(), 0u8),
             metrics,
         })
     }
@@ -233,6 +260,7 @@ impl SharedCache {
                 if let Ok(Ok(_)) = tokio::time::timeout(this.timeout, answer).await {
                     this.health.timeouts_in_a_row.store(0, Ordering::Relaxed);
                     this.health.skipping.store(false, Ordering::Relaxed);
+                    this.settle().await;
                     this.metrics.redis_skipping.set(0);
                     this.record("PING", true);
                     tracing::info!("shared cache (Redis) answers again; no longer skipped");
@@ -244,6 +272,9 @@ impl SharedCache {
 
     /// The key's entry, if Redis has one valid under the current generations, and those.
     pub(crate) async fn get(&self, key: &str) -> Option<SharedLookup> {
+        if !self.settle().await {
+            return None;
+        }
         let scopes = scopes_of(key);
         let mut names = vec![format!("{KEY_PREFIX}{key}")];
         names.extend(scopes.iter().map(generation_key));
@@ -275,6 +306,9 @@ impl SharedCache {
 
     /// The current generations of the key's scopes.
     pub(crate) async fn generations(&self, key: &str) -> Option<Generations> {
+        if !self.settle().await {
+            return None;
+        }
         let names: Vec<String> = scopes_of(key).iter().map(generation_key).collect();
         let mut connection = self.connection.clone();
         let values: Vec<Option<Vec<u8>>> = self
@@ -297,6 +331,10 @@ impl SharedCache {
 
     /// Stores an entry fetched by a fill that began under `generations`.
     pub(crate) async fn set(&self, key: &str, entry: Entry, generations: Generations) {
+        // After a replay, `generations` are retired ones: the entry would be dead anyway.
+        if !self.settle().await {
+            return;
+        }
         let ttl_ms = entry.lifetime().as_millis().max(1) as u64;
         let Ok(bytes) = serde_json::to_vec(&Stored { generations, entry }) else {
             return;
@@ -317,10 +355,57 @@ impl SharedCache {
     }
 
     /// Retires the target's scope in Redis (one script, whatever Redis holds) and tells every
-    /// replica. Always tried, even while Redis is skipped.
+    /// replica. Always tried, even while Redis is skipped; a drop Redis did not take is kept,
+    /// and replayed before Redis is used again.
     pub(crate) async fn invalidate(&self, target: &Invalidation) -> Result<(), SharedError> {
+        let result = self.drop_in_redis(target, false).await;
+        if result.is_err() {
+            let mut pending = self.pending.lock().await;
+            if pending.len() >= MAX_PENDING_DROPS {
+                *pending = vec![Invalidation::Prefix(String::new())];
+            } else if !pending.contains(target) {
+                pending.push(target.clone());
+            }
+            self.unsettled.store(true, Ordering::Release);
+            drop(pending);
+            self.replay_in_background();
+        }
+        result
+    }
+
+    /// Replays the missed drops as soon as Redis answers, whether or not traffic asks for it.
+    fn replay_in_background(&self) {
+        if self.replaying.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROBE_EVERY).await;
+                if this.settle().await {
+                    this.replaying.store(false, Ordering::Release);
+                    // A drop missed just now, which saw this task still running, is not left.
+                    if !this.unsettled.load(Ordering::Acquire)
+                        || this.replaying.swap(true, Ordering::AcqRel)
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+    }
+
+    async fn drop_in_redis(
+        &self,
+        target: &Invalidation,
+        skippable: bool,
+    ) -> Result<(), SharedError> {
+        let message = Message {
+            from: self.replica,
+            drop: target.clone(),
+        };
         let message =
-            serde_json::to_string(target).map_err(|e| SharedError::Failed(e.to_string()))?;
+            serde_json::to_string(&message).map_err(|e| SharedError::Failed(e.to_string()))?;
         let mut invocation = INVALIDATE.prepare_invoke();
         invocation
             .key(GENERATION_COUNTER)
@@ -335,45 +420,109 @@ impl SharedCache {
         let mut connection = self.connection.clone();
         self.run(
             "INVALIDATE",
-            false,
+            skippable,
             invocation.invoke_async::<()>(&mut connection),
         )
         .await
     }
 
-    /// Listens for invalidations from every replica and hands each to `apply`, reconnecting
-    /// whenever Redis goes away. Runs until the runtime stops.
-    pub(crate) fn listen<F, Fut>(&self, apply: F) -> tokio::task::JoinHandle<()>
+    /// Whether Redis can be used: no drop it missed is left (each is replayed first). While a
+    /// replay is under way, it cannot.
+    async fn settle(&self) -> bool {
+        if !self.unsettled.load(Ordering::Acquire) {
+            return true;
+        }
+        let Ok(mut pending) = self.pending.try_lock() else {
+            return false;
+        };
+        while let Some(target) = pending.first().cloned() {
+            if self.drop_in_redis(&target, true).await.is_err() {
+                return false;
+            }
+            pending.remove(0);
+            tracing::info!(?target, "replayed a drop the shared cache had missed");
+        }
+        self.unsettled.store(false, Ordering::Release);
+        true
+    }
+
+    /// Listens for other replicas' drops and hands each to `apply` with its origin
+    /// (`replica`, or `resubscribe`: on every (re)subscription, drops sent meanwhile are lost
+    /// to this replica, so everything it holds counts as dropped). Resubscribes whenever the
+    /// channel closes or stops answering its heartbeat. Runs until the runtime stops.
+    pub(crate) fn listen<F>(&self, apply: F) -> tokio::task::JoinHandle<()>
     where
-        F: Fn(Invalidation) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send,
+        F: Fn(&Invalidation, &'static str) + Send + Sync + 'static,
     {
-        let client = self.client.clone();
+        let this = self.clone();
         tokio::spawn(async move {
             loop {
-                match client.get_async_pubsub().await {
-                    Ok(mut pubsub) => {
-                        if pubsub.subscribe(CHANNEL).await.is_ok() {
-                            tracing::info!("listening for cache invalidations");
-                            // Drops sent while this replica was not listening are lost to
-                            // it: everything it holds counts as dropped (one record).
-                            apply(Invalidation::Prefix(String::new())).await;
-                            let mut messages = pubsub.into_on_message();
-                            while let Some(message) = messages.next().await {
-                                let payload: Vec<u8> = message.get_payload_bytes().to_vec();
-                                match serde_json::from_slice::<Invalidation>(&payload) {
-                                    Ok(target) => apply(target).await,
-                                    Err(e) => tracing::warn!(error = %e, "malformed invalidation"),
-                                }
-                            }
-                        }
-                        tracing::warn!("invalidation channel closed; reconnecting");
-                    }
-                    Err(e) => tracing::debug!(error = %e, "cannot subscribe to invalidations yet"),
-                }
+                let lost = this.listen_once(&apply).await;
+                tracing::warn!(reason = lost, "invalidation channel lost; resubscribing");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         })
+    }
+
+    /// One subscription, until it is lost (the reason).
+    async fn listen_once(&self, apply: &impl Fn(&Invalidation, &'static str)) -> &'static str {
+        let Ok(Ok(pubsub)) =
+            tokio::time::timeout(CHANNEL_TIMEOUT, self.client.get_async_pubsub()).await
+        else {
+            return "cannot connect";
+        };
+        let (mut sink, mut stream) = pubsub.split();
+        let Ok(Ok(())) = tokio::time::timeout(CHANNEL_TIMEOUT, sink.subscribe(CHANNEL)).await
+        else {
+            return "cannot subscribe";
+        };
+        tracing::info!("listening for cache invalidations");
+        apply(&Invalidation::Prefix(String::new()), "resubscribe");
+        self.warn_if_evicting().await;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        loop {
+            tokio::select! {
+                message = stream.next() => {
+                    let Some(message) = message else {
+                        return "closed";
+                    };
+                    match serde_json::from_slice::<Message>(message.get_payload_bytes()) {
+                        Ok(message) if message.from == self.replica => {}
+                        Ok(message) => apply(&message.drop, "replica"),
+                        Err(e) => tracing::warn!(error = %e, "malformed invalidation"),
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    let ping = sink.ping::<redis::Value>();
+                    if !matches!(tokio::time::timeout(CHANNEL_TIMEOUT, ping).await, Ok(Ok(_))) {
+                        return "heartbeat unanswered";
+                    }
+                }
+            }
+        }
+    }
+
+    /// Generations must not be evicted: a scope whose generation is gone reads as never
+    /// dropped, and entries from before its drop would count again.
+    async fn warn_if_evicting(&self) {
+        let mut connection = self.connection.clone();
+        let mut config = redis::cmd("CONFIG");
+        config.arg("GET").arg("maxmemory*");
+        let asked =
+            config.query_async::<std::collections::HashMap<String, String>>(&mut connection);
+        let Ok(Ok(settings)) = tokio::time::timeout(CHANNEL_TIMEOUT, asked).await else {
+            return;
+        };
+        let policy = settings.get("maxmemory-policy").map_or("", String::as_str);
+        let limited = settings.get("maxmemory").is_some_and(|m| m != "0");
+        if limited && policy != "noeviction" {
+            tracing::warn!(
+                policy,
+                "Redis may evict keys; a drop's evicted generation lets dropped entries count \
+                 again: give the shared cache maxmemory-policy noeviction"
+            );
+        }
     }
 }
 

@@ -82,6 +82,27 @@ impl Config {
     }
 }
 
+/// Why a cache drop target (a key, or a prefix when `is_prefix`) could never drop anything:
+/// keys, and prefixes other than `""` (everything), start with a configured upstream's
+/// `name:`, and a prefix has no query, since prefixes count in whole path segments.
+pub(crate) fn drop_target_problem(
+    text: &str,
+    is_prefix: bool,
+    is_upstream: impl Fn(&str) -> bool,
+) -> Option<&'static str> {
+    if is_prefix && text.is_empty() {
+        return None;
+    }
+    match text.split_once(':') {
+        None => Some("does not start with an upstream's `name:`"),
+        Some((upstream, _)) if !is_upstream(upstream) => Some("names no configured upstream"),
+        Some(_) if is_prefix && text.contains('?') => {
+            Some("has a query: a prefix counts in whole path segments (drop its path)")
+        }
+        Some(_) => None,
+    }
+}
+
 /// The admin API (`POST /admin/invalidate`); off unless a token is set.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ use toml::Spanned;
 
 use super::source::{ConfigError, Source};
 use super::template::{Param, Template};
-use super::types::{Config, ViewConfig};
+use super::types::{Config, ViewConfig, drop_target_problem};
 
 impl Config {
     /// Cross-references the parts of the configuration: every part names a known upstream, every
@@ -17,6 +17,15 @@ impl Config {
         let mut errors = Vec::new();
         for (name, upstream) in &self.upstreams {
             let key = format!("upstreams.{name}");
+            // The name begins every cache key (`name:/path`) and drop target.
+            let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+            if name.is_empty() || !name.bytes().all(plain) {
+                errors.push(source.error_at(
+                    self.upstream_span(source, name),
+                    key.clone(),
+                    "an upstream's name is letters, digits, '-' and '_'",
+                ));
+            }
             for url in upstream.url.iter().chain(&upstream.urls) {
                 let text = url.get_ref();
                 if !(text.starts_with("http://") || text.starts_with("https://")) {
@@ -52,6 +61,17 @@ impl Config {
                         template.span(),
                         format!("{key}.path"),
                         "only {id} is available in an action's templates",
+                    ));
+                }
+            }
+            for prefix in &action.invalidate {
+                let text = prefix.get_ref().replace("{id}", "1");
+                let known = |name: &str| self.upstreams.contains_key(name);
+                if let Some(problem) = drop_target_problem(&text, true, known) {
+                    errors.push(source.error_at(
+                        prefix.span(),
+                        format!("{key}.invalidate"),
+                        format!("{:?} {problem}", prefix.get_ref()),
                     ));
                 }
             }

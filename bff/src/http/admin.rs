@@ -21,6 +21,7 @@ pub(crate) async fn invalidate(
 ) -> Result<Response, AppError> {
     authorize(&state, &headers)?;
     let Json(target) = body?;
+    target.check(|name| state.upstreams.has(name))?;
     state.cache.invalidate(&target).await?;
     tracing::info!(?target, "cache invalidated");
     let shared = if state.cache.shared().is_some() {

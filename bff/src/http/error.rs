@@ -9,7 +9,7 @@ use tessera_contract::ErrorBody;
 
 use super::request_id::request_id;
 use crate::assets::Refusal;
-use crate::cache::SharedError;
+use crate::cache::{BadTarget, SharedError};
 use crate::compose::{ComposeError, Verdict};
 use crate::config::MalformedId;
 use crate::upstream::UpstreamError;
@@ -42,6 +42,8 @@ pub(crate) enum AppError {
     Compose(#[from] ComposeError),
     #[error(transparent)]
     Asset(#[from] Refusal),
+    #[error(transparent)]
+    BadTarget(#[from] BadTarget),
     /// A drop the shared cache did not take (this replica's own layers did).
     #[error("dropped on this replica only: {0}")]
     SharedCache(#[from] SharedError),
@@ -59,6 +61,7 @@ impl AppError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Upstream { error, .. } => (upstream_status(error), error.code()),
+            Self::BadTarget(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::SharedCache(_) => (StatusCode::SERVICE_UNAVAILABLE, "shared_cache_unavailable"),
             Self::Rejected { status, .. } => (*status, rejection_code(*status)),
             Self::Compose(e) => match e {

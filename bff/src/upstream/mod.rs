@@ -245,6 +245,11 @@ impl Upstreams {
         }
     }
 
+    /// Whether `upstream` is configured.
+    pub(crate) fn has(&self, upstream: &str) -> bool {
+        self.target(upstream).is_ok()
+    }
+
     fn target(&self, upstream: &str) -> Result<&Upstream, UpstreamError> {
         self.by_name
             .get(upstream)
