@@ -26,6 +26,25 @@ impl Browser {
         }
     }
 
+    /// Reads the page with `read` for `period`, and returns the first reading of which `ok`
+    /// does not hold, or the last one: for "nothing else happens" checks, after the test has
+    /// seen (or made sure of) the moment the unwanted thing would have happened by.
+    pub async fn holds<T>(
+        &self,
+        period: Duration,
+        mut read: impl AsyncFnMut(&Self) -> anyhow::Result<T>,
+        ok: impl Fn(&T) -> bool,
+    ) -> anyhow::Result<T> {
+        let until = Instant::now() + period;
+        loop {
+            let value = read(self).await?;
+            if !ok(&value) || Instant::now() >= until {
+                return Ok(value);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Waits until the first element matching `css` reads `expected`.
     pub async fn wait_text(&self, css: &str, expected: &str) -> anyhow::Result<()> {
         let now = async |browser: &Self| -> anyhow::Result<Option<String>> {

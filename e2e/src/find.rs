@@ -43,6 +43,17 @@ impl Browser {
         Ok(self.wait_for(css).await?.attr(name).await?)
     }
 
+    /// The current value of the form field matching `css` (what a person typed, not the
+    /// `value` attribute), waiting for it to appear.
+    pub async fn value_of(&self, css: &str) -> anyhow::Result<String> {
+        Ok(self
+            .wait_for(css)
+            .await?
+            .prop("value")
+            .await?
+            .unwrap_or_default())
+    }
+
     /// The attribute `name` of every element matching `css` that has it, in page order.
     pub async fn attrs(&self, css: &str, name: &str) -> anyhow::Result<Vec<String>> {
         let mut values = Vec::new();

@@ -3,12 +3,14 @@
 //!
 //! # Layout
 //!
-//! - [`Stack`]: services + BFF, in this process, each on `127.0.0.1:0`.
+//! - [`Stack`]: services + BFF, in this process, each on `127.0.0.1:0`; [`Stack::start_tampered`]
+//!   puts a test's own layer in front of the BFF ([`tamper`]: a stream cut short, a slow or
+//!   refused path).
 //! - [`Browser`]: a fantoccini session; [`Browser::close`] must be called (also on failure, which
 //!   [`with_browser`] and [`Stack::browse`] take care of) or Chromium outlives the test. What
 //!   tests do with it are its methods, as in leptos' e2e fixtures: finders (`find`: `wait_for`,
-//!   `text_of`, `attr`, `card_ids`, …), actions (`action`: `goto`, `click`, `type_into`) and
-//!   checks (`check`: `wait_text`, `settle`).
+//!   `text_of`, `attr`, `value_of`, `card_ids`, …), actions (`action`: `goto`, `click`,
+//!   `type_into`) and checks (`check`: `wait_text`, `settle`, `holds`).
 //!
 //! The front end must have been built first (`scripts/build-frontend.sh`; the test script does it
 //! once per run). `TESSERA_DIST_DIR` names the build (default: `dist` at the workspace root).
@@ -31,6 +33,7 @@ use tokio::sync::oneshot;
 mod action;
 mod check;
 mod find;
+pub mod tamper;
 
 /// How long a test waits for something to appear on the page.
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -48,6 +51,8 @@ pub fn dist_dir() -> PathBuf {
 pub struct Logged {
     pub method: String,
     pub path: String,
+    /// The query string, if any (without the `?`).
+    pub query: Option<String>,
     pub status: u16,
     /// Whether it carried `If-None-Match` (a revalidation).
     pub conditional: bool,
@@ -71,6 +76,15 @@ impl Stack {
 
     /// Like [`Stack::start`], with the BFF's configuration adjusted first.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> anyhow::Result<Self> {
+        Self::start_tampered(adjust, |router| router).await
+    }
+
+    /// Like [`Stack::start_with`], with `tamper` wrapped around the BFF's router (inside the
+    /// request log, so the log shows what the browser got): see [`tamper`].
+    pub async fn start_tampered(
+        adjust: impl FnOnce(&mut Config),
+        tamper: impl FnOnce(axum::Router) -> axum::Router,
+    ) -> anyhow::Result<Self> {
         let dist = dist_dir();
         if !dist.join("index.html").exists() {
             bail!(
@@ -88,17 +102,19 @@ impl Stack {
         adjust(&mut config);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = requests.clone();
-        let app = tessera_bff::build(&config)?.layer(axum::middleware::from_fn(
+        let app = tamper(tessera_bff::build(&config)?).layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 let log = log.clone();
                 async move {
                     let method = request.method().to_string();
                     let path = request.uri().path().to_owned();
+                    let query = request.uri().query().map(str::to_owned);
                     let conditional = request.headers().contains_key("if-none-match");
                     let response = next.run(request).await;
                     log.lock().expect("log lock").push(Logged {
                         method,
                         path,
+                        query,
                         status: response.status().as_u16(),
                         conditional,
                     });
@@ -139,6 +155,23 @@ impl Stack {
             scenario(browser).await
         })
         .await
+    }
+}
+
+/// Takes `parts` of `view` out of the BFF's cache and gives them room to be slow (8 s each, 10 s
+/// for the view), so that what the page shows of them comes from the services as they are now,
+/// or from the browser's own copy.
+pub fn uncached(config: &mut Config, view: &str, parts: &[&str]) {
+    let view = config.views.get_mut(view).expect("the demo has the view");
+    *view.budget_ms.get_mut() = 10_000;
+    for name in parts {
+        let part = view
+            .parts
+            .get_mut()
+            .get_mut(*name)
+            .expect("the demo view has the part");
+        part.cache = None;
+        *part.timeout_ms.get_mut() = 8_000;
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use tessera_e2e::{Stack, with_browser};
+use tessera_e2e::tamper::{self, Switch, Target};
+use tessera_e2e::{Browser, Stack, uncached, with_browser};
 use tessera_services::Faults;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,6 +122,74 @@ async fn a_tile_retry_succeeds_once_its_service_recovers() -> anyhow::Result<()>
                 .find_all("[data-testid=tile-recommendations] a")
                 .await?;
             assert!(!links.is_empty());
+            Ok(())
+        })
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_cut_before_its_summary_fails_the_tiles_it_did_not_deliver() -> anyhow::Result<()>
+{
+    // The product's streams end cleanly just before the reviews line, without a summary; the
+    // review parts are slowed a little, so the critical facts always come before the cut.
+    let stream = Target {
+        path: "/api/views/product/",
+        query: "stream",
+    };
+    let stack = Stack::start_tampered(
+        |config| uncached(config, "product", &["summary", "reviews"]),
+        tamper::cut_stream(stream, "reviews", Switch::on()),
+    )
+    .await?;
+    stack.services.reviews.faults.set(Faults::slowed(300));
+    let loading = async |browser: &Browser| {
+        browser
+            .attrs("[data-testid^=tile-][data-status=loading]", "data-testid")
+            .await
+    };
+    stack
+        .browse("/product/3", async |browser| {
+            let name = browser
+                .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+                .await?;
+            let reviews = browser
+                .wait_for("[data-testid=tile-reviews][data-status=error][data-code=cut_off]")
+                .await?;
+            let still = browser.settle(loading, Vec::is_empty).await?;
+            assert!(still.is_empty(), "no tile waits forever: {still:?}");
+            // Its retry loads the part alone, which nothing cuts.
+            reviews
+                .find(fantoccini::Locator::Css("[data-testid=retry]"))
+                .await?
+                .click()
+                .await?;
+            browser
+                .text_of("[data-testid=tile-reviews][data-status=ok] [data-testid=review-title]")
+                .await?;
+
+            // With the browser's copy on screen, a refresh cut short ends as well: the page is
+            // no longer marked as refreshing, and the copy's reviews stay.
+            browser
+                .click("[data-testid=tile-recommendations] a")
+                .await?;
+            browser
+                .wait_for("[data-testid=tile-reviews][data-status=error]")
+                .await?;
+            browser.client.back().await?;
+            browser
+                .wait_text(
+                    "[data-testid=tile-product] [data-testid=product-name]",
+                    &name,
+                )
+                .await?;
+            browser
+                .wait_for("article.product-page[data-refreshing=false]")
+                .await?;
+            browser
+                .wait_for(
+                    "[data-testid=tile-reviews][data-status=stale] [data-testid=review-title]",
+                )
+                .await?;
             Ok(())
         })
         .await

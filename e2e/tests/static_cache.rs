@@ -55,3 +55,46 @@ async fn a_reload_takes_hashed_assets_from_cache_and_revalidates_the_page() -> a
         })
         .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_names_a_favicon_that_is_served() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    stack
+        .browse("/product/1", async |browser| {
+            browser
+                .text_of("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+                .await?;
+            let href = browser
+                .attr("link[rel=icon]", "href")
+                .await?
+                .expect("the icon link has an address");
+            assert!(
+                href.starts_with("/assets/favicon-"),
+                "a hashed asset: {href}"
+            );
+            // The browser fetched it (the page's policy allows it), and never guessed at
+            // /favicon.ico: nothing the page asked for was missing.
+            let fetched = browser
+                .settle(
+                    async |_| Ok(stack.logged()),
+                    |logged| logged.iter().any(|r| r.path == href && r.status == 200),
+                )
+                .await?;
+            assert!(
+                fetched.iter().any(|r| r.path == href && r.status == 200),
+                "{fetched:?}"
+            );
+            let missing: Vec<_> = fetched.iter().filter(|r| r.status >= 400).collect();
+            assert!(missing.is_empty(), "{missing:?}");
+            let icon = reqwest::get(stack.url(&href)).await?;
+            assert_eq!(icon.status(), 200);
+            assert_eq!(
+                icon.headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok()),
+                Some("image/svg+xml")
+            );
+            Ok(())
+        })
+        .await
+}

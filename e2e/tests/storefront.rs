@@ -254,3 +254,26 @@ async fn reviews_page_on_their_own() -> anyhow::Result<()> {
         })
         .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_category_page_is_headed_by_its_name() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let catalog = stack.services.catalog.addr;
+    let categories: serde_json::Value = reqwest::get(format!("http://{catalog}/categories"))
+        .await?
+        .json()
+        .await?;
+    let category = &categories["items"][1];
+    let (slug, name) = (
+        category["slug"].as_str().expect("categories have slugs"),
+        category["name"].as_str().expect("categories have names"),
+    );
+    stack
+        .browse(&format!("/category/{slug}"), async |browser| {
+            browser.wait_text("h1", name).await?;
+            let headings = browser.find_all("h1").await?;
+            assert_eq!(headings.len(), 1, "one h1");
+            Ok(())
+        })
+        .await
+}

@@ -29,6 +29,15 @@ impl ApiError {
         }
     }
 
+    /// A view's stream that ended before its summary line.
+    fn cut_off() -> Self {
+        Self {
+            status: None,
+            code: "cut_off".into(),
+            message: "the answer was cut off before its end".into(),
+        }
+    }
+
     fn network(message: impl Into<String>) -> Self {
         Self {
             status: None,
@@ -64,17 +73,20 @@ fn page_query(page: Option<u32>, first: char) -> String {
 }
 
 /// Loads one part alone (`GET /api/parts/{view}/{part}/{id}`), for a tile's retry or paging.
-/// A 502/504 still carries the part's outcome, which is returned as `Ok`.
+/// A 502/504 still carries the part's outcome, which is returned as `Ok`. `abort` cancels the
+/// request (a newer reload of the same part, or the page being left).
 pub(crate) async fn fetch_part(
     view: &str,
     part: &str,
     id: &str,
     page: Option<u32>,
+    abort: Option<&web_sys::AbortSignal>,
 ) -> Result<PartOutcome, ApiError> {
     let url = format!("/api/parts/{view}/{part}/{id}{}", page_query(page, '?'));
     let response = answer(
         Request::get(&url)
             .header("accept", "application/json")
+            .abort_signal(abort)
             .send(),
     )
     .await?;
@@ -116,6 +128,10 @@ fn error_of(status: u16, text: &str) -> ApiError {
 /// Reads `GET /api/views/{view}/{id}?stream` and hands each NDJSON line to `on_line` the moment
 /// it arrives, so a page can render each part as soon as it is in. `abort` cancels the request
 /// (and so, at the BFF, the upstream calls behind it).
+///
+/// The summary line is the stream's proof of being whole: a stream that ends without one (a
+/// proxy or the connection cut it, however cleanly) is an error, so the parts it never
+/// delivered can be shown as failed rather than loading forever.
 pub(crate) async fn stream_view(
     view: &str,
     id: &str,
@@ -141,7 +157,7 @@ pub(crate) async fn stream_view(
         let text = response.text().await.unwrap_or_default();
         return Err(error_of(status, &text));
     }
-    let cut_off = |_| ApiError::network("the answer was cut off");
+    let cut_off = |_| ApiError::cut_off();
     let reader: web_sys::ReadableStreamDefaultReader = response
         .body()
         .ok_or_else(|| ApiError::network("the answer had no body"))?
@@ -149,6 +165,7 @@ pub(crate) async fn stream_view(
         .dyn_into()
         .map_err(|_| ApiError::network("the answer could not be read"))?;
     let mut buffer: Vec<u8> = Vec::new();
+    let mut summarized = false;
     loop {
         let chunk: web_sys::ReadableStreamReadResult = JsFuture::from(reader.read())
             .await
@@ -161,9 +178,13 @@ pub(crate) async fn stream_view(
         while let Some(end) = buffer.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buffer.drain(..=end).collect();
             if let Ok(parsed) = serde_json::from_slice::<StreamLine>(&line) {
+                summarized |= matches!(parsed, StreamLine::Summary { .. });
                 on_line(parsed);
             }
         }
+    }
+    if !summarized {
+        return Err(ApiError::cut_off());
     }
     Ok(())
 }
@@ -185,8 +206,10 @@ pub(crate) async fn post_review(product_id: &str, review: &NewReview) -> Result<
     Err(error_of(status, &text))
 }
 
-/// A part outcome standing for a request that got no outcome at all (e.g. the network failed).
-pub(crate) fn failed_part(message: String) -> PartOutcome {
+/// A part outcome standing for a request that got no outcome of its own: the network failed,
+/// the BFF refused the request (its error's code, e.g. `not_found`, is kept), or the view's
+/// stream was cut off before the part.
+pub(crate) fn failed_part(error: &ApiError) -> PartOutcome {
     PartOutcome {
         status: PartStatus::Error,
         critical: false,
@@ -194,8 +217,8 @@ pub(crate) fn failed_part(message: String) -> PartOutcome {
         age_s: None,
         data: None,
         error: Some(tessera_contract::PartError {
-            code: "network".into(),
-            message,
+            code: error.code.clone(),
+            message: error.to_string(),
         }),
     }
 }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
-use tessera_contract::{PartOutcome, StreamLine};
+use tessera_contract::{PartOutcome, PartStatus, StreamLine};
 
 use crate::api::{ApiError, failed_part, fetch_part, stream_view};
 
@@ -47,6 +47,8 @@ pub(crate) struct Timeline {
     pub critical_ms: Option<f64>,
     /// When the last part was on screen.
     pub complete_ms: Option<f64>,
+    /// When the stream ended without its summary (parts it never delivered then failed).
+    pub cut_off_ms: Option<f64>,
 }
 
 /// A page's view, filled in as its parts arrive.
@@ -59,6 +61,40 @@ pub(crate) struct LoadedView {
     pub refreshing: RwSignal<bool>,
     pub timeline: RwSignal<Timeline>,
     key: RwSignal<Option<ViewKey>>,
+    /// The reloads of single parts in flight, the latest of each part only.
+    reloads: StoredValue<Reloads>,
+}
+
+/// Single-part reloads (retries, other pages) and their order. Every load takes a ticket from
+/// one counter; only the latest reload of a part may put its answer on the page, an earlier one
+/// is aborted when a later one starts, and a view's stream does not overwrite a part reloaded
+/// after the stream began.
+#[derive(Debug, Default)]
+struct Reloads {
+    last_ticket: u64,
+    /// Per part, its latest reload's ticket and (while it is in flight) its controller.
+    latest: BTreeMap<&'static str, (u64, SendWrapper<Option<web_sys::AbortController>>)>,
+}
+
+impl Reloads {
+    fn ticket(&mut self) -> u64 {
+        self.last_ticket += 1;
+        self.last_ticket
+    }
+
+    /// Whether `part` was reloaded after the load holding `ticket` began.
+    fn reloaded_since(&self, part: &str, ticket: u64) -> bool {
+        self.latest.get(part).is_some_and(|(t, _)| *t > ticket)
+    }
+
+    /// Aborts every reload in flight (the page moves on).
+    fn abort_all(&mut self) {
+        for (_, (_, controller)) in std::mem::take(&mut self.latest) {
+            if let Some(controller) = controller.take() {
+                controller.abort();
+            }
+        }
+    }
 }
 
 /// How many views the browser keeps for back navigation.
@@ -70,6 +106,38 @@ thread_local! {
         const { RefCell::new(VecDeque::new()) };
 }
 
+/// What a part outcome is worth to a page: data (fresh, or cached by the BFF, which is never
+/// older than what it answered before), then a fallback, then nothing.
+fn worth(status: PartStatus) -> u8 {
+    match status {
+        PartStatus::Ok | PartStatus::Stale => 2,
+        PartStatus::Fallback => 1,
+        PartStatus::Timeout | PartStatus::Error => 0,
+    }
+}
+
+/// The merge rule of the browser's copy, and of a page showing it: an answer takes the place
+/// of what is held of a part only if it is worth as much or more. So an error never replaces
+/// data, and a fallback never replaces real data.
+fn replaces(held: Option<&PartOutcome>, answer: &PartOutcome) -> bool {
+    held.is_none_or(|held| worth(answer.status) >= worth(held.status))
+}
+
+/// Shows `answer` for `name` unless what the page holds is better (see [`replaces`]). Data
+/// kept that way is marked stale: the shop could not confirm it this time.
+fn show(parts: &mut BTreeMap<String, PartOutcome>, name: String, answer: PartOutcome) {
+    match parts.get_mut(&name) {
+        Some(held) if !replaces(Some(held), &answer) => {
+            if held.status == PartStatus::Ok {
+                held.status = PartStatus::Stale;
+            }
+        }
+        _ => {
+            parts.insert(name, answer);
+        }
+    }
+}
+
 fn kept(key: &str) -> Option<BTreeMap<String, PartOutcome>> {
     KEPT.with_borrow(|kept| {
         kept.iter()
@@ -78,14 +146,34 @@ fn kept(key: &str) -> Option<BTreeMap<String, PartOutcome>> {
     })
 }
 
-fn keep(key: String, parts: BTreeMap<String, PartOutcome>) {
+/// Merges answers into the browser's copy of the view `key` (making it the newest): only parts
+/// with data go in, each by the rule of [`replaces`], so the copy only ever improves or is
+/// replaced by a good answer, and a failure never reaches it.
+fn keep<'a>(key: &str, answers: impl IntoIterator<Item = (&'a String, &'a PartOutcome)>) {
     KEPT.with_borrow_mut(|kept| {
-        kept.retain(|(k, _)| *k != key);
-        kept.push_back((key, parts));
+        let mut parts = kept
+            .iter()
+            .position(|(k, _)| k == key)
+            .and_then(|at| kept.remove(at))
+            .map(|(_, parts)| parts)
+            .unwrap_or_default();
+        for (name, answer) in answers {
+            if answer.status.has_data() && replaces(parts.get(name), answer) {
+                parts.insert(name.clone(), answer.clone());
+            }
+        }
+        if !parts.is_empty() {
+            kept.push_back((key.to_owned(), parts));
+        }
         while kept.len() > KEPT_VIEWS {
             kept.pop_front();
         }
     });
+}
+
+/// Drops the browser's copy of the view `key` (the view is gone).
+fn forget(key: &str) {
+    KEPT.with_borrow_mut(|kept| kept.retain(|(k, _)| k != key));
 }
 
 /// Names the browser tab (and history entry) after what the page shows.
@@ -110,11 +198,13 @@ fn mark_after_paint(name: &'static str) {
     });
 }
 
-/// Loads the view `key()` names, again whenever it changes. `critical` names the parts whose
+/// Loads the view `key()` names, again whenever it changes. `parts` names every part the page
+/// shows (those a cut-off stream never delivered are shown as failed), `critical` those whose
 /// arrival counts as "the page's critical content is on screen". Leaving the page, or moving
-/// to another key, aborts the request.
+/// to another key, aborts the request and every reload of a part.
 pub(crate) fn use_view(
     key: impl Fn() -> ViewKey + Send + Sync + 'static,
+    parts: &'static [&'static str],
     critical: &'static [&'static str],
 ) -> LoadedView {
     let loaded = LoadedView {
@@ -123,6 +213,7 @@ pub(crate) fn use_view(
         refreshing: RwSignal::new(false),
         timeline: RwSignal::new(Timeline::default()),
         key: RwSignal::new(None),
+        reloads: StoredValue::new(Reloads::default()),
     };
     Effect::new(move |_| {
         let key = key();
@@ -136,6 +227,10 @@ pub(crate) fn use_view(
         loaded.parts.set(copy.unwrap_or_default());
         loaded.failure.set(None);
         loaded.key.set(Some(key.clone()));
+        let ticket = loaded
+            .reloads
+            .try_update_value(Reloads::ticket)
+            .unwrap_or_default();
 
         let controller = SendWrapper::new(web_sys::AbortController::new().ok());
         let signal = controller.as_ref().map(|c| c.signal());
@@ -143,13 +238,14 @@ pub(crate) fn use_view(
             if let Some(controller) = controller.take() {
                 controller.abort();
             }
+            loaded.reloads.try_update_value(Reloads::abort_all);
         });
         leptos::task::spawn_local(async move {
             let started = now_ms();
             let mut fresh = BTreeMap::new();
             // A chunk read just before the page moved on must not land on the next page.
             let left = signal.clone();
-            let on_line = |line| match line {
+            let mut on_line = |line| match line {
                 _ if left.as_ref().is_some_and(web_sys::AbortSignal::aborted) => {}
                 StreamLine::Part { name, outcome } => {
                     let at_ms = now_ms() - started;
@@ -167,7 +263,14 @@ pub(crate) fn use_view(
                             mark_after_paint("tessera:critical");
                         }
                     });
-                    loaded.parts.try_update(|p| p.insert(name, outcome));
+                    // A part reloaded on its own meanwhile shows that newer answer.
+                    let reloaded = loaded
+                        .reloads
+                        .try_with_value(|r| r.reloaded_since(&name, ticket))
+                        .unwrap_or(true);
+                    if !reloaded {
+                        loaded.parts.try_update(|p| show(p, name, outcome));
+                    }
                 }
                 StreamLine::Summary { status, id, .. } => {
                     loaded.timeline.try_update(|t| {
@@ -176,25 +279,48 @@ pub(crate) fn use_view(
                     mark_after_paint("tessera:complete");
                     loaded.refreshing.try_set(false);
                     if status == 404 {
+                        forget(&cache_key);
                         loaded.failure.try_set(Some(ApiError::not_found(format!(
                             "nothing found for {id:?}"
                         ))));
                     } else {
-                        keep(cache_key.clone(), fresh.clone());
+                        keep(&cache_key, &fresh);
                     }
                 }
             };
             let aborted = signal.clone();
-            if let Err(error) = stream_view(key.view, &key.id, key.page, signal, on_line).await {
-                // An aborted request is the page being left, not a failure to show.
-                if !aborted.is_some_and(|s| s.aborted()) {
-                    loaded.refreshing.try_set(false);
-                    // With the browser's copy on screen, the page stays useful as it is.
-                    if loaded.parts.with_untracked(BTreeMap::is_empty) {
-                        loaded.failure.try_set(Some(error));
+            let streamed = stream_view(key.view, &key.id, key.page, signal, &mut on_line).await;
+            let Err(error) = streamed else {
+                return;
+            };
+            // An aborted request is the page being left, not a failure to show.
+            if aborted.is_some_and(|s| s.aborted()) {
+                return;
+            }
+            loaded.refreshing.try_set(false);
+            keep(&cache_key, &fresh);
+            // With nothing on screen (no part arrived, no copy), the page itself failed.
+            if loaded.parts.try_with_untracked(BTreeMap::is_empty) != Some(false) {
+                loaded.failure.try_set(Some(error));
+                return;
+            }
+            loaded
+                .timeline
+                .try_update(|t| t.cut_off_ms = Some(now_ms() - started));
+            // Otherwise each part the stream never delivered failed, unless the page holds
+            // better (the browser's copy of it, or a reload's answer).
+            let failed = failed_part(&error);
+            loaded.parts.try_update(|p| {
+                for name in parts.iter().filter(|name| !fresh.contains_key(**name)) {
+                    let reloaded = loaded
+                        .reloads
+                        .try_with_value(|r| r.reloaded_since(name, ticket))
+                        .unwrap_or(true);
+                    if !reloaded {
+                        show(p, (*name).to_owned(), failed.clone());
                     }
                 }
-            }
+            });
         });
     });
     loaded
@@ -202,31 +328,60 @@ pub(crate) fn use_view(
 
 impl LoadedView {
     /// Loads one part again on its own (a tile's retry, or another page of it: `page`, else the
-    /// view's own); its tile shows its skeleton meanwhile.
+    /// view's own); its tile shows its skeleton meanwhile. Only the latest reload of a part
+    /// lands: starting one aborts the one before. Another page of a part is shown but never
+    /// kept in the browser's copy, which holds the view as it is at its own address.
     pub(crate) fn reload(self, part: &'static str, page: Option<u32>) {
         let Some(key) = self.key.get_untracked() else {
             return;
         };
         let page = page.or(key.page);
+        let own_page = page.unwrap_or(1) == key.page.unwrap_or(1);
+        let controller = web_sys::AbortController::new().ok();
+        let signal = controller.as_ref().map(web_sys::AbortController::signal);
+        let Some(ticket) = self.reloads.try_update_value(|r| {
+            let ticket = r.ticket();
+            let before = r
+                .latest
+                .insert(part, (ticket, SendWrapper::new(controller)));
+            if let Some(before) = before.and_then(|(_, c)| c.take()) {
+                before.abort();
+            }
+            ticket
+        }) else {
+            return;
+        };
         self.parts.update(|p| {
             p.remove(part);
         });
         leptos::task::spawn_local(async move {
-            let outcome = fetch_part(key.view, part, &key.id, page)
+            let outcome = fetch_part(key.view, part, &key.id, page, signal.as_ref())
                 .await
-                .unwrap_or_else(|e| failed_part(e.to_string()));
-            // The page moved on meanwhile (or is gone, with its signals).
-            if self.key.try_get_untracked().flatten().as_ref() != Some(&key) {
+                .unwrap_or_else(|e| failed_part(&e));
+            // A later reload of the part started meanwhile, or the page moved on (or is gone,
+            // with its signals).
+            let latest = self
+                .reloads
+                .try_update_value(|r| match r.latest.get_mut(part) {
+                    Some((t, controller)) if *t == ticket => {
+                        // Done: nothing left to abort, but the ticket stays, so that a
+                        // view's stream still running does not overwrite this answer.
+                        *controller = SendWrapper::new(None);
+                        true
+                    }
+                    _ => false,
+                })
+                .unwrap_or(false);
+            if !latest || self.key.try_get_untracked().flatten().as_ref() != Some(&key) {
                 return;
+            }
+            if own_page {
+                keep(&key.cache_key(), [(&part.to_owned(), &outcome)]);
             }
             self.parts
                 .try_update(|p| p.insert(part.to_owned(), outcome));
-            if let Some(parts) = self.parts.try_get_untracked() {
-                keep(key.cache_key(), parts);
-            }
         });
     }
-
     /// A retry callback for a tile.
     pub(crate) fn retry(self, part: &'static str) -> Callback<()> {
         Callback::new(move |()| self.reload(part, None))

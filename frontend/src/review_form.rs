@@ -1,5 +1,6 @@
-//! The form to write a review. It posts through the BFF's `review` action, which drops the
-//! product's cached review parts everywhere, so reloading the summary shows the new review.
+//! The form to write a review of one product. It posts through the BFF's `review` action, which
+//! drops the product's cached review parts everywhere, so reloading the summary shows the new
+//! review.
 
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -15,8 +16,10 @@ enum Sending {
     Failed(String),
 }
 
+/// The form for `product_id`; a page showing another product makes a new one. `posted` is
+/// told which product a review was written for, once it is in.
 #[component]
-pub(crate) fn ReviewForm(product_id: Memo<String>, posted: Callback<()>) -> impl IntoView {
+pub(crate) fn ReviewForm(product_id: String, posted: Callback<String>) -> impl IntoView {
     let rating = RwSignal::new(5u8);
     let title = RwSignal::new(String::new());
     let body = RwSignal::new(String::new());
@@ -39,15 +42,16 @@ pub(crate) fn ReviewForm(product_id: Memo<String>, posted: Callback<()>) -> impl
             return;
         }
         sending.set(Sending::Busy);
-        let id = product_id.get_untracked();
+        let id = product_id.clone();
         leptos::task::spawn_local(async move {
             match post_review(&id, &review).await {
                 Ok(()) => {
                     title.try_set(String::new());
                     body.try_set(String::new());
-                    // The page may have been left while the review was on its way.
+                    // The form may be gone (another product, another page) while the review
+                    // was on its way; its signals went with it.
                     if sending.try_set(Sending::Done).is_none() {
-                        posted.try_run(());
+                        posted.try_run(id);
                     }
                 }
                 Err(error) => {

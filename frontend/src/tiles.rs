@@ -51,11 +51,16 @@ fn frame(
         _ => None,
     };
     let failed = body.is_err();
+    let code = part
+        .as_ref()
+        .and_then(|p| p.error.as_ref())
+        .map(|e| e.code.clone());
     view! {
         <section
             class=format!("tile tile-{name}{}", if failed { " tile-error" } else { "" })
             data-testid=format!("tile-{name}")
             data-status=status.as_str()
+            data-code=code
             aria-labelledby=format!("tile-{name}-title")
         >
             <h2 id=format!("tile-{name}-title")>{title}</h2>

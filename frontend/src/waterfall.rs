@@ -62,10 +62,11 @@ pub(crate) fn Waterfall(timeline: RwSignal<Timeline>) -> impl IntoView {
             .critical_ms
             .map(|t| format!("Key facts on screen after {}. ", ms(t)))
             .unwrap_or_default();
-        let complete = timeline.complete_ms.map_or_else(
-            || "Still loading…".to_owned(),
-            |t| format!("Whole page after {}.", ms(t)),
-        );
+        let complete = match (timeline.complete_ms, timeline.cut_off_ms) {
+            (Some(t), _) => format!("Whole page after {}.", ms(t)),
+            (None, Some(t)) => format!("The answer was cut off after {}.", ms(t)),
+            (None, None) => "Still loading…".to_owned(),
+        };
         format!("{source}{critical}{complete}")
     };
     // Open from the start when linked to (`…#how-this-page-loaded`), and scrolled to once the

@@ -5,7 +5,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::api::{Category, Items};
 use crate::loader::{ViewKey, set_title, use_view};
-use crate::pages::listing::{CategoryNav, ProductGrid, use_page};
+use crate::pages::listing::{CategoryNav, LISTING_PARTS, ProductGrid, use_page};
 use crate::pages::product::PageError;
 use crate::tiles::decode;
 use crate::waterfall::Waterfall;
@@ -21,6 +21,7 @@ pub(crate) fn CategoryPage() -> impl IntoView {
             id: slug.get(),
             page: Some(page.get()),
         },
+        LISTING_PARTS,
         &["products"],
     );
     // The category's name, once the categories part is in; its slug until then.
@@ -44,8 +45,9 @@ pub(crate) fn CategoryPage() -> impl IntoView {
         <div class="listing-page" data-refreshing=move || loaded.refreshing.get().to_string()>
             {move || loaded.failure.get().map(|error| view! { <PageError error what="category" /> })}
             <Show when=move || loaded.failure.with(Option::is_none)>
+                <h1 class="page-title" data-testid="page-title">{title}</h1>
                 <CategoryNav loaded current=slug />
-                <ProductGrid loaded title page_href=href />
+                <ProductGrid loaded title=Signal::derive(|| "Products".to_owned()) page_href=href />
             </Show>
             <Waterfall timeline=loaded.timeline />
         </div>

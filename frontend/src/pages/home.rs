@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use crate::loader::{ViewKey, set_title, use_view};
-use crate::pages::listing::{CategoryNav, ProductGrid, use_page};
+use crate::pages::listing::{CategoryNav, LISTING_PARTS, ProductGrid, use_page};
 use crate::pages::product::PageError;
 use crate::waterfall::Waterfall;
 
@@ -17,6 +17,7 @@ pub(crate) fn Home() -> impl IntoView {
             id: page.get().to_string(),
             page: None,
         },
+        LISTING_PARTS,
         &["products"],
     );
     Effect::new(move |_| set_title(None));

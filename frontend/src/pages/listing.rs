@@ -16,6 +16,9 @@ use crate::tiles::{decode, format_price, part_status};
 /// Products per page (the views ask the catalog for 12).
 const PER_PAGE: usize = 12;
 
+/// The parts of a listing view (home and category pages), as the pages show them.
+pub(crate) const LISTING_PARTS: &[&str] = &["categories", "products", "stock", "ratings"];
+
 /// The `?page=` of the current address: 1 when absent or not a positive number.
 pub(crate) fn use_page() -> Memo<u32> {
     let query = use_query_map();

@@ -21,6 +21,14 @@ pub(crate) fn ProductPage() -> impl IntoView {
             id: id.get(),
             page: None,
         },
+        &[
+            "product",
+            "stock",
+            "summary",
+            "reviews",
+            "recommendations",
+            "category_picks",
+        ],
         &["product", "stock"],
     );
     let slot = move |name: &'static str,
@@ -38,10 +46,13 @@ pub(crate) fn ProductPage() -> impl IntoView {
         set_title(name.as_deref());
     });
     let reviews_page = Callback::new(move |page: u32| loaded.reload("reviews", Some(page)));
-    // A new review changes the summary and the first page of reviews.
-    let posted = Callback::new(move |()| {
-        loaded.reload("summary", None);
-        loaded.reload("reviews", Some(1));
+    // A new review changes the summary and the first page of reviews of its product, if that
+    // is still the one on screen.
+    let posted = Callback::new(move |product: String| {
+        if product == id.get_untracked() {
+            loaded.reload("summary", None);
+            loaded.reload("reviews", Some(1));
+        }
     });
     view! {
         <article class="product-page" data-refreshing=move || loaded.refreshing.get().to_string()>
@@ -69,7 +80,9 @@ pub(crate) fn ProductPage() -> impl IntoView {
                             Some(part) => view! { <ReviewsTile part=Some(part) retry=loaded.retry("reviews") on_page=reviews_page /> }.into_any(),
                             None => loading_tile("reviews", "Reviews"),
                         }}
-                        <ReviewForm product_id=id posted />
+                        // One form per product: the page is reused from product to product,
+                        // a half-written review is not.
+                        {move || view! { <ReviewForm product_id=id.get() posted /> }}
                     </div>
                 </div>
             </Show>
