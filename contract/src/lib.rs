@@ -17,8 +17,8 @@ use serde::{Deserialize, Serialize};
 
 pub mod data;
 
-/// How a part was obtained. Only `Ok` and `Stale` carry upstream data; `Fallback` carries the
-/// configured fallback value; `Timeout` and `Error` carry none.
+/// How a part was obtained. `Ok`, `Stale` and `Partial` carry upstream data; `Fallback` carries
+/// the configured fallback value; `Timeout` and `Error` carry none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PartStatus {
@@ -26,6 +26,9 @@ pub enum PartStatus {
     Ok,
     /// Cached data past its TTL, served because the upstream was slow, failing or being refreshed.
     Stale,
+    /// A per-item part some of whose items failed: its list holds `null` for each of them, and
+    /// `failed` says why.
+    Partial,
     /// The upstream failed and the part's configured fallback value was used instead.
     Fallback,
     /// The part's deadline passed before the upstream answered.
@@ -37,7 +40,10 @@ pub enum PartStatus {
 impl PartStatus {
     /// Whether the part holds usable data (its own or a fallback).
     pub fn has_data(self) -> bool {
-        matches!(self, Self::Ok | Self::Stale | Self::Fallback)
+        matches!(
+            self,
+            Self::Ok | Self::Stale | Self::Partial | Self::Fallback
+        )
     }
 
     /// The lowercase name used on the wire and in `data-status` attributes.
@@ -45,6 +51,7 @@ impl PartStatus {
         match self {
             Self::Ok => "ok",
             Self::Stale => "stale",
+            Self::Partial => "partial",
             Self::Fallback => "fallback",
             Self::Timeout => "timeout",
             Self::Error => "error",
@@ -69,6 +76,20 @@ pub struct PartOutcome {
     /// A short, client-safe reason for `timeout`/`error`/`fallback` (never upstream internals).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<PartError>,
+    /// For a per-item part: the items that failed, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failed: Vec<ItemFailure>,
+}
+
+/// One item of a per-item part that has no data.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemFailure {
+    /// Its place in the list.
+    pub index: usize,
+    /// The item (the value its call was made for).
+    pub item: String,
+    pub code: String,
+    pub message: String,
 }
 
 /// Why a part has no data of its own. The `code` is stable; the `message` is for people.
@@ -182,6 +203,7 @@ mod tests {
                     code: "timeout".into(),
                     message: "reviews did not answer within 250 ms".into(),
                 }),
+                failed: Vec::new(),
             },
         };
         let json = serde_json::to_value(&line).unwrap();

@@ -220,5 +220,6 @@ pub(crate) fn failed_part(error: &ApiError) -> PartOutcome {
             code: error.code.clone(),
             message: error.to_string(),
         }),
+        failed: Vec::new(),
     }
 }

@@ -110,7 +110,9 @@ thread_local! {
 /// older than what it answered before), then a fallback, then nothing.
 fn worth(status: PartStatus) -> u8 {
     match status {
-        PartStatus::Ok | PartStatus::Stale => 2,
+        PartStatus::Ok | PartStatus::Stale => 3,
+        // Some items missing: better than a fallback, worse than the whole list.
+        PartStatus::Partial => 2,
         PartStatus::Fallback => 1,
         PartStatus::Timeout | PartStatus::Error => 0,
     }

@@ -48,6 +48,7 @@ fn frame(
         (PartStatus::Stale, Some(age)) => Some(format!("cached, {age} s old")),
         (PartStatus::Stale, None) => Some("cached".to_owned()),
         (PartStatus::Fallback, _) => Some("not available right now".to_owned()),
+        (PartStatus::Partial, _) => Some("some of it is missing".to_owned()),
         _ => None,
     };
     let failed = body.is_err();

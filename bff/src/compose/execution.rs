@@ -9,16 +9,31 @@ use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared, join_all};
 use futures::stream::{FuturesUnordered, Stream};
-use tessera_contract::{PartError, PartOutcome, PartStatus, ViewEnvelope};
+use serde_json::Value;
+use tessera_contract::{ItemFailure, PartError, PartOutcome, PartStatus, ViewEnvelope};
 use tokio::time::Instant;
 
-use super::plan::{PartPlan, ViewPlan};
+use super::plan::{Each, PartPlan, ViewPlan};
 use super::verdict::{Verdict, is_complete};
 use crate::cache::{FreshKey, Lookup, PartCache, Served};
+use crate::config::shape::TransformError;
 use crate::config::template::RenderError;
 use crate::upstream::{Fetched, UpstreamError, Upstreams};
 
-pub(super) type PartFuture = Shared<BoxFuture<'static, Arc<PartOutcome>>>;
+pub(super) type PartFuture = Shared<BoxFuture<'static, Arc<Finished>>>;
+
+/// A finished part: its outcome, and for a shaped part the upstream's data before shaping —
+/// what the parts that depend on it read, so shaping one part never breaks another.
+#[derive(Debug)]
+pub(super) struct Finished {
+    pub(super) outcome: Arc<PartOutcome>,
+    unshaped: Option<Value>,
+}
+
+/// How long one transform run may take at most (within the part's deadline), and how much
+/// it may write.
+const TRANSFORM_TIME: Duration = Duration::from_secs(1);
+const TRANSFORM_BYTES: usize = 4 * 1024 * 1024;
 pub(super) type NamedFuture = BoxFuture<'static, (Arc<str>, Arc<PartOutcome>)>;
 
 /// A running view: its requested parts, yielded as each one finishes.
@@ -74,7 +89,7 @@ pub(super) fn part_future(
     let context = context.clone();
     let future = async move {
         let (dep_names, dep_futures): (Vec<_>, Vec<_>) = dependencies.into_iter().unzip();
-        let resolved: HashMap<String, Arc<PartOutcome>> = dep_names
+        let resolved: HashMap<String, Arc<Finished>> = dep_names
             .into_iter()
             .zip(join_all(dep_futures).await)
             .collect();
@@ -86,67 +101,56 @@ pub(super) fn part_future(
     future
 }
 
+/// A part's fetch: its data (or why there is none), the items that failed (per-item parts),
+/// and whether the data came from an upstream (else from `empty`, which is not shaped).
+struct Fetch {
+    result: Result<Served, (PartStatus, PartError)>,
+    failed: Vec<ItemFailure>,
+    fetched: bool,
+}
+
 /// Fetches one part whose dependencies are resolved, within its deadline.
 async fn run_part(
     plan: &PartPlan,
     context: &RunContext,
-    resolved: &HashMap<String, Arc<PartOutcome>>,
-) -> PartOutcome {
+    resolved: &HashMap<String, Arc<Finished>>,
+) -> Finished {
     let started = Instant::now();
     let deadline = context.budget_deadline.min(started + plan.timeout);
-    let path = plan.template.render(&context.id, context.page, |part| {
-        resolved
-            .get(part)
-            .filter(|o| o.status.has_data())
-            .and_then(|o| o.data.as_ref())
-    });
-    let result = match path {
-        // Nothing to ask for: an empty, successful result (its freshness is its dependency's).
-        Err(RenderError::EmptyList(_)) => Ok(Served {
-            data: plan.empty.clone(),
-            stale_age_s: None,
-            fresh: None,
-        }),
-        Ok(path) => fetch(plan, context, &path, deadline, plan.timeout)
-            .await
-            .inspect(|served| {
-                let mut fresh = context.fresh.lock().expect("freshness lock");
-                match (&served.fresh, fresh.as_mut()) {
-                    (Some(entry), Some(entries)) => entries.push(entry.clone()),
-                    _ => *fresh = None,
+    // What the parts this one reads hold: their upstream's data, unshaped.
+    let data_of = |part: &str| {
+        let finished = resolved.get(part)?;
+        let outcome = &finished.outcome;
+        finished
+            .unshaped
+            .as_ref()
+            .or_else(|| outcome.data.as_ref().filter(|_| outcome.status.has_data()))
+    };
+    let Fetch {
+        result,
+        failed,
+        fetched,
+    } = match &plan.each {
+        None => fetch_one(plan, context, &data_of, started, deadline).await,
+        Some(each) => fetch_each(plan, each, context, &data_of, started, deadline).await,
+    };
+    // Shaping: what came from the upstream is kept unshaped for the parts that read it.
+    let (result, unshaped) = match result {
+        Ok(served) if fetched && !plan.shape.is_identity() => {
+            let unshaped = served.data;
+            match shape(plan, &unshaped, deadline).await {
+                Ok(data) => (Ok(Served { data, ..served }), Some(unshaped)),
+                Err(error) => {
+                    tracing::warn!(part = %plan.label, %error, "shaping failed");
+                    let error = PartError {
+                        code: "transform_failed".into(),
+                        message: error.to_string(),
+                    };
+                    (Err((PartStatus::Error, error)), Some(unshaped))
                 }
-            })
-            .map_err(|e| {
-                tracing::warn!(part = %plan.label, %path, error = %e, "part failed");
-                let status = if matches!(e, UpstreamError::Timeout) {
-                    PartStatus::Timeout
-                } else {
-                    PartStatus::Error
-                };
-                let message = if matches!(e, UpstreamError::Timeout) {
-                    format!(
-                        "{} did not answer within {} ms",
-                        plan.upstream,
-                        deadline.saturating_duration_since(started).as_millis()
-                    )
-                } else {
-                    format!("{} {e}", plan.upstream)
-                };
-                (
-                    status,
-                    PartError {
-                        code: e.code().to_owned(),
-                        message,
-                    },
-                )
-            }),
-        Err(e) => Err((
-            PartStatus::Error,
-            PartError {
-                code: "dependency_failed".into(),
-                message: e.to_string(),
-            },
-        )),
+            }
+        }
+        other => (other, None),
     };
     if result.is_err() {
         *context.fresh.lock().expect("freshness lock") = None;
@@ -159,8 +163,16 @@ async fn run_part(
         age_s: None,
         data,
         error,
+        failed: failed.clone(),
     };
-    match (result, &plan.fallback) {
+    let outcome = match (result, &plan.fallback) {
+        (Ok(served), _) if !failed.is_empty() => {
+            let error = PartError {
+                code: "partial".into(),
+                message: format!("{} of its items failed", failed.len()),
+            };
+            outcome(PartStatus::Partial, Some(served.data), Some(error))
+        }
         (Ok(served), _) => match served.stale_age_s {
             None => outcome(PartStatus::Ok, Some(served.data), None),
             Some(age) => PartOutcome {
@@ -172,6 +184,214 @@ async fn run_part(
             outcome(PartStatus::Fallback, Some(fallback.clone()), Some(error))
         }
         (Err((status, error)), None) => outcome(status, None, Some(error)),
+    };
+    Finished {
+        outcome: Arc::new(outcome),
+        unshaped,
+    }
+}
+
+/// One call for the part.
+async fn fetch_one<'a>(
+    plan: &PartPlan,
+    context: &RunContext,
+    data_of: &impl Fn(&str) -> Option<&'a Value>,
+    started: Instant,
+    deadline: Instant,
+) -> Fetch {
+    let path = plan.template.render(&context.id, context.page, data_of);
+    let (result, fetched) = match path {
+        // Nothing to ask for: an empty, successful result (its freshness is its dependency's).
+        Err(RenderError::EmptyList(_)) => (Ok(empty(plan)), false),
+        Ok(path) => (call(plan, context, &path, started, deadline).await, true),
+        Err(e) => (Err(dependency_failed(&e)), true),
+    };
+    Fetch {
+        result,
+        failed: Vec::new(),
+        fetched,
+    }
+}
+
+/// One call per item of the part's `each` list, at most `concurrency` at once, all within the
+/// part's deadline; the answers in the items' order, `null` for those that failed.
+async fn fetch_each<'a>(
+    plan: &PartPlan,
+    each: &Each,
+    context: &RunContext,
+    data_of: &impl Fn(&str) -> Option<&'a Value>,
+    started: Instant,
+    deadline: Instant,
+) -> Fetch {
+    use futures::StreamExt;
+    let items = match each.field.values(data_of(&each.field.part)) {
+        Ok(items) => items,
+        Err(RenderError::EmptyList(_)) => {
+            return Fetch {
+                result: Ok(empty(plan)),
+                failed: Vec::new(),
+                fetched: false,
+            };
+        }
+        Err(e) => {
+            return Fetch {
+                result: Err(dependency_failed(&e)),
+                failed: Vec::new(),
+                fetched: true,
+            };
+        }
+    };
+    let paths: Vec<_> = items
+        .iter()
+        .map(|item| {
+            plan.template
+                .render_item(&context.id, context.page, Some(item), data_of)
+        })
+        .collect();
+    let calls = paths
+        .into_iter()
+        .enumerate()
+        .map(|(index, path)| async move {
+            let answer = match path {
+                Ok(path) => call(plan, context, &path, started, deadline).await,
+                Err(e) => Err(dependency_failed(&e)),
+            };
+            (index, answer)
+        });
+    // Unordered, then sorted: a hanging item holds one slot, not the whole window.
+    let mut answers: Vec<_> = futures::stream::iter(calls)
+        .buffer_unordered(each.concurrency)
+        .collect()
+        .await;
+    answers.sort_unstable_by_key(|(index, _)| *index);
+    let answers = answers.into_iter().map(|(_, answer)| answer);
+    let mut data = Vec::with_capacity(answers.len());
+    let mut failed = Vec::new();
+    let mut oldest = None;
+    let mut first_error = None;
+    for (index, (answer, item)) in answers.into_iter().zip(items).enumerate() {
+        match answer {
+            Ok(served) => {
+                oldest = oldest.max(served.stale_age_s);
+                data.push(served.data);
+            }
+            Err((status, error)) => {
+                data.push(Value::Null);
+                first_error.get_or_insert((status, error.clone()));
+                failed.push(ItemFailure {
+                    index,
+                    item,
+                    code: error.code,
+                    message: error.message,
+                });
+            }
+        }
+    }
+    let result = match first_error {
+        // Not one item: the part failed as its first item did.
+        Some(error) if failed.len() == data.len() => Err(error),
+        _ => Ok(Served {
+            data: Value::Array(data),
+            stale_age_s: oldest,
+            fresh: None,
+        }),
+    };
+    Fetch {
+        result,
+        failed,
+        fetched: true,
+    }
+}
+
+fn empty(plan: &PartPlan) -> Served {
+    Served {
+        data: plan.empty.clone(),
+        stale_age_s: None,
+        fresh: None,
+    }
+}
+
+fn dependency_failed(error: &RenderError) -> (PartStatus, PartError) {
+    (
+        PartStatus::Error,
+        PartError {
+            code: "dependency_failed".into(),
+            message: error.to_string(),
+        },
+    )
+}
+
+/// One upstream call of the part (through the cache when it has a policy), its freshness
+/// noted for the view, its failure in the contract's words.
+async fn call(
+    plan: &PartPlan,
+    context: &RunContext,
+    path: &str,
+    started: Instant,
+    deadline: Instant,
+) -> Result<Served, (PartStatus, PartError)> {
+    fetch(plan, context, path, deadline, plan.timeout)
+        .await
+        .inspect(|served| {
+            let mut fresh = context.fresh.lock().expect("freshness lock");
+            match (&served.fresh, fresh.as_mut()) {
+                (Some(entry), Some(entries)) => entries.push(entry.clone()),
+                _ => *fresh = None,
+            }
+        })
+        .map_err(|e| {
+            tracing::warn!(part = %plan.label, %path, error = %e, "part failed");
+            let timed_out = matches!(e, UpstreamError::Timeout);
+            let status = if timed_out {
+                PartStatus::Timeout
+            } else {
+                PartStatus::Error
+            };
+            let message = if timed_out {
+                format!(
+                    "{} did not answer within {} ms",
+                    plan.upstream,
+                    deadline.saturating_duration_since(started).as_millis()
+                )
+            } else {
+                format!("{} {e}", plan.upstream)
+            };
+            let code = e.code().to_owned();
+            (status, PartError { code, message })
+        })
+}
+
+/// The part's data shaped for the page: the field steps at once, the transform (if any) off
+/// the async threads, within the part's deadline and at most [`TRANSFORM_TIME`]. A run over
+/// that cap trips the transform (a runaway filter cannot be stopped, only not run again).
+async fn shape(plan: &PartPlan, data: &Value, deadline: Instant) -> Result<Value, TransformError> {
+    let fields = plan.shape.fields(data);
+    let Some(transform) = plan.shape.transform().cloned() else {
+        return Ok(fields);
+    };
+    let cap = Instant::now() + TRANSFORM_TIME;
+    let permit = transform.permit()?;
+    let running = transform.clone();
+    let (answer, run) = tokio::sync::oneshot::channel();
+    // A thread of its own, not the runtime's blocking pool: a runaway run must not hold up
+    // the runtime's shutdown, which waits for its blocking tasks.
+    std::thread::Builder::new()
+        .name("transform".into())
+        .spawn(move || {
+            let _permit = permit;
+            let _ = answer.send(running.run(&fields, TRANSFORM_BYTES));
+        })
+        .map_err(|e| TransformError::Failed(format!("cannot start a thread: {e}")))?;
+    match tokio::time::timeout_at(deadline.min(cap), run).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(TransformError::Failed("the transform panicked".into())),
+        Err(_) if deadline < cap => Err(TransformError::Failed(
+            "the transform did not finish within the part's deadline".into(),
+        )),
+        Err(_) => {
+            transform.trip();
+            Err(TransformError::Tripped)
+        }
     }
 }
 

@@ -182,7 +182,7 @@ impl Composer {
             let name: Arc<str> = name.into();
             let future = part_future(view, &name, &context, &mut futures);
             let tagged = name.clone();
-            pending.push(async move { (tagged, future.await) }.boxed());
+            pending.push(async move { (tagged, future.await.outcome.clone()) }.boxed());
             names.push(name);
         }
         Ok(Execution {

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::config::template::Template;
+use crate::config::shape::Shape;
+use crate::config::template::{FieldRef, Template};
 use crate::config::{IdKind, PartCacheConfig, ViewConfig};
 
 /// One part of a view, ready to run.
@@ -24,6 +25,17 @@ pub(super) struct PartPlan {
     /// The data when a `*` list the path reads is empty.
     pub(super) empty: Value,
     pub(super) cache: Option<PartCacheConfig>,
+    /// What the page is given of the upstream's data.
+    pub(super) shape: Shape,
+    /// For a per-item part: the list it is called for.
+    pub(super) each: Option<Each>,
+}
+
+/// A per-item part's list, and how many calls run at once.
+#[derive(Debug)]
+pub(super) struct Each {
+    pub(super) field: FieldRef,
+    pub(super) concurrency: usize,
 }
 
 /// A view, ready to run.
@@ -46,20 +58,34 @@ pub(super) fn plan(views: &BTreeMap<String, ViewConfig>) -> BTreeMap<String, Vie
                 .map(|(part_name, part)| {
                     let template = Template::parse(part.path.get_ref())
                         .expect("templates are checked when the configuration is parsed");
+                    let each = part.each.as_ref().map(|each| Each {
+                        field: FieldRef::parse(each.get_ref())
+                            .expect("`each` is checked when the configuration is parsed"),
+                        concurrency: *part.each_concurrency.get_ref(),
+                    });
+                    let mut dependencies: Vec<String> = template
+                        .dependencies()
+                        .into_iter()
+                        .map(str::to_owned)
+                        .collect();
+                    if let Some(each) = &each
+                        && !dependencies.contains(&each.field.part)
+                    {
+                        dependencies.push(each.field.part.clone());
+                    }
                     let plan = PartPlan {
                         label: format!("{name}.{part_name}"),
                         upstream: part.upstream.get_ref().clone(),
-                        dependencies: template
-                            .dependencies()
-                            .into_iter()
-                            .map(str::to_owned)
-                            .collect(),
+                        dependencies,
+                        each,
                         template,
                         timeout: part.timeout(),
                         critical: part.critical,
                         fallback: part.fallback.clone(),
                         empty: part.empty.clone().unwrap_or(Value::Null),
                         cache: part.cache.clone(),
+                        shape: Shape::parse(&part.shape_spec())
+                            .expect("shaping is checked when the configuration is parsed"),
                     };
                     (part_name.clone(), Arc::new(plan))
                 })

@@ -95,6 +95,7 @@ mod tests {
                 code: c.into(),
                 message: String::new(),
             }),
+            failed: Vec::new(),
         }
     }
 

@@ -36,6 +36,8 @@ pub(crate) enum Param {
     Id,
     /// The page the client asked for.
     Page,
+    /// One item of a per-item part's list (`each`).
+    Item,
     /// A field of another part's data.
     Field { part: String, steps: Vec<Step> },
     /// A bare name that is neither `id` nor `part.field`: nothing provides it.
@@ -59,7 +61,9 @@ pub(crate) enum TemplateError {
     Unclosed,
     #[error("stray '}}' in the path template")]
     StrayClose,
-    #[error("malformed template parameter {{{0}}}: use {{id}}, {{page}} or {{part.field}}")]
+    #[error(
+        "malformed template parameter {{{0}}}: use {{id}}, {{page}}, {{item}} or {{part.field}}"
+    )]
     Malformed(String),
 }
 
@@ -134,11 +138,29 @@ impl Template {
         page: u32,
         data_of: impl Fn(&str) -> Option<&'a Value>,
     ) -> Result<String, RenderError> {
+        self.render_item(id, page, None, data_of)
+    }
+
+    /// [`Template::render`] for one item of a per-item part.
+    pub(crate) fn render_item<'a>(
+        &self,
+        id: &str,
+        page: u32,
+        item: Option<&str>,
+        data_of: impl Fn(&str) -> Option<&'a Value>,
+    ) -> Result<String, RenderError> {
         let mut out = String::new();
         for segment in &self.segments {
             match segment {
                 Segment::Literal(text) => out.push_str(text),
                 Segment::Param(Param::Id) => out.extend(utf8_percent_encode(id, VALUE)),
+                Segment::Param(Param::Item) => {
+                    let item = item.ok_or_else(|| RenderError::MissingField("item".into()))?;
+                    if item == "." || item == ".." {
+                        return Err(RenderError::DotSegment("item".into(), item.to_owned()));
+                    }
+                    out.extend(utf8_percent_encode(item, VALUE));
+                }
                 Segment::Param(Param::Page) => out.push_str(&page.to_string()),
                 Segment::Param(Param::Field { part, steps }) => {
                     let data =
@@ -179,6 +201,48 @@ impl Template {
     }
 }
 
+/// A field of another part's data read as a list: `products.items.*.id` (what `each` names).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FieldRef {
+    pub(crate) part: String,
+    steps: Vec<Step>,
+}
+
+impl FieldRef {
+    pub(crate) fn parse(text: &str) -> Result<Self, TemplateError> {
+        match parse_param(text)? {
+            Param::Field { part, steps } => Ok(Self { part, steps }),
+            _ => Err(TemplateError::Malformed(text.to_owned())),
+        }
+    }
+
+    /// Every value the field reaches in `data`, as text, in order. An empty list is
+    /// [`RenderError::EmptyList`]; a missing field or a value that is no string or number,
+    /// [`RenderError::MissingField`].
+    pub(crate) fn values(&self, data: Option<&Value>) -> Result<Vec<String>, RenderError> {
+        let data = data.ok_or_else(|| RenderError::MissingPart(self.part.clone()))?;
+        let mut found = Found::default();
+        collect(data, &self.steps, &mut found);
+        let name = || describe(&self.part, &self.steps);
+        if found.values.is_empty() {
+            return Err(if found.empty_lists > 0 && found.dead_ends == 0 {
+                RenderError::EmptyList(name())
+            } else {
+                RenderError::MissingField(name())
+            });
+        }
+        found
+            .values
+            .iter()
+            .map(|value| match value {
+                Value::String(s) => Ok(s.clone()),
+                Value::Number(n) => Ok(n.to_string()),
+                _ => Err(RenderError::MissingField(name())),
+            })
+            .collect()
+    }
+}
+
 fn parse_param(text: &str) -> Result<Param, TemplateError> {
     let malformed = || TemplateError::Malformed(text.to_owned());
     let is_name = |s: &str| {
@@ -201,6 +265,7 @@ fn parse_param(text: &str) -> Result<Param, TemplateError> {
     Ok(match (head, steps.is_empty()) {
         ("id", true) => Param::Id,
         ("page", true) => Param::Page,
+        ("item", true) => Param::Item,
         (_, true) => Param::Unknown(head.to_owned()),
         _ => Param::Field {
             part: head.to_owned(),

@@ -298,6 +298,26 @@ pub struct PartConfig {
     pub empty: Option<serde_json::Value>,
     /// Cache the part's upstream responses; off when absent.
     pub cache: Option<PartCacheConfig>,
+    /// Shaping (see [`super::shape`]): keep only these field paths (`items.*.id`)...
+    #[serde(default)]
+    pub select: Option<Spanned<Vec<String>>>,
+    /// ...drop these...
+    #[serde(default)]
+    pub omit: Option<Spanned<Vec<String>>>,
+    /// ...rename these (path → new name)...
+    #[serde(default)]
+    pub rename: Option<Spanned<BTreeMap<String, String>>>,
+    /// ...and then this jq filter, whose first output is the part's data.
+    #[serde(default)]
+    pub transform: Option<Spanned<String>>,
+    /// Per-item fan-out: a list in another part's data (`products.items.*.id`); the part calls
+    /// its upstream once per item (`{item}` in the path) and its data is the list of answers,
+    /// in the input order (`null` for an item that failed).
+    #[serde(default)]
+    pub each: Option<Spanned<String>>,
+    /// How many of those calls run at once.
+    #[serde(default = "default_each_concurrency")]
+    pub each_concurrency: Spanned<usize>,
 }
 
 /// Freshness of a cached part (RFC 5861 windows).
@@ -314,7 +334,32 @@ pub struct PartCacheConfig {
     pub stale_if_error_ms: u64,
 }
 
+fn default_each_concurrency() -> Spanned<usize> {
+    Spanned::new(0..0, 4)
+}
+
 impl PartConfig {
+    /// The part's shaping settings, as written.
+    pub(crate) fn shape_spec(&self) -> super::shape::ShapeSpec<'_> {
+        super::shape::ShapeSpec {
+            select: self.select.as_ref().map_or(&[], |s| s.get_ref().as_slice()),
+            omit: self.omit.as_ref().map_or(&[], |s| s.get_ref().as_slice()),
+            rename: self.rename.as_ref().map(Spanned::get_ref),
+            transform: self.transform.as_ref().map(|t| t.get_ref().as_str()),
+        }
+    }
+
+    /// Where a shaping setting is written, for its errors.
+    pub(crate) fn shape_span(&self, key: &str) -> Option<std::ops::Range<usize>> {
+        match key {
+            "select" => self.select.as_ref().map(Spanned::span),
+            "omit" => self.omit.as_ref().map(Spanned::span),
+            "rename" => self.rename.as_ref().map(Spanned::span),
+            "transform" => self.transform.as_ref().map(Spanned::span),
+            _ => None,
+        }
+    }
+
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(*self.timeout_ms.get_ref())
     }

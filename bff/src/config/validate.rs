@@ -6,8 +6,9 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::shape::Shape;
 use super::source::{ConfigError, Source};
-use super::template::{Param, Template};
+use super::template::{FieldRef, Param, Template};
 use super::types::{Config, ViewConfig, drop_target_problem};
 
 impl Config {
@@ -259,6 +260,16 @@ impl Config {
         for (part_name, part) in parts {
             let key = format!("{view_key}.parts.{part_name}");
             errors.extend(self.unknown_upstream(source, &part.upstream, &key));
+            if let Err(problems) = Shape::parse(&part.shape_spec()) {
+                for problem in problems {
+                    let span = part.shape_span(problem.key).unwrap_or(0..0);
+                    errors.push(source.error_at(
+                        span,
+                        format!("{key}.{}", problem.key),
+                        problem.message,
+                    ));
+                }
+            }
             if *part.timeout_ms.get_ref() == 0 {
                 errors.push(source.error_at(
                     part.timeout_ms.span(),
@@ -277,9 +288,55 @@ impl Config {
                     continue;
                 }
             };
+            let each = part
+                .each
+                .as_ref()
+                .map(|each| (each, FieldRef::parse(each.get_ref())));
+            let mut each_part = None;
+            match &each {
+                None if template.params().any(|p| *p == Param::Item) => {
+                    errors.push(source.error_at(
+                        part.path.span(),
+                        format!("{key}.path"),
+                        "{item} needs `each` (the list whose items the part is called for)",
+                    ));
+                }
+                Some((each, Err(_))) => errors.push(source.error_at(
+                    each.span(),
+                    format!("{key}.each"),
+                    format!(
+                        "{:?} is not a field of another part (`part.list.*.id`)",
+                        each.get_ref()
+                    ),
+                )),
+                Some((each, Ok(field))) if !parts.contains_key(&field.part) => {
+                    errors.push(source.error_at(
+                        each.span(),
+                        format!("{key}.each"),
+                        format!("no part {:?} in this view", field.part),
+                    ));
+                }
+                Some((_, Ok(_))) if !template.params().any(|p| *p == Param::Item) => {
+                    errors.push(source.error_at(
+                        part.path.span(),
+                        format!("{key}.path"),
+                        "a part with `each` puts {item} in its path",
+                    ));
+                }
+                Some((_, Ok(field))) => each_part = Some(field.part.clone()),
+                None => {}
+            }
+            let concurrency = *part.each_concurrency.get_ref();
+            if !(1..=MAX_EACH_CONCURRENCY).contains(&concurrency) {
+                errors.push(source.error_at(
+                    part.each_concurrency.span(),
+                    format!("{key}.each_concurrency"),
+                    format!("must be from 1 to {MAX_EACH_CONCURRENCY}, got {concurrency}"),
+                ));
+            }
             for param in template.params() {
                 let unprovided = match param {
-                    Param::Id | Param::Page => continue,
+                    Param::Id | Param::Page | Param::Item => continue,
                     Param::Unknown(name) => format!("{{{name}}}"),
                     Param::Field { part: dep, .. } if parts.contains_key(dep) => continue,
                     Param::Field { part: dep, .. } => {
@@ -295,6 +352,7 @@ impl Config {
             let deps = template
                 .dependencies()
                 .into_iter()
+                .chain(each_part.as_deref())
                 .filter_map(|d| parts.get_key_value(d).map(|(k, _)| k.as_str()))
                 .collect();
             graph.insert(part_name, deps);
@@ -335,6 +393,8 @@ impl Config {
 
 /// The longest timeout or budget accepted: an hour is far beyond any page, and far inside what
 /// deadline arithmetic can hold.
+/// More calls at once than this for one per-item part would be no bound.
+const MAX_EACH_CONCURRENCY: usize = 64;
 /// More detached fills than this would be no bound on abandoned upstream load.
 const MAX_DETACHED_FILLS: usize = 100_000;
 const MAX_TIMEOUT_MS: u64 = 3_600_000;
