@@ -144,18 +144,48 @@ fn action_drop_prefixes_are_checked() {
 fn shaping_and_per_item_settings_are_checked() {
     // Lines 14 to 16 follow the part's timeout_ms (line 13).
     for (lines, line, key, words) in [
-        ("select = [\"items..id\"]", 14, "parts.product.select", "neither a field name"),
+        (
+            "select = [\"items..id\"]",
+            14,
+            "parts.product.select",
+            "neither a field name",
+        ),
         (
             "select = [\"name\"]\nomit = [\"price\"]",
             15,
             "parts.product.omit",
             "select drops it",
         ),
-        ("transform = \".items[\"", 14, "parts.product.transform", "does not parse"),
-        ("transform = \"nosuch(1)\"", 14, "parts.product.transform", "undefined filter"),
-        ("each = \"product.items.*.id\"", 12, "parts.product.path", "{item}"),
-        ("each = \"nowhere.items.*.id\"", 14, "parts.product.each", "no part"),
-        ("each_concurrency = 0", 14, "parts.product.each_concurrency", "from 1 to"),
+        (
+            "transform = \".items[\"",
+            14,
+            "parts.product.transform",
+            "does not parse",
+        ),
+        (
+            "transform = \"nosuch(1)\"",
+            14,
+            "parts.product.transform",
+            "undefined filter",
+        ),
+        (
+            "each = \"product.items.*.id\"",
+            12,
+            "parts.product.path",
+            "{item}",
+        ),
+        (
+            "each = \"nowhere.items.*.id\"",
+            14,
+            "parts.product.each",
+            "no part",
+        ),
+        (
+            "each_concurrency = 0",
+            14,
+            "parts.product.each_concurrency",
+            "from 1 to",
+        ),
     ] {
         let text = BASE.replace("timeout_ms = 500", &format!("timeout_ms = 500\n{lines}"));
         assert_one_error(&text, line, key, words);

@@ -67,6 +67,34 @@ impl Redis {
         command.query_async(&mut connection).await.unwrap()
     }
 
+    /// Makes Redis silent (connected, answering nothing) for `seconds`: `DEBUG SLEEP`.
+    fn sleep(&self, seconds: u32) -> tokio::task::JoinHandle<()> {
+        let url = self.url();
+        tokio::spawn(async move {
+            let client = redis::Client::open(url).unwrap();
+            let patient = redis::AsyncConnectionConfig::new().set_response_timeout(None);
+            let mut connection = client
+                .get_multiplexed_async_connection_with_config(&patient)
+                .await
+                .unwrap();
+            let _: () = redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(seconds)
+                .query_async(&mut connection)
+                .await
+                .unwrap();
+        })
+    }
+
+    /// Waits (up to 5 s) until `key` exists; `what` says what that shows.
+    async fn wait_for_key(&self, key: &str, what: &str) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while self.command(&["EXISTS", key]).await != redis::Value::Int(1) {
+            assert!(Instant::now() < until, "{what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// How many connections subscribe to the invalidation channel.
     async fn subscribers(&self) -> i64 {
         let client = redis::Client::open(self.url()).unwrap();
@@ -323,14 +351,12 @@ async fn a_late_write_of_a_dropped_entry_is_never_served() {
     );
 
     // The late write lands in Redis...
-    let until = Instant::now() + Duration::from_secs(5);
-    while redis.command(&["EXISTS", "tessera:cache:s:/main/1"]).await != redis::Value::Int(1) {
-        assert!(
-            Instant::now() < until,
-            "replica one wrote its fill to Redis"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    redis
+        .wait_for_key(
+            "tessera:cache:s:/main/1",
+            "replica one wrote its fill to Redis",
+        )
+        .await;
     // ...and serves nobody.
     let three = start_bff(&config).await;
     let (status, envelope) = view(three, 1).await;
@@ -353,21 +379,7 @@ async fn a_silent_redis_is_skipped_until_a_probe_answers() {
     assert_eq!(view(one, 1).await.0, StatusCode::OK);
     assert_eq!(health(one).await, "up");
 
-    let url = redis.url();
-    let sleeper = tokio::spawn(async move {
-        let client = redis::Client::open(url).unwrap();
-        let patient = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-        let mut connection = client
-            .get_multiplexed_async_connection_with_config(&patient)
-            .await
-            .unwrap();
-        let _: () = redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg("3")
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-    });
+    let sleeper = redis.sleep(3);
     tokio::time::sleep(Duration::from_millis(100)).await;
     for id in 2..=21 {
         let (status, envelope) = view(one, id).await;
@@ -388,11 +400,9 @@ async fn a_silent_redis_is_skipped_until_a_probe_answers() {
     assert_eq!(metric(one, "tessera_redis_skipping").await, 0.0);
     // Used again: what replica one fetches now, a new replica finds in Redis.
     assert_eq!(view(one, 25).await.0, StatusCode::OK);
-    let until = Instant::now() + Duration::from_secs(5);
-    while redis.command(&["EXISTS", "tessera:cache:s:/main/25"]).await != redis::Value::Int(1) {
-        assert!(Instant::now() < until, "the entry reached Redis");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    redis
+        .wait_for_key("tessera:cache:s:/main/25", "the entry reached Redis")
+        .await;
     let two = start_bff(&config).await;
     assert_eq!(view(two, 25).await.0, StatusCode::OK);
     assert_eq!(stub.hits("/main/25"), 1, "served from Redis");
@@ -415,27 +425,11 @@ async fn a_drop_redis_missed_is_replayed_once_it_answers() {
     let one = start_bff(&config).await;
     wait_for_subscribers(&redis, 1).await;
     assert_eq!(view(one, 1).await.1.data("main").unwrap()["v"], "old");
-    let until = Instant::now() + Duration::from_secs(5);
-    while redis.command(&["EXISTS", "tessera:cache:s:/main/1"]).await != redis::Value::Int(1) {
-        assert!(Instant::now() < until, "the entry reached Redis");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    redis
+        .wait_for_key("tessera:cache:s:/main/1", "the entry reached Redis")
+        .await;
 
-    let url = redis.url();
-    let sleeper = tokio::spawn(async move {
-        let client = redis::Client::open(url).unwrap();
-        let patient = redis::AsyncConnectionConfig::new().set_response_timeout(None);
-        let mut connection = client
-            .get_multiplexed_async_connection_with_config(&patient)
-            .await
-            .unwrap();
-        let _: () = redis::cmd("DEBUG")
-            .arg("SLEEP")
-            .arg("1")
-            .query_async(&mut connection)
-            .await
-            .unwrap();
-    });
+    let sleeper = redis.sleep(1);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let missed = post_json(
         &format!("http://{one}/admin/invalidate"),
@@ -447,15 +441,9 @@ async fn a_drop_redis_missed_is_replayed_once_it_answers() {
     sleeper.await.unwrap();
 
     // Replayed without any request asking for it: a replica that only has Redis fetches anew.
-    let until = Instant::now() + Duration::from_secs(5);
-    while redis
-        .command(&["EXISTS", "tessera:gen:under:s:/main/"])
-        .await
-        != redis::Value::Int(1)
-    {
-        assert!(Instant::now() < until, "the drop was replayed");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    redis
+        .wait_for_key("tessera:gen:under:s:/main/", "the drop was replayed")
+        .await;
     let two = start_bff(&config).await;
     let (status, envelope) = view(two, 1).await;
     assert_eq!(status, StatusCode::OK);

@@ -38,13 +38,22 @@ async fn the_product_view_composes_all_four_services() {
     }
     assert_eq!(envelope.data("product").unwrap()["name"], expected["name"]);
     assert_eq!(envelope.data("stock").unwrap()["product_id"], 7);
-    // The dependent part read the product's category.
+    // The dependent part read the product's category (whose id the page's shaping drops).
     let category = expected["category"]["slug"].as_str().unwrap();
+    assert!(
+        envelope.data("product").unwrap()["category"]
+            .get("id")
+            .is_none()
+    );
     let picks = envelope.data("category_picks").unwrap()["items"]
         .as_array()
         .unwrap();
     assert!(!picks.is_empty());
-    assert!(picks.iter().all(|p| p["category"] == category), "{picks:?}");
+    for pick in picks {
+        let url = format!("http://{}/products/{}", demo.catalog.addr, pick["id"]);
+        let product: serde_json::Value = get_json(url).await.1;
+        assert_eq!(product["category"]["slug"], category, "{pick}");
+    }
 }
 
 #[tokio::test]
@@ -58,7 +67,20 @@ async fn the_home_view_prices_every_product_on_the_page() {
     assert_eq!(products, (13..=24).collect::<Vec<_>>(), "page 2 of 12");
     assert_eq!(ids("stock", "product_id"), products);
     assert_eq!(ids("ratings", "product_id"), products);
-    assert!(!ids("categories", "id").is_empty());
+    // Shaped for the page: the categories carry their slug, not the catalog's id.
+    let categories = envelope.data("categories").unwrap()["items"]
+        .as_array()
+        .unwrap();
+    assert!(!categories.is_empty());
+    assert!(
+        categories
+            .iter()
+            .all(|c| c["slug"].is_string() && c.get("id").is_none())
+    );
+    // One pick per product, in the grid's order (a call per product: no batch route).
+    let picks = envelope.data("picks").unwrap().as_array().unwrap();
+    assert_eq!(picks.len(), products.len());
+    assert!(picks.iter().all(|p| p["name"].is_string()), "{picks:?}");
 }
 
 #[tokio::test]

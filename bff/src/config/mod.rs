@@ -8,7 +8,7 @@
 //! - `template`: the path-template language of parts (parsed and checked here, rendered by
 //!   the composition).
 
-pub(crate) mod shape;
+pub mod shape;
 mod source;
 pub(crate) mod template;
 mod types;

@@ -24,10 +24,10 @@ enum Step {
 
 /// A field path: `items.*.id`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct FieldPath(Vec<Step>);
+pub struct FieldPath(Vec<Step>);
 
 impl FieldPath {
-    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, String> {
         let is_name = |s: &str| {
             !s.is_empty()
                 && s.bytes()
@@ -142,7 +142,7 @@ fn at_fields(
 
 /// The shaping configuration of one part, as written.
 #[derive(Debug, Default)]
-pub(crate) struct ShapeSpec<'a> {
+pub struct ShapeSpec<'a> {
     pub select: &'a [String],
     pub omit: &'a [String],
     pub rename: Option<&'a BTreeMap<String, String>>,
@@ -151,7 +151,7 @@ pub(crate) struct ShapeSpec<'a> {
 
 /// A part's shaping, checked and compiled.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Shape {
+pub struct Shape {
     select: Option<Tree>,
     omit: Vec<FieldPath>,
     rename: Vec<(FieldPath, String)>,
@@ -160,7 +160,7 @@ pub(crate) struct Shape {
 
 /// Which setting of a part's shaping is wrong, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ShapeError {
+pub struct ShapeError {
     /// `select`, `omit`, `rename` or `transform`.
     pub key: &'static str,
     pub message: String,
@@ -168,7 +168,7 @@ pub(crate) struct ShapeError {
 
 impl Shape {
     /// Parses and checks a part's shaping; every error at once.
-    pub(crate) fn parse<'a>(spec: &ShapeSpec<'a>) -> Result<Self, Vec<ShapeError>> {
+    pub fn parse<'a>(spec: &ShapeSpec<'a>) -> Result<Self, Vec<ShapeError>> {
         let mut errors = Vec::new();
         // Each path with its text; the ones that do not parse are errors already.
         let mut paths = |key: &'static str, texts: &mut dyn Iterator<Item = &'a String>| {
@@ -252,7 +252,7 @@ impl Shape {
         }
     }
 
-    pub(crate) fn is_identity(&self) -> bool {
+    pub fn is_identity(&self) -> bool {
         self.select.is_none()
             && self.omit.is_empty()
             && self.rename.is_empty()
@@ -260,7 +260,7 @@ impl Shape {
     }
 
     /// The declarative steps (select, omit, rename); cheap, and they cannot fail.
-    pub(crate) fn fields(&self, value: &Value) -> Value {
+    pub fn fields(&self, value: &Value) -> Value {
         let mut value = match &self.select {
             Some(tree) => tree.select(value).unwrap_or(Value::Null),
             None => value.clone(),
@@ -280,14 +280,14 @@ impl Shape {
         value
     }
 
-    pub(crate) fn transform(&self) -> Option<&Arc<Transform>> {
+    pub fn transform(&self) -> Option<&Arc<Transform>> {
         self.transform.as_ref()
     }
 }
 
 /// A jq filter, compiled once. Its first output is the part's data; none, or an error, is the
 /// part's error.
-pub(crate) struct Transform {
+pub struct Transform {
     filter: jaq_core::Filter<data::JustLut<jaq_json::Val>>,
     /// Set when a run went over its time: a filter can loop, and the thread it runs on cannot
     /// be stopped, so a filter that ran over once is not run again (until a restart).
@@ -310,7 +310,7 @@ impl std::fmt::Debug for Transform {
 
 /// Why a transform gave no data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum TransformError {
+pub enum TransformError {
     #[error("the transform failed: {0}")]
     Failed(String),
     #[error("the transform gave no output")]
@@ -361,7 +361,7 @@ impl Transform {
 
     /// Runs the filter on `input` (blocking: run it off the async threads). At most
     /// `max_bytes` of output.
-    pub(crate) fn run(&self, input: &Value, max_bytes: usize) -> Result<Value, TransformError> {
+    pub fn run(&self, input: &Value, max_bytes: usize) -> Result<Value, TransformError> {
         if self.tripped.load(Ordering::Relaxed) {
             return Err(TransformError::Tripped);
         }
@@ -386,7 +386,7 @@ impl Transform {
     }
 
     /// A permit to run the filter, if fewer than [`RUNS_AT_ONCE`] runs are under way.
-    pub(crate) fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, TransformError> {
+    pub fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, TransformError> {
         self.runs
             .clone()
             .try_acquire_owned()
@@ -394,7 +394,7 @@ impl Transform {
     }
 
     /// Marks the filter as one that ran over its time.
-    pub(crate) fn trip(&self) {
+    pub fn trip(&self) {
         self.tripped.store(true, Ordering::Relaxed);
     }
 }

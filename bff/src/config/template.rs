@@ -168,14 +168,10 @@ impl Template {
                     let mut found = Found::default();
                     collect(data, steps, &mut found);
                     let missing = || RenderError::MissingField(describe(part, steps));
-                    let values = found.values;
-                    if values.is_empty() {
-                        return Err(if found.empty_lists > 0 && found.dead_ends == 0 {
-                            RenderError::EmptyList(describe(part, steps))
-                        } else {
-                            missing()
-                        });
+                    if found.values.is_empty() {
+                        return Err(found.nothing(describe(part, steps)));
                     }
+                    let values = found.values;
                     for (i, value) in values.iter().enumerate() {
                         if i > 0 {
                             out.push(',');
@@ -225,11 +221,7 @@ impl FieldRef {
         collect(data, &self.steps, &mut found);
         let name = || describe(&self.part, &self.steps);
         if found.values.is_empty() {
-            return Err(if found.empty_lists > 0 && found.dead_ends == 0 {
-                RenderError::EmptyList(name())
-            } else {
-                RenderError::MissingField(name())
-            });
+            return Err(found.nothing(name()));
         }
         found
             .values
@@ -282,6 +274,18 @@ struct Found<'a> {
     empty_lists: usize,
     /// Places a step could not be followed (no such key or index, not a list or object).
     dead_ends: usize,
+}
+
+impl Found<'_> {
+    /// Why nothing was found for the field `name`: only empty lists (nothing to ask for), or
+    /// a dead end (the field is missing).
+    fn nothing(&self, name: String) -> RenderError {
+        if self.empty_lists > 0 && self.dead_ends == 0 {
+            RenderError::EmptyList(name)
+        } else {
+            RenderError::MissingField(name)
+        }
+    }
 }
 
 /// Follows `steps` into `value`, collecting every value reached (several under `*`).

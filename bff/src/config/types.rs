@@ -340,7 +340,7 @@ fn default_each_concurrency() -> Spanned<usize> {
 
 impl PartConfig {
     /// The part's shaping settings, as written.
-    pub(crate) fn shape_spec(&self) -> super::shape::ShapeSpec<'_> {
+    pub fn shape_spec(&self) -> super::shape::ShapeSpec<'_> {
         super::shape::ShapeSpec {
             select: self.select.as_ref().map_or(&[], |s| s.get_ref().as_slice()),
             omit: self.omit.as_ref().map_or(&[], |s| s.get_ref().as_slice()),
