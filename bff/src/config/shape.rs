@@ -365,7 +365,7 @@ impl Transform {
         if self.tripped.load(Ordering::Relaxed) {
             return Err(TransformError::Tripped);
         }
-        let input: jaq_json::Val = serde_json::from_value(input.clone())
+        let input = <jaq_json::Val as serde::Deserialize>::deserialize(input)
             .map_err(|e| TransformError::Failed(e.to_string()))?;
         let ctx = Ctx::<data::JustLut<jaq_json::Val>>::new(&self.filter.lut, Vars::new([]));
         let first = self
