@@ -86,7 +86,12 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
             tracing::debug!(?target, origin, "invalidated by another replica");
         });
     }
-    let composer = Composer::new(&config.views, cache.clone(), upstreams.clone());
+    let composer = Composer::new(
+        &config.views,
+        cache.clone(),
+        upstreams.clone(),
+        metrics.clone(),
+    );
     let assets = if config.server.dist_dir.exists() {
         Some(Arc::new(Assets::load_with_origin(
             &config.server.dist_dir,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera_bff::config::{Config, Source};
+use tessera_bff::config::{Config, LogFormat, Source};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: the BFF allocates small, short-lived objects per request (headers, JSON values),
@@ -64,13 +64,25 @@ enum Command {
     },
 }
 
+/// Logs to stderr/stdout in the configured format; what is logged comes from `RUST_LOG`.
+fn init_logs(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
+    if !matches!(cli.command, None | Some(Command::Serve)) {
+        init_logs(LogFormat::Text);
+    }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Fingerprint { build, out } => {
             match tessera_bff::assets::fingerprint::fingerprint(&build, &out) {
@@ -118,6 +130,7 @@ fn main() -> ExitCode {
             let Ok(config) = load_config(&cli.serve) else {
                 return ExitCode::FAILURE;
             };
+            init_logs(config.log.format);
             let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime can start");
             match runtime.block_on(serve(config)) {
                 Ok(()) => ExitCode::SUCCESS,

@@ -42,6 +42,41 @@ pub(crate) struct OriginLabels {
     pub(crate) origin: String,
 }
 
+/// What a request was for: the route (`view`, `part`, `action`, `media`, `admin`, `health`,
+/// `metrics`, `assets`) and the configured view, action or media it named (`""` for none,
+/// `other` for a name the configuration does not have, so clients cannot mint series).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabels {
+    pub(crate) route: String,
+    pub(crate) name: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    pub(crate) route: String,
+    pub(crate) name: String,
+    /// `2xx`, `3xx`, `4xx` or `5xx`.
+    pub(crate) class: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PartLabels {
+    /// `view.part`.
+    pub(crate) part: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct PartOutcomeLabels {
+    pub(crate) part: String,
+    /// `ok`, `stale`, `partial`, `fallback`, `timeout` or `error`.
+    pub(crate) status: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ViewLabels {
+    pub(crate) view: String,
+}
+
 /// Every metric the BFF exports. Cheap to clone (all handles are shared).
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
@@ -57,6 +92,22 @@ pub(crate) struct Metrics {
     pub(crate) redis_skipped: Counter,
     pub(crate) invalidations: Family<OriginLabels, Counter>,
     pub(crate) invalidation_failures: Counter,
+    pub(crate) requests: Family<RequestLabels, Counter>,
+    pub(crate) request_duration: Family<RouteLabels, Histogram>,
+    pub(crate) in_flight: Gauge<i64, AtomicI64>,
+    pub(crate) streams_open: Gauge<i64, AtomicI64>,
+    pub(crate) part_outcomes: Family<PartOutcomeLabels, Counter>,
+    pub(crate) part_duration: Family<PartLabels, Histogram>,
+    pub(crate) rendered_hits: Family<ViewLabels, Counter>,
+    process: Process,
+}
+
+/// The process's own resources, read (with `procfs`) when `/metrics` is scraped.
+#[derive(Debug, Clone, Default)]
+struct Process {
+    resident_bytes: Gauge<i64, AtomicI64>,
+    open_fds: Gauge<i64, AtomicI64>,
+    cpu_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -112,6 +163,50 @@ impl Default for Metrics {
             "cache_invalidation_failures",
             "Drops the shared cache (Redis) did not take: other replicas may serve dropped data",
         );
+        let requests = new(
+            r,
+            "http_requests",
+            "Requests by route, name and status class",
+        );
+        let request_duration = register(
+            r,
+            "http_request_duration_seconds",
+            "Time to the response head, by route and name",
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+        );
+        let in_flight = new(r, "http_requests_in_flight", "Requests being answered now");
+        let streams_open = new(r, "http_streams_open", "NDJSON view streams open now");
+        let part_outcomes = new(r, "part_outcomes", "Parts composed, by status");
+        let part_duration = register(
+            r,
+            "part_duration_seconds",
+            "Time a part took, from its start (after its dependencies) to its outcome",
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+        );
+        let rendered_hits = new(
+            r,
+            "rendered_view_hits",
+            "Views answered whole from the rendered-view cache",
+        );
+        let process = Process::default();
+        register(
+            r,
+            "process_resident_memory_bytes",
+            "Resident memory",
+            process.resident_bytes.clone(),
+        );
+        register(
+            r,
+            "process_open_fds",
+            "Open file descriptors",
+            process.open_fds.clone(),
+        );
+        register(
+            r,
+            "process_cpu_seconds",
+            "CPU time used (user and system)",
+            process.cpu_seconds.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             upstream_latency,
@@ -125,6 +220,14 @@ impl Default for Metrics {
             redis_skipped,
             invalidations,
             invalidation_failures,
+            requests,
+            request_duration,
+            in_flight,
+            streams_open,
+            part_outcomes,
+            part_duration,
+            rendered_hits,
+            process,
         }
     }
 }
@@ -181,7 +284,38 @@ impl Metrics {
                 origin: origin.into(),
             }));
         }
+        for (route, name) in route_names(config) {
+            let labels = RouteLabels {
+                route: route.to_owned(),
+                name: name.clone(),
+            };
+            drop(metrics.request_duration.get_or_create(&labels));
+            for class in ["2xx", "3xx", "4xx", "5xx"] {
+                drop(metrics.requests.get_or_create(&RequestLabels {
+                    route: route.to_owned(),
+                    name: name.clone(),
+                    class: class.to_owned(),
+                }));
+            }
+        }
         for (view_name, view) in &config.views {
+            drop(metrics.rendered_hits.get_or_create(&ViewLabels {
+                view: view_name.clone(),
+            }));
+            for part_name in view.parts.get_ref().keys() {
+                let part = format!("{view_name}.{part_name}");
+                drop(
+                    metrics
+                        .part_duration
+                        .get_or_create(&PartLabels { part: part.clone() }),
+                );
+                for status in PART_STATUSES {
+                    drop(metrics.part_outcomes.get_or_create(&PartOutcomeLabels {
+                        part: part.clone(),
+                        status: status.to_owned(),
+                    }));
+                }
+            }
             for (part_name, part) in view.parts.get_ref() {
                 if part.cache.is_none() {
                     continue;
@@ -199,6 +333,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of every metric.
     pub(crate) fn render(&self) -> String {
+        self.process.read();
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
@@ -222,6 +357,53 @@ impl Metrics {
             .inc();
     }
 
+    /// One answered request.
+    pub(crate) fn request(&self, route: &str, name: &str, status: u16, took: std::time::Duration) {
+        let class = match status {
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        let labels = RouteLabels {
+            route: route.to_owned(),
+            name: name.to_owned(),
+        };
+        self.request_duration
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        self.requests
+            .get_or_create(&RequestLabels {
+                route: labels.route,
+                name: labels.name,
+                class: class.to_owned(),
+            })
+            .inc();
+    }
+
+    /// One composed part.
+    pub(crate) fn part(&self, part: &str, status: &str, took: std::time::Duration) {
+        self.part_duration
+            .get_or_create(&PartLabels {
+                part: part.to_owned(),
+            })
+            .observe(took.as_secs_f64());
+        self.part_outcomes
+            .get_or_create(&PartOutcomeLabels {
+                part: part.to_owned(),
+                status: status.to_owned(),
+            })
+            .inc();
+    }
+
+    pub(crate) fn rendered_hit(&self, view: &str) {
+        self.rendered_hits
+            .get_or_create(&ViewLabels {
+                view: view.to_owned(),
+            })
+            .inc();
+    }
+
     pub(crate) fn upstream_outcome(&self, upstream: &str, outcome: &str) {
         self.upstream_requests
             .get_or_create(&OutcomeLabels {
@@ -229,5 +411,43 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+}
+
+/// Every part status, as counted in `tessera_part_outcomes_total`.
+const PART_STATUSES: [&str; 6] = ["ok", "stale", "partial", "fallback", "timeout", "error"];
+
+/// Every (route, name) the configuration implies.
+fn route_names(config: &Config) -> Vec<(&'static str, String)> {
+    let mut names: Vec<(&'static str, String)> = Vec::new();
+    for view in config.views.keys() {
+        names.push(("view", view.clone()));
+        names.push(("part", view.clone()));
+    }
+    names.extend(config.actions.keys().map(|a| ("action", a.clone())));
+    names.extend(config.media.keys().map(|m| ("media", m.clone())));
+    for route in ["admin", "health", "metrics", "assets"] {
+        names.push((route, String::new()));
+    }
+    names
+}
+
+impl Process {
+    /// Reads the process's figures; on a system without `/proc` they stay at zero.
+    fn read(&self) {
+        let Ok(me) = procfs::process::Process::myself() else {
+            return;
+        };
+        if let Ok(stat) = me.stat() {
+            let page = procfs::page_size();
+            self.resident_bytes
+                .set(i64::try_from(stat.rss.saturating_mul(page)).unwrap_or(i64::MAX));
+            let ticks = procfs::ticks_per_second().max(1);
+            self.cpu_seconds
+                .set((stat.utime + stat.stime) as f64 / ticks as f64);
+        }
+        if let Ok(fds) = me.fd_count() {
+            self.open_fds.set(i64::try_from(fds).unwrap_or(i64::MAX));
+        }
     }
 }

@@ -195,6 +195,12 @@ fn shaping_and_per_item_settings_are_checked() {
 }
 
 #[test]
+fn the_log_format_is_checked() {
+    let text = format!("{BASE}\n[log]\nformat = \"xml\"\n");
+    assert_one_error(&text, 16, "log.format", "unknown variant");
+}
+
+#[test]
 fn dependency_cycles_are_reported() {
     let text = format!(
         "{BASE}
@@ -365,6 +371,7 @@ fn bad_environment_overrides_are_reported_by_name() {
             "TESSERA_ASSET_ORIGIN",
             "https://cdn.example/'unsafe-inline'",
         ),
+        ("TESSERA_LOG_FORMAT", "xml"),
     ] {
         let output = Command::new(env!("CARGO_BIN_EXE_tessera-bff"))
             .args(["check", "--config"])

@@ -226,7 +226,7 @@ async fn a_fresh_bff_exports_every_configured_series_at_zero() {
         assert!(metrics.contains(&series), "{series} in\n{metrics}");
     }
     assert!(
-        !metrics.contains("part=\"v.side\""),
+        !metrics.contains("tessera_cache_events_total{part=\"v.side\""),
         "the uncached part has no cache series"
     );
 }

@@ -18,6 +18,7 @@ use super::verdict::{Verdict, is_complete};
 use crate::cache::{FreshKey, Lookup, PartCache, Served};
 use crate::config::shape::TransformError;
 use crate::config::template::RenderError;
+use crate::metrics::Metrics;
 use crate::upstream::{Fetched, UpstreamError, Upstreams};
 
 pub(super) type PartFuture = Shared<BoxFuture<'static, Arc<Finished>>>;
@@ -63,6 +64,7 @@ pub(super) struct RunContext {
     pub(super) fresh: Mutex<Option<Vec<FreshKey>>>,
     pub(super) cache: PartCache,
     pub(super) upstreams: Arc<Upstreams>,
+    pub(super) metrics: Metrics,
     pub(super) id: String,
     pub(super) page: u32,
     pub(super) request_id: Option<String>,
@@ -185,6 +187,9 @@ async fn run_part(
         }
         (Err((status, error)), None) => outcome(status, None, Some(error)),
     };
+    context
+        .metrics
+        .part(&plan.label, outcome.status.as_str(), started.elapsed());
     Finished {
         outcome: Arc::new(outcome),
         unshaped,

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::cache::{PartCache, RenderedView};
 use crate::config::{MalformedId, ViewConfig};
+use crate::metrics::Metrics;
 use crate::upstream::Upstreams;
 pub(crate) use execution::Execution;
 use execution::{RunContext, part_future};
@@ -39,6 +40,7 @@ pub(crate) struct Composer {
     views: Arc<BTreeMap<String, ViewPlan>>,
     cache: PartCache,
     upstreams: Arc<Upstreams>,
+    metrics: Metrics,
 }
 
 /// What one request asks of a view.
@@ -98,6 +100,8 @@ pub(crate) struct Document {
     pub verdict: Verdict,
     pub body: Bytes,
     pub etag: String,
+    /// A word per part for the access log (`product:ok reviews:timeout`), or `rendered`.
+    pub summary: String,
 }
 
 /// One part's outcome on its own.
@@ -114,13 +118,20 @@ impl Composer {
         views: &BTreeMap<String, ViewConfig>,
         cache: PartCache,
         upstreams: Arc<Upstreams>,
+        metrics: Metrics,
     ) -> Self {
         let views = plan(views);
         Self {
             views: Arc::new(views),
             cache,
             upstreams,
+            metrics,
         }
+    }
+
+    /// Whether a view of that name is configured.
+    pub(crate) fn has_view(&self, name: &str) -> bool {
+        self.views.contains_key(name)
     }
 
     /// The plan of a view, if the request is one it can answer: a known view, an id of its
@@ -170,6 +181,7 @@ impl Composer {
             fresh: Mutex::new(Some(Vec::new())),
             cache: self.cache.clone(),
             upstreams: self.upstreams.clone(),
+            metrics: self.metrics.clone(),
             id: id.to_owned(),
             page: request.page.unwrap_or(1),
             request_id: request.request_id,
@@ -207,10 +219,12 @@ impl Composer {
         self.check(view, id, request.parts.as_deref())?;
         let key = request.rendered_key(view, id);
         if let Some(rendered) = self.cache.rendered(&key) {
+            self.metrics.rendered_hit(view);
             return Ok(Document {
                 verdict: Verdict::Ok,
                 body: rendered.body.clone(),
                 etag: rendered.etag.clone(),
+                summary: "rendered".into(),
             });
         }
         // Taken before composing: an invalidation from now on keeps this view out of the cache.
@@ -224,6 +238,12 @@ impl Composer {
             envelope.parts.iter().map(|(n, o)| (n.as_str(), o)),
         );
         let body = Bytes::from(serde_json::to_vec(envelope).expect("envelopes serialize"));
+        let summary = envelope
+            .parts
+            .iter()
+            .map(|(name, outcome)| format!("{name}:{}", outcome.status.as_str()))
+            .collect::<Vec<_>>()
+            .join(" ");
         if composed.verdict == Verdict::Ok && !composed.fresh.is_empty() {
             let valid_until_ms = composed
                 .fresh
@@ -243,6 +263,7 @@ impl Composer {
             verdict: composed.verdict,
             body,
             etag,
+            summary,
         })
     }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use super::types::Config;
+use super::types::{Config, LogFormat};
 use super::validate::check_origin;
 
 /// The compiled-in demo configuration, used when no file is given.
@@ -119,6 +119,18 @@ impl Config {
                 source_name: "TESSERA_LISTEN".into(),
                 message: format!("{listen:?} is not a socket address: {e}"),
             })?;
+        }
+        if let Some(format) = var("TESSERA_LOG_FORMAT") {
+            self.log.format = match format.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                other => {
+                    return Err(ConfigError::Override {
+                        source_name: "TESSERA_LOG_FORMAT".into(),
+                        message: format!("{other:?} is neither \"text\" nor \"json\""),
+                    });
+                }
+            };
         }
         if let Some(dir) = var("TESSERA_DIST_DIR") {
             self.server.dist_dir = dir.into();

@@ -28,6 +28,27 @@ pub struct Config {
     /// Images the BFF relays from an upstream, so pages show them from their own origin.
     #[serde(default)]
     pub media: BTreeMap<String, MediaConfig>,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// How the BFF logs (`RUST_LOG` still picks what: e.g. `tessera_bff::access=off` silences
+/// the access lines).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (for people) or `json` (one object per line, for collectors). Env
+    /// `TESSERA_LOG_FORMAT`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// The part cache: bounded in entries and bytes, optionally shared through Redis.

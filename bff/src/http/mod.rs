@@ -6,7 +6,8 @@
 //! - `state`: what handlers can reach; `extract`: extractors whose rejections are ours;
 //! - `views`: composite views and single parts; `actions`: writes; `admin`: invalidation;
 //!   `media`: relayed images; `health`: `/healthz` and `/metrics`;
-//! - `request_id`: the id every request carries; `error`: the one error type and its mapping;
+//! - `request_id`: the id every request carries; `observe`: request metrics;
+//!   `error`: the one error type and its mapping;
 //! - `serve`: the connection loop (head deadlines and size, graceful shutdown).
 
 mod actions;
@@ -15,6 +16,7 @@ mod error;
 mod extract;
 mod health;
 mod media;
+mod observe;
 mod request_id;
 mod serve;
 mod state;
@@ -67,6 +69,10 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         .fallback(static_files)
         // Every route's wrong method gets the JSON error shape (axum's own 405 is empty).
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(server.body_limit_bytes))
         .layer(CatchPanicLayer::custom(|_| {

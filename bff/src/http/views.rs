@@ -2,6 +2,9 @@
 //! alone. Request parsing (`?parts=`, `?page=`, the budget header) and HTTP caching (ETag, 304)
 //! live here; running the view, and keeping it rendered, is [`crate::compose`]'s job.
 
+use std::sync::atomic::AtomicI64;
+
+use prometheus_client::metrics::gauge::Gauge;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -63,14 +66,20 @@ pub(crate) async fn view(
         request_id: request_id(),
     };
     if query.stream.is_some() || accepts_ndjson(headers) {
-        return Ok(stream(state.composer.start(&view, &id, request)?));
+        let open = OpenStream::new(&state.metrics.streams_open);
+        return Ok(stream(state.composer.start(&view, &id, request)?, open));
     }
     let document = state.composer.document(&view, &id, request).await?;
-    if document.verdict == Verdict::Ok {
-        return Ok(json_response(headers, document.body, &document.etag));
-    }
-    let mut response = (verdict_status(document.verdict), json_body(document.body)).into_response();
-    set_validators(&mut response, &document.etag);
+    let summary = PartsSummary(document.summary);
+    let mut response = if document.verdict == Verdict::Ok {
+        json_response(headers, document.body, &document.etag)
+    } else {
+        let mut response =
+            (verdict_status(document.verdict), json_body(document.body)).into_response();
+        set_validators(&mut response, &document.etag);
+        response
+    };
+    response.extensions_mut().insert(summary);
     Ok(response)
 }
 
@@ -120,16 +129,18 @@ pub(crate) async fn part(
 
 /// The view as NDJSON: each part's line is written the moment the part finishes, then a
 /// summary line. The body polls the execution, so dropping it cancels the upstream calls.
-fn stream(execution: Execution) -> Response {
+fn stream(execution: Execution, open: OpenStream) -> Response {
     struct Progress {
         execution: Execution,
         outcomes: Vec<Arc<PartOutcome>>,
         done: bool,
+        _open: OpenStream,
     }
     let progress = Progress {
         execution,
         outcomes: Vec::new(),
         done: false,
+        _open: open,
     };
     let lines = futures::stream::unfold(progress, |mut progress| async move {
         if progress.done {
@@ -164,6 +175,27 @@ fn stream(execution: Execution) -> Response {
     // Ask reverse proxies (nginx and the like) not to buffer the stream either.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
+}
+
+/// A word per part of a buffered view, for the access log.
+#[derive(Debug, Clone)]
+pub(crate) struct PartsSummary(pub(crate) String);
+
+/// Counts an NDJSON stream in `tessera_http_streams_open` while its body lives (until it
+/// ends, or the client goes away).
+struct OpenStream(Gauge<i64, AtomicI64>);
+
+impl OpenStream {
+    fn new(gauge: &Gauge<i64, AtomicI64>) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 fn parse_parts(list: &str) -> Result<Vec<String>, AppError> {

@@ -1,0 +1,70 @@
+//! Request metrics and the access log: every request counted by route, name and status
+//! class, timed to its response head, counted while in flight, and logged in one line.
+
+use std::time::Instant;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::request_id::request_id;
+use super::state::{App, AppState};
+use super::views::PartsSummary;
+
+/// Counts and times every request (see [`crate::metrics::Metrics::request`]).
+pub(crate) async fn observe(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let (route, name) = route_of(&state, request.uri().path());
+    let name = name.to_owned();
+    let metrics = &state.metrics;
+    metrics.in_flight.inc();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics.in_flight.dec();
+    let took = started.elapsed();
+    let status = response.status().as_u16();
+    metrics.request(route, &name, status, took);
+    let parts = response
+        .extensions()
+        .get::<PartsSummary>()
+        .map_or("", |summary| summary.0.as_str());
+    tracing::info!(
+        target: "tessera_bff::access",
+        request_id = request_id().as_deref().unwrap_or(""),
+        route,
+        name,
+        status,
+        ms = took.as_secs_f64() * 1e3,
+        parts,
+    );
+    response
+}
+
+/// The route of a path and the configured name it names: `""` when the route names none,
+/// `other` for a name the configuration does not have (clients cannot mint series).
+fn route_of<'a>(app: &'a App, path: &'a str) -> (&'static str, &'a str) {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let first = segments.next().unwrap_or("");
+    let second = segments.next();
+    let named = |route, known: bool, name: &'a str| (route, if known { name } else { "other" });
+    match (first, second) {
+        ("api", Some(kind @ ("views" | "parts"))) => {
+            let view = segments.next().unwrap_or("");
+            let route = if kind == "views" { "view" } else { "part" };
+            named(route, app.composer.has_view(view), view)
+        }
+        ("api", Some("actions")) => {
+            let action = segments.next().unwrap_or("");
+            named("action", app.actions.contains_key(action), action)
+        }
+        ("api", _) => ("view", "other"),
+        ("media", Some(media)) => named("media", app.media.contains_key(media), media),
+        ("admin", _) => ("admin", ""),
+        ("healthz", None) => ("health", ""),
+        ("metrics", None) => ("metrics", ""),
+        _ => ("assets", ""),
+    }
+}
