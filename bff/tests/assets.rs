@@ -604,5 +604,21 @@ async fn cloudflares_runtime_serves_the_export_with_one_caching_rule_per_path() 
         .await
         .unwrap();
     assert_eq!(single(&listed, "cache-control"), "no-cache");
+
+    // A file the site does not have is a 404 (not the page under the immutable rule), and so
+    // is a path the app does not route; the app's routes are the page (checked above).
+    for path in ["/assets/app-0123456789abcdef.js", "/no-such-page"] {
+        let missing = client.get(wrangler.url(path)).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND, "{path}");
+        let caching = missing.headers().get_all("cache-control").iter().count();
+        assert!(
+            missing
+                .headers()
+                .get("cache-control")
+                .is_none_or(|c| !c.to_str().unwrap().contains("immutable")),
+            "{path}: {caching} cache-control headers, {:?}",
+            missing.headers()
+        );
+    }
     drop(wrangler);
 }

@@ -78,9 +78,32 @@ pub fn export(
     }
     let headers = headers_file(&manifest, assets.csp.to_str().unwrap_or_default());
     write(&out.join("_headers"), headers.as_bytes())?;
+    // With a 404.html, Cloudflare Pages and Netlify answer a path no file has with it and a
+    // 404 — so a missing hashed file is never the page served under the immutable rule — and
+    // the app's routes come from `_redirects`, rewritten (200) to the page.
+    if let Some(page) = assets.files.get("index.html") {
+        write(&out.join(NOT_FOUND_PAGE), &page.identity.body)?;
+        write(&out.join("_redirects"), redirects_file().as_bytes())?;
+    }
     let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
     write(&out.join(MANIFEST), &json)?;
     Ok(manifest)
+}
+
+/// The page a static host answers paths no file has with (status 404): the app itself, whose
+/// router shows its own "not found".
+const NOT_FOUND_PAGE: &str = "404.html";
+
+/// `_redirects`: each route of the app (but `/`, which is `index.html` itself) rewritten to
+/// the page, in the syntax Netlify and Cloudflare Pages share.
+fn redirects_file() -> String {
+    let mut out = String::from("# The app's routes are the page (a rewrite: the address stays).\n");
+    for route in PAGE_ROUTES.iter().filter(|r| **r != "/") {
+        // To `/`, not `/index.html`: Cloudflare strips `/index.html` to `/` and would count
+        // the rule as a loop and ignore it.
+        out.push_str(&format!("{route} / 200\n"));
+    }
+    out
 }
 
 /// The manifest written beside the site.
@@ -130,6 +153,7 @@ fn headers_file(manifest: &[ExportedFile], csp: &str) -> String {
         }
     }
     cache_rule(&format!("/{MANIFEST}"), "no-cache");
+    cache_rule(&format!("/{NOT_FOUND_PAGE}"), "no-cache");
     out
 }
 
