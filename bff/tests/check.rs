@@ -186,6 +186,13 @@ fn shaping_and_per_item_settings_are_checked() {
             "parts.product.each_concurrency",
             "from 1 to",
         ),
+        ("select = []", 14, "parts.product.select", "keeps nothing"),
+        (
+            "transform = \"def f: f; f\"",
+            14,
+            "parts.product.transform",
+            "`def`",
+        ),
     ] {
         let text = BASE.replace("timeout_ms = 500", &format!("timeout_ms = 500\n{lines}"));
         assert_one_error(&text, line, key, words);

@@ -107,9 +107,27 @@ async fn requests_parts_rendered_views_and_streams_are_counted() {
         Some(1.0)
     );
     drop(stream);
+    // A client that gives up on a buffered view leaves the in-flight count too.
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let gave_up = impatient
+        .get(format!("http://{bff}/api/views/product/9"))
+        .send();
+    assert!(gave_up.await.is_err());
     let until = Instant::now() + Duration::from_secs(5);
-    while value(&metrics(bff).await, "tessera_http_streams_open") != Some(0.0) {
-        assert!(Instant::now() < until, "the stream was closed");
+    loop {
+        let text = metrics(bff).await;
+        let settled = value(&text, "tessera_http_streams_open") == Some(0.0)
+            && value(&text, "tessera_http_requests_in_flight") == Some(1.0);
+        if settled {
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "the stream and the request left:\n{text}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -133,6 +133,12 @@ async fn a_failing_or_runaway_transform_is_the_parts_error_within_its_deadline()
         message("nothing")
     );
     assert!(!envelope.complete);
+    // The runaway run was watched to its one-second cap although its part gave up sooner:
+    // the transform is off for a while now, and no thread is started for it.
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    let again = view(bff, "v").await;
+    let error = again.parts["runaway"].error.as_ref().unwrap();
+    assert!(error.message.contains("off for a minute"), "{error:?}");
 }
 
 /// The most requests the stub had under way at once.
@@ -153,7 +159,9 @@ fn most_at_once(stub: &Stub) -> usize {
 #[tokio::test]
 async fn a_per_item_part_calls_once_per_item_in_order_within_its_deadline() {
     let (list, items) = (Stub::start().await, Stub::start().await);
-    let ids: Vec<Value> = (1..=8).map(|id| json!({"id": id})).collect();
+    let mut ids: Vec<Value> = (1..=8).map(|id| json!({"id": id})).collect();
+    // An element without the field keeps its place (it fails alone).
+    ids.push(json!({"name": "no id"}));
     list.on("/list/1", Reply::json(json!({"items": ids})));
     for id in 1..=8 {
         let reply = match id {
@@ -192,13 +200,21 @@ async fn a_per_item_part_calls_once_per_item_in_order_within_its_deadline() {
     let mut expected: Vec<Value> = (1..=8).map(|n| json!({"n": n})).collect();
     expected[2] = Value::Null;
     expected[4] = Value::Null;
+    expected.push(Value::Null);
     assert_eq!(part.data.as_ref().unwrap(), &Value::Array(expected));
     let failed: Vec<(usize, &str, &str)> = part
         .failed
         .iter()
         .map(|f| (f.index, f.item.as_str(), f.code.as_str()))
         .collect();
-    assert_eq!(failed, [(2, "3", "timeout"), (4, "5", "upstream_status")]);
+    assert_eq!(
+        failed,
+        [
+            (2, "3", "timeout"),
+            (4, "5", "upstream_status"),
+            (8, "", "dependency_failed")
+        ]
+    );
     assert_eq!(part.error.as_ref().unwrap().code, "partial");
     assert!(!envelope.complete);
     assert!(
@@ -207,11 +223,13 @@ async fn a_per_item_part_calls_once_per_item_in_order_within_its_deadline() {
         most_at_once(&items)
     );
 
-    // Each item has a cache entry of its own.
+    // Each item has a cache entry of its own; a list with holes is not kept as the rendered
+    // view, so the failed items are asked again.
     let again = view(bff, "v").await;
     assert_eq!(again.parts["each"].data, part.data);
     assert_eq!(items.hits("/item/1"), 1);
     assert_eq!(items.hits("/item/8"), 1);
+    assert_eq!(items.hits("/item/5"), 2);
 }
 
 #[tokio::test]

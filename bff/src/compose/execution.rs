@@ -35,6 +35,10 @@ pub(super) struct Finished {
 /// it may write.
 const TRANSFORM_TIME: Duration = Duration::from_secs(1);
 const TRANSFORM_BYTES: usize = 4 * 1024 * 1024;
+/// The stack of a transform's thread.
+const TRANSFORM_STACK: usize = 64 * 1024 * 1024;
+/// The most items a per-item part calls for.
+const MAX_ITEMS: usize = 1_000;
 pub(super) type NamedFuture = BoxFuture<'static, (Arc<str>, Arc<PartOutcome>)>;
 
 /// A running view: its requested parts, yielded as each one finishes.
@@ -154,7 +158,8 @@ async fn run_part(
         }
         other => (other, None),
     };
-    if result.is_err() {
+    // A failure, or a list with holes, must not be kept as the rendered view.
+    if result.is_err() || !failed.is_empty() {
         *context.fresh.lock().expect("freshness lock") = None;
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -229,7 +234,21 @@ async fn fetch_each<'a>(
     deadline: Instant,
 ) -> Fetch {
     use futures::StreamExt;
-    let items = match each.field.values(data_of(&each.field.part)) {
+    let items = match each.field.items(data_of(&each.field.part)) {
+        Ok(items) if items.len() > MAX_ITEMS => {
+            let error = PartError {
+                code: "dependency_failed".into(),
+                message: format!(
+                    "{} items; a per-item part calls for {MAX_ITEMS} at most",
+                    items.len()
+                ),
+            };
+            return Fetch {
+                result: Err((PartStatus::Error, error)),
+                failed: Vec::new(),
+                fetched: true,
+            };
+        }
         Ok(items) => items,
         Err(RenderError::EmptyList(_)) => {
             return Fetch {
@@ -249,6 +268,7 @@ async fn fetch_each<'a>(
     let paths: Vec<_> = items
         .iter()
         .map(|item| {
+            let item = item.as_ref().map_err(Clone::clone)?;
             plan.template
                 .render_item(&context.id, context.page, Some(item), data_of)
         })
@@ -275,6 +295,7 @@ async fn fetch_each<'a>(
     let mut oldest = None;
     let mut first_error = None;
     for (index, (answer, item)) in answers.into_iter().zip(items).enumerate() {
+        let item = item.unwrap_or_default();
         match answer {
             Ok(served) => {
                 oldest = oldest.max(served.stale_age_s);
@@ -293,8 +314,19 @@ async fn fetch_each<'a>(
         }
     }
     let result = match first_error {
-        // Not one item: the part failed as its first item did.
-        Some(error) if failed.len() == data.len() => Err(error),
+        // Not one item: the part failed (with a code of its own, so that the items' 404s or
+        // 400s do not become the view's).
+        Some((status, error)) if failed.len() == data.len() => Err((
+            status,
+            PartError {
+                code: "items_failed".into(),
+                message: format!(
+                    "all {} items failed; the first: {}",
+                    data.len(),
+                    error.message
+                ),
+            },
+        )),
         _ => Ok(Served {
             data: Value::Array(data),
             stale_age_s: oldest,
@@ -382,17 +414,29 @@ async fn shape(plan: &PartPlan, data: &Value, deadline: Instant) -> Result<Value
     // the runtime's shutdown, which waits for its blocking tasks.
     std::thread::Builder::new()
         .name("transform".into())
+        // Deeply nested values are printed and dropped recursively.
+        .stack_size(TRANSFORM_STACK)
         .spawn(move || {
             let _permit = permit;
             let _ = answer.send(running.run(&fields, TRANSFORM_BYTES));
         })
         .map_err(|e| TransformError::Failed(format!("cannot start a thread: {e}")))?;
-    match tokio::time::timeout_at(deadline.min(cap), run).await {
+    let mut run = run;
+    match tokio::time::timeout_at(deadline.min(cap), &mut run).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(TransformError::Failed("the transform panicked".into())),
-        Err(_) if deadline < cap => Err(TransformError::Failed(
-            "the transform did not finish within the part's deadline".into(),
-        )),
+        Err(_) if deadline < cap => {
+            // The part gives up, but the run is watched to its cap: one still running then
+            // is a runaway, whatever deadline the request had.
+            tokio::spawn(async move {
+                if tokio::time::timeout_at(cap, run).await.is_err() {
+                    transform.trip();
+                }
+            });
+            Err(TransformError::Failed(
+                "the transform did not finish within the part's deadline".into(),
+            ))
+        }
         Err(_) => {
             transform.trip();
             Err(TransformError::Tripped)

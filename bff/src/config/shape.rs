@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use jaq_core::load::{Arena, File, Loader};
 use jaq_core::{Compiler, Ctx, Vars, data, unwrap_valr};
@@ -144,6 +143,8 @@ fn at_fields(
 #[derive(Debug, Default)]
 pub struct ShapeSpec<'a> {
     pub select: &'a [String],
+    /// Whether `select` was written at all (an empty one is an error).
+    pub select_given: bool,
     pub omit: &'a [String],
     pub rename: Option<&'a BTreeMap<String, String>>,
     pub transform: Option<&'a str>,
@@ -186,6 +187,12 @@ impl Shape {
         let omit = paths("omit", &mut spec.omit.iter());
         let renames: BTreeMap<&String, &String> = spec.rename.into_iter().flatten().collect();
         let rename_paths = paths("rename", &mut renames.keys().copied());
+        if spec.select.is_empty() && spec.select_given {
+            errors.push(ShapeError {
+                key: "select",
+                message: "an empty select keeps nothing: leave it out to keep everything".into(),
+            });
+        }
         let select = (!spec.select.is_empty()).then(|| {
             let mut tree = Tree::default();
             for (path, _) in &selected {
@@ -216,6 +223,21 @@ impl Shape {
                 never("rename", text, "select drops it");
             } else if omit.iter().any(|(o, _)| path.starts_with(o)) {
                 never("rename", text, "omit drops it");
+            } else if rename_paths
+                .iter()
+                .any(|(other, _)| other != path && path.starts_with(other))
+            {
+                never("rename", text, "a field above it is renamed first");
+            } else if rename_paths.iter().any(|(other, _)| {
+                other.0.len() == path.0.len()
+                    && other.0[..other.0.len() - 1] == path.0[..path.0.len() - 1]
+                    && other.0.last() == Some(&Step::Key(to.clone()))
+            }) {
+                never(
+                    "rename",
+                    text,
+                    "its new name is renamed too (renames do not chain)",
+                );
             } else if FieldPath::parse(to).map_or(true, |p| p.0.len() != 1 || !p.ends_in_field()) {
                 never("rename", text, "the new name must be one field name");
             } else {
@@ -289,13 +311,16 @@ impl Shape {
 /// part's error.
 pub struct Transform {
     filter: jaq_core::Filter<data::JustLut<jaq_json::Val>>,
-    /// Set when a run went over its time: a filter can loop, and the thread it runs on cannot
-    /// be stopped, so a filter that ran over once is not run again (until a restart).
-    tripped: AtomicBool,
+    /// Until when the filter is off: a run went over its time (a filter can loop, and the
+    /// thread it runs on cannot be stopped), so it is not run again for a while.
+    off_until: std::sync::Mutex<Option<std::time::Instant>>,
     /// Runs at once: a run past its part's deadline still holds its thread (and permit) until
     /// it ends, so a slow filter can hold only so many threads.
     runs: Arc<tokio::sync::Semaphore>,
 }
+
+/// How long a transform that ran over its time is off.
+const OFF_AFTER_OVERRUN: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Runs of one transform at once.
 const RUNS_AT_ONCE: usize = 4;
@@ -303,7 +328,7 @@ const RUNS_AT_ONCE: usize = 4;
 impl std::fmt::Debug for Transform {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Transform")
-            .field("tripped", &self.tripped.load(Ordering::Relaxed))
+            .field("off_until", &self.off_until.lock().ok().and_then(|o| *o))
             .finish()
     }
 }
@@ -317,7 +342,7 @@ pub enum TransformError {
     NoOutput,
     #[error("the transform's output is over {0} bytes")]
     TooLarge(usize),
-    #[error("the transform ran over its time and is off until a restart")]
+    #[error("the transform ran over its time and is off for a minute")]
     Tripped,
     #[error("the transform is still busy with earlier requests")]
     Busy,
@@ -325,6 +350,12 @@ pub enum TransformError {
 
 impl Transform {
     fn compile(code: &str) -> Result<Self, String> {
+        // A filter of one's own can recurse, and a recursion deep enough overflows the stack,
+        // which aborts the whole process: no thread or time cap can stop that.
+        let words = code.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'));
+        if words.into_iter().any(|word| word == "def") {
+            return Err("may not define filters (`def`): a recursion could not be bounded".into());
+        }
         let defs = jaq_core::defs()
             .chain(jaq_std::defs())
             .chain(jaq_json::defs());
@@ -354,7 +385,7 @@ impl Transform {
             })?;
         Ok(Self {
             filter,
-            tripped: AtomicBool::new(false),
+            off_until: std::sync::Mutex::new(None),
             runs: Arc::new(tokio::sync::Semaphore::new(RUNS_AT_ONCE)),
         })
     }
@@ -362,7 +393,12 @@ impl Transform {
     /// Runs the filter on `input` (blocking: run it off the async threads). At most
     /// `max_bytes` of output.
     pub fn run(&self, input: &Value, max_bytes: usize) -> Result<Value, TransformError> {
-        if self.tripped.load(Ordering::Relaxed) {
+        let now = std::time::Instant::now();
+        if self
+            .off_until
+            .lock()
+            .is_ok_and(|off| off.is_some_and(|until| until > now))
+        {
             return Err(TransformError::Tripped);
         }
         let input = <jaq_json::Val as serde::Deserialize>::deserialize(input)
@@ -393,9 +429,11 @@ impl Transform {
             .map_err(|_| TransformError::Busy)
     }
 
-    /// Marks the filter as one that ran over its time.
+    /// Turns the filter off for [`OFF_AFTER_OVERRUN`]: a run went over its time.
     pub fn trip(&self) {
-        self.tripped.store(true, Ordering::Relaxed);
+        if let Ok(mut off) = self.off_until.lock() {
+            *off = Some(std::time::Instant::now() + OFF_AFTER_OVERRUN);
+        }
     }
 }
 
@@ -448,6 +486,7 @@ mod tests {
             .collect();
         Shape::parse(&ShapeSpec {
             select: &select,
+            select_given: !select.is_empty(),
             omit: &omit,
             rename: Some(&rename),
             transform: None,
@@ -525,6 +564,11 @@ mod tests {
             errors[0].message.contains("renamed to \"x\" too"),
             "{errors:?}"
         );
+        // Renames neither chain, nor swap, nor reach under a renamed field.
+        let errors = shape(&[], &[], &[("a", "b"), ("b", "c")]).unwrap_err();
+        assert!(errors[0].message.contains("do not chain"), "{errors:?}");
+        let errors = shape(&[], &[], &[("items", "list"), ("items.*.name", "t")]).unwrap_err();
+        assert!(errors[0].message.contains("renamed first"), "{errors:?}");
     }
 
     #[test]
@@ -553,5 +597,10 @@ mod tests {
         assert_eq!(empty.run(&data(), 1 << 20), Err(TransformError::NoOutput));
         failing.trip();
         assert_eq!(failing.run(&data(), 1 << 20), Err(TransformError::Tripped));
+        assert!(
+            Transform::compile("def f: [f]; f")
+                .unwrap_err()
+                .contains("`def`")
+        );
     }
 }

@@ -156,7 +156,8 @@ impl Template {
                 Segment::Param(Param::Id) => out.extend(utf8_percent_encode(id, VALUE)),
                 Segment::Param(Param::Item) => {
                     let item = item.ok_or_else(|| RenderError::MissingField("item".into()))?;
-                    if item == "." || item == ".." {
+                    // An empty item would leave an empty segment: `/products//x`.
+                    if item.is_empty() || item == "." || item == ".." {
                         return Err(RenderError::DotSegment("item".into(), item.to_owned()));
                     }
                     out.extend(utf8_percent_encode(item, VALUE));
@@ -212,26 +213,49 @@ impl FieldRef {
         }
     }
 
-    /// Every value the field reaches in `data`, as text, in order. An empty list is
-    /// [`RenderError::EmptyList`]; a missing field or a value that is no string or number,
-    /// [`RenderError::MissingField`].
-    pub(crate) fn values(&self, data: Option<&Value>) -> Result<Vec<String>, RenderError> {
+    /// One entry per element of the field's list, in order: the element's value as text, or
+    /// why it has none (the field is missing, or no string, number or boolean), so that every
+    /// element keeps its place. The list itself missing is [`RenderError::MissingField`]; an
+    /// empty one, [`RenderError::EmptyList`]. The field has exactly one `*` (checked with the
+    /// configuration).
+    pub(crate) fn items(
+        &self,
+        data: Option<&Value>,
+    ) -> Result<Vec<Result<String, RenderError>>, RenderError> {
         let data = data.ok_or_else(|| RenderError::MissingPart(self.part.clone()))?;
-        let mut found = Found::default();
-        collect(data, &self.steps, &mut found);
         let name = || describe(&self.part, &self.steps);
-        if found.values.is_empty() {
-            return Err(found.nothing(name()));
-        }
-        found
-            .values
+        let at = self
+            .steps
             .iter()
-            .map(|value| match value {
-                Value::String(s) => Ok(s.clone()),
-                Value::Number(n) => Ok(n.to_string()),
-                _ => Err(RenderError::MissingField(name())),
+            .position(|s| *s == Step::Each)
+            .ok_or_else(|| RenderError::MissingField(name()))?;
+        let (to_list, rest) = (&self.steps[..at], &self.steps[at + 1..]);
+        let mut found = Found::default();
+        collect(data, to_list, &mut found);
+        let Some(Value::Array(elements)) = found.values.first() else {
+            return Err(RenderError::MissingField(name()));
+        };
+        if elements.is_empty() {
+            return Err(RenderError::EmptyList(name()));
+        }
+        Ok(elements
+            .iter()
+            .map(|element| {
+                let mut found = Found::default();
+                collect(element, rest, &mut found);
+                match found.values.first() {
+                    Some(Value::String(s)) => Ok(s.clone()),
+                    Some(Value::Number(n)) => Ok(n.to_string()),
+                    Some(Value::Bool(b)) => Ok(b.to_string()),
+                    _ => Err(RenderError::MissingField(name())),
+                }
             })
-            .collect()
+            .collect())
+    }
+
+    /// Whether the field goes through exactly one list (`*`).
+    pub(crate) fn has_one_list(&self) -> bool {
+        self.steps.iter().filter(|s| **s == Step::Each).count() == 1
     }
 }
 

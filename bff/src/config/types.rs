@@ -364,6 +364,7 @@ impl PartConfig {
     pub fn shape_spec(&self) -> super::shape::ShapeSpec<'_> {
         super::shape::ShapeSpec {
             select: self.select.as_ref().map_or(&[], |s| s.get_ref().as_slice()),
+            select_given: self.select.is_some(),
             omit: self.omit.as_ref().map_or(&[], |s| s.get_ref().as_slice()),
             rename: self.rename.as_ref().map(Spanned::get_ref),
             transform: self.transform.as_ref().map(|t| t.get_ref().as_str()),

@@ -323,6 +323,16 @@ impl Config {
                         "a part with `each` puts {item} in its path",
                     ));
                 }
+                Some((each, Ok(field))) if !field.has_one_list() => {
+                    errors.push(source.error_at(
+                        each.span(),
+                        format!("{key}.each"),
+                        format!(
+                            "{:?} must go through exactly one list (`*`)",
+                            each.get_ref()
+                        ),
+                    ));
+                }
                 Some((_, Ok(field))) => each_part = Some(field.part.clone()),
                 None => {}
             }

@@ -1,11 +1,13 @@
 //! Request metrics and the access log: every request counted by route, name and status
 //! class, timed to its response head, counted while in flight, and logged in one line.
 
+use std::sync::atomic::AtomicI64;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus_client::metrics::gauge::Gauge;
 
 use super::request_id::request_id;
 use super::state::{App, AppState};
@@ -20,10 +22,11 @@ pub(crate) async fn observe(
     let (route, name) = route_of(&state, request.uri().path());
     let name = name.to_owned();
     let metrics = &state.metrics;
-    metrics.in_flight.inc();
+    // A guard: a request whose client went away is dropped mid-way, and still leaves.
+    let in_flight = InFlight::new(&metrics.in_flight);
     let started = Instant::now();
     let response = next.run(request).await;
-    metrics.in_flight.dec();
+    drop(in_flight);
     let took = started.elapsed();
     let status = response.status().as_u16();
     metrics.request(route, &name, status, took);
@@ -66,5 +69,21 @@ fn route_of<'a>(app: &'a App, path: &'a str) -> (&'static str, &'a str) {
         ("healthz", None) => ("health", ""),
         ("metrics", None) => ("metrics", ""),
         _ => ("assets", ""),
+    }
+}
+
+/// Counts a request in `tessera_http_requests_in_flight` while it lives.
+struct InFlight(Gauge<i64, AtomicI64>);
+
+impl InFlight {
+    fn new(gauge: &Gauge<i64, AtomicI64>) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
