@@ -63,6 +63,15 @@ impl Browser {
         Ok(values)
     }
 
+    /// The ids of the reviews the reviews tile shows, in page order.
+    pub async fn review_ids(&self) -> anyhow::Result<Vec<String>> {
+        self.attrs(
+            "[data-testid=tile-reviews] [data-review-id]",
+            "data-review-id",
+        )
+        .await
+    }
+
     /// The product ids of the grid's cards, in page order.
     pub async fn card_ids(&self) -> anyhow::Result<Vec<String>> {
         self.attrs("[data-testid=card]", "data-product-id").await

@@ -89,14 +89,7 @@ async fn another_page_of_reviews_is_not_kept_as_the_view() -> anyhow::Result<()>
             let name = browser.text_of(NAME).await?;
             let first = browser.text_of(page).await?;
             assert!(first.starts_with("Page 1 of "), "{first}");
-            let ids = async || {
-                browser
-                    .attrs(
-                        "[data-testid=tile-reviews] [data-review-id]",
-                        "data-review-id",
-                    )
-                    .await
-            };
+            let ids = async || browser.review_ids().await;
             let newest = ids().await?;
             browser.click("[data-testid=reviews-older]").await?;
             let second = first.replace("Page 1 ", "Page 2 ");

@@ -220,14 +220,7 @@ async fn reviews_page_on_their_own() -> anyhow::Result<()> {
             let first = browser.text_of(page).await?;
             assert!(first.starts_with("Page 1 of "), "{first}");
             let last_page = first.trim_start_matches("Page 1 of ").to_owned();
-            let ids = async || {
-                browser
-                    .attrs(
-                        "[data-testid=tile-reviews] [data-review-id]",
-                        "data-review-id",
-                    )
-                    .await
-            };
+            let ids = async || browser.review_ids().await;
             let newest = ids().await?;
             assert_eq!(
                 browser

@@ -272,12 +272,30 @@ impl SharedCache {
 
     /// The key's entry, if Redis has one valid under the current generations, and those.
     pub(crate) async fn get(&self, key: &str) -> Option<SharedLookup> {
+        let (stored, generations) = self.read(key, true).await?;
+        let entry = stored
+            .and_then(|bytes| serde_json::from_slice::<Stored>(&bytes).ok())
+            .filter(|stored| stored.generations == generations)
+            .map(|stored| stored.entry);
+        Some(SharedLookup { entry, generations })
+    }
+
+    /// The current generations of the key's scopes.
+    pub(crate) async fn generations(&self, key: &str) -> Option<Generations> {
+        Some(self.read(key, false).await?.1)
+    }
+
+    /// One MGET: the key's stored bytes (when `with_entry`) and its scopes' generations.
+    /// `None` while Redis cannot be used or did not answer.
+    async fn read(&self, key: &str, with_entry: bool) -> Option<(Option<Vec<u8>>, Generations)> {
         if !self.settle().await {
             return None;
         }
-        let scopes = scopes_of(key);
-        let mut names = vec![format!("{KEY_PREFIX}{key}")];
-        names.extend(scopes.iter().map(generation_key));
+        let mut names: Vec<String> = with_entry
+            .then(|| format!("{KEY_PREFIX}{key}"))
+            .into_iter()
+            .collect();
+        names.extend(scopes_of(key).iter().map(generation_key));
         let mut connection = self.connection.clone();
         let mut values: Vec<Option<Vec<u8>>> = self
             .run(
@@ -290,43 +308,9 @@ impl SharedCache {
         if values.len() != names.len() {
             return None;
         }
-        let stored = values.remove(0);
-        let generations = Generations(
-            values
-                .iter()
-                .map(|v| parse_generation(v.as_deref()))
-                .collect(),
-        );
-        let entry = stored
-            .and_then(|bytes| serde_json::from_slice::<Stored>(&bytes).ok())
-            .filter(|stored| stored.generations == generations)
-            .map(|stored| stored.entry);
-        Some(SharedLookup { entry, generations })
-    }
-
-    /// The current generations of the key's scopes.
-    pub(crate) async fn generations(&self, key: &str) -> Option<Generations> {
-        if !self.settle().await {
-            return None;
-        }
-        let names: Vec<String> = scopes_of(key).iter().map(generation_key).collect();
-        let mut connection = self.connection.clone();
-        let values: Vec<Option<Vec<u8>>> = self
-            .run(
-                "MGET",
-                true,
-                redis::cmd("MGET").arg(&names).query_async(&mut connection),
-            )
-            .await
-            .ok()?;
-        (values.len() == names.len()).then(|| {
-            Generations(
-                values
-                    .iter()
-                    .map(|v| parse_generation(v.as_deref()))
-                    .collect(),
-            )
-        })
+        let stored = if with_entry { values.remove(0) } else { None };
+        let generations = values.iter().map(|v| parse_generation(v.as_deref()));
+        Some((stored, Generations(generations.collect())))
     }
 
     /// Stores an entry fetched by a fill that began under `generations`.

@@ -129,9 +129,9 @@ impl Composer {
         }
     }
 
-    /// Whether a view of that name is configured.
-    pub(crate) fn has_view(&self, name: &str) -> bool {
-        self.views.contains_key(name)
+    /// The configured view's own name, if there is one called `name`.
+    pub(crate) fn view_name(&self, name: Option<&str>) -> Option<&str> {
+        self.views.get_key_value(name?).map(|(key, _)| key.as_str())
     }
 
     /// The plan of a view, if the request is one it can answer: a known view, an id of its

@@ -20,7 +20,6 @@ pub(crate) async fn observe(
     next: Next,
 ) -> Response {
     let (route, name) = route_of(&state, request.uri().path());
-    let name = name.to_owned();
     let metrics = &state.metrics;
     // A guard: a request whose client went away is dropped mid-way, and still leaves.
     let in_flight = InFlight::new(&metrics.in_flight);
@@ -29,7 +28,7 @@ pub(crate) async fn observe(
     drop(in_flight);
     let took = started.elapsed();
     let status = response.status().as_u16();
-    metrics.request(route, &name, status, took);
+    metrics.request(route, name, status, took);
     let parts = response
         .extensions()
         .get::<PartsSummary>()
@@ -46,30 +45,33 @@ pub(crate) async fn observe(
     response
 }
 
-/// The route of a path and the configured name it names: `""` when the route names none,
-/// `other` for a name the configuration does not have (clients cannot mint series).
-fn route_of<'a>(app: &'a App, path: &'a str) -> (&'static str, &'a str) {
+/// The route of a path and the configured name it names (borrowed from the configuration, so
+/// the request can move on): `""` when the route names none, `other` for a name the
+/// configuration does not have (clients cannot mint series).
+fn route_of<'a>(app: &'a App, path: &str) -> (&'static str, &'a str) {
     let mut segments = path.trim_start_matches('/').split('/');
     let first = segments.next().unwrap_or("");
     let second = segments.next();
-    let named = |route, known: bool, name: &'a str| (route, if known { name } else { "other" });
+    let known = |name: Option<&'a str>| name.unwrap_or("other");
     match (first, second) {
-        ("api", Some(kind @ ("views" | "parts"))) => {
-            let view = segments.next().unwrap_or("");
-            let route = if kind == "views" { "view" } else { "part" };
-            named(route, app.composer.has_view(view), view)
-        }
-        ("api", Some("actions")) => {
-            let action = segments.next().unwrap_or("");
-            named("action", app.actions.contains_key(action), action)
-        }
+        ("api", Some("views")) => ("view", known(app.composer.view_name(segments.next()))),
+        ("api", Some("parts")) => ("part", known(app.composer.view_name(segments.next()))),
+        ("api", Some("actions")) => ("action", known(key_of(&app.actions, segments.next()))),
         ("api", _) => ("view", "other"),
-        ("media", Some(media)) => named("media", app.media.contains_key(media), media),
+        ("media", media) => ("media", known(key_of(&app.media, media))),
         ("admin", _) => ("admin", ""),
         ("healthz", None) => ("health", ""),
         ("metrics", None) => ("metrics", ""),
         _ => ("assets", ""),
     }
+}
+
+/// The map's own copy of `name`, if it has that key.
+fn key_of<'a, V>(
+    map: &'a std::collections::BTreeMap<String, V>,
+    name: Option<&str>,
+) -> Option<&'a str> {
+    map.get_key_value(name?).map(|(key, _)| key.as_str())
 }
 
 /// Counts a request in `tessera_http_requests_in_flight` while it lives.
