@@ -20,6 +20,21 @@ use tessera_testkit::stub::{Reply, Stub};
 /// it, and the dependent part's chain (a quarter, then a quarter) ends well before it.
 const SCENARIOS_MS: [u64; 2] = [20, 50];
 
+/// The benchmark view's parts: three upstreams and a part that depends on the first.
+fn bench_parts() -> [Part; 4] {
+    [
+        Part::new("product", "catalog", "/products/{id}", 1000).critical(),
+        Part::new("stock", "inventory", "/products/{id}/stock", 1000).critical(),
+        Part::new("reviews", "reviews", "/products/{id}/reviews", 1000),
+        Part::new(
+            "top",
+            "catalog",
+            "/categories/{product.category.slug}/top",
+            1000,
+        ),
+    ]
+}
+
 /// The same allocator as the `tessera-bff` binary.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -40,19 +55,17 @@ async fn main() -> anyhow::Result<()> {
         .upstream("catalog", &stubs[0].url())
         .upstream("inventory", &stubs[1].url())
         .upstream("reviews", &stubs[2].url())
+        .view("bench", bench_parts())
+        // The same parts, shaped as a page would shape them: fields kept and dropped, and a
+        // jq transform (the dependent part still reads the product unshaped).
         .view(
-            "bench",
-            [
-                Part::new("product", "catalog", "/products/{id}", 1000).critical(),
-                Part::new("stock", "inventory", "/products/{id}/stock", 1000).critical(),
-                Part::new("reviews", "reviews", "/products/{id}/reviews", 1000),
-                Part::new(
-                    "top",
-                    "catalog",
-                    "/categories/{product.category.slug}/top",
-                    1000,
-                ),
-            ],
+            "shaped",
+            bench_parts().map(|part| match part.name() {
+                "product" => part.with(r#"select = ["id", "name"]"#),
+                "stock" => part.with(r#"transform = "{price: (.price_cents / 100), stock}""#),
+                "reviews" => part.with(r#"omit = ["items.*.body"]"#),
+                _ => part.with(r#"select = ["items"]"#),
+            }),
         )
         .toml();
     let config = Config::parse(&Source::inline("composite_bench.toml", text))
@@ -121,6 +134,10 @@ async fn main() -> anyhow::Result<()> {
                 format!("http://{bff}/api/views/bench/1"),
             ),
             (
+                "the same view shaped (select, omit, a jq transform)",
+                format!("http://{bff}/api/views/shaped/1"),
+            ),
+            (
                 "composite view: 1 part (`?parts=reviews`)",
                 format!("http://{bff}/api/views/bench/1?parts=reviews"),
             ),
@@ -161,7 +178,8 @@ async fn main() -> anyhow::Result<()> {
 Three stub upstreams answer after fixed latencies (the slowest part's, half of it and a quarter
 of it; a fourth part waits for the first part's data, then takes another quarter). The peer is
 a direct request to the slowest stub; the figure is the composite view through the BFF (an
-extra HTTP hop, the fan-out, JSON merge, status and ETag). {rounds} requests each, alternating
+extra HTTP hop, the fan-out, JSON merge, status and ETag); the shaped row is the same view with
+every part shaped (issue 19). {rounds} requests each, alternating
 one by one over keep-alive connections; BFF, stubs and client share the machine's cores.
 
 | slowest part | through | p50 peer | p50 through | p50 added | p50 ratio − 1 | p99 peer | p99 through | p99 added |

@@ -26,6 +26,11 @@ pub struct Part {
 }
 
 impl Part {
+    /// The part's name in its view.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// An optional, uncached part `name` reading `path` (a template) from `upstream`.
     pub fn new(name: &str, upstream: &str, path: &str, timeout_ms: u64) -> Self {
         Self {
