@@ -13,31 +13,31 @@
 //! - `cache`: the part cache — local (moka) and Redis layers, entries, invalidations,
 //!   rendered views.
 //! - `upstream`: the client for data services — attempts, retries, breaker, bulkhead, hosts.
-//! - `metrics`: Prometheus metrics, shared by all of the above.
+//! - `app`: one generation of all the above, built from one configuration; the running one,
+//!   swapped whole by a reload; what triggers reloads.
+//! - `metrics`: Prometheus metrics, shared by all of the above; `ops`: the per-second windows
+//!   of the ops page.
 //! - [`config`]: the one typed configuration (types, validation, sources, path templates).
 //! - [`assets`]: static hosting of the front end, the CDN export and the fingerprinting step.
 
+mod app;
 pub mod assets;
 mod cache;
 mod compose;
 pub mod config;
 mod http;
 mod metrics;
+mod ops;
 mod upstream;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::assets::Assets;
-use crate::cache::{PartCache, SharedCache};
-use crate::compose::Composer;
-use crate::config::Config;
-use crate::http::App;
+use crate::app::{App, Live};
+use crate::config::{Config, Loader};
 use crate::metrics::Metrics;
-use crate::upstream::Upstreams;
 
 /// The Redis channel every replica's invalidations go out on.
 pub use crate::cache::CHANNEL as INVALIDATION_CHANNEL;
@@ -53,67 +53,32 @@ pub enum StartError {
     Redis(#[from] redis::RedisError),
 }
 
-/// Builds the application from a validated configuration. The front-end build is optional: if
-/// `dist_dir` does not exist the BFF serves its API alone. Must run inside a Tokio runtime
-/// (with a shared cache, it starts listening for invalidations).
+/// Builds the application from a validated configuration held in memory (a reload finds
+/// nothing to load). Must run inside a Tokio runtime (with a shared cache, it starts listening
+/// for invalidations).
 pub fn build(config: &Config) -> Result<axum::Router, StartError> {
-    let metrics = Metrics::for_config(config);
-    let upstreams = Arc::new(Upstreams::new(&config.upstreams, metrics.clone())?);
-    let shared = config
-        .cache
-        .redis_url
-        .as_deref()
-        .map(|url| {
-            SharedCache::new(
-                url,
-                Duration::from_millis(config.cache.redis_timeout_ms),
-                config.drop_retention(),
-                metrics.clone(),
-            )
-        })
-        .transpose()?;
-    let cache = PartCache::new(
-        &config.cache,
-        upstreams.clone(),
-        shared,
-        config.drop_retention(),
-        metrics.clone(),
-    );
-    if let Some(shared) = cache.shared() {
-        let listener_cache = cache.clone();
+    build_with(config.clone(), None)
+}
+
+/// Builds the application from `config`, as loaded by `loader`: reloads (SIGHUP,
+/// `POST /admin/reload`, the file changing) load it again the same way.
+pub fn build_with(config: Config, loader: Option<Loader>) -> Result<axum::Router, StartError> {
+    let server = config.server.clone();
+    let metrics = Metrics::for_config(&config);
+    let app = App::first(config, metrics)?;
+    let live = Arc::new(Live::new(app, loader));
+    if let Some(shared) = live.current().cache.shared() {
+        // Drops from other replicas go to whichever generation runs when they arrive.
+        let weak = Arc::downgrade(&live);
         shared.listen(move |target, origin| {
-            listener_cache.invalidate_local(target, origin);
-            tracing::debug!(?target, origin, "invalidated by another replica");
+            if let Some(live) = weak.upgrade() {
+                live.current().cache.invalidate_local(target, origin);
+                tracing::debug!(?target, origin, "invalidated by another replica");
+            }
         });
     }
-    let composer = Composer::new(
-        &config.views,
-        cache.clone(),
-        upstreams.clone(),
-        metrics.clone(),
-    );
-    let assets = if config.server.dist_dir.exists() {
-        Some(Arc::new(Assets::load_with_origin(
-            &config.server.dist_dir,
-            config.server.asset_origin.as_deref(),
-        )?))
-    } else {
-        tracing::warn!(dist_dir = %config.server.dist_dir.display(), "no front-end build; serving the API only");
-        None
-    };
-    Ok(http::router(
-        Arc::new(App {
-            composer,
-            upstreams,
-            cache,
-            assets,
-            metrics,
-            admin_token: config.admin.token.clone().map(Arc::from),
-            actions: config.actions.clone(),
-            media: config.media.clone(),
-        }),
-        &config.server,
-    ))
+    app::watch(Arc::downgrade(&live));
+    Ok(http::router(live, &server))
 }
 
 /// Accepted connections with Nagle's algorithm off: responses are written whole, and waiting
@@ -132,10 +97,18 @@ pub fn with_nodelay(
 /// Starts the BFF on an ephemeral loopback port in the background (for tests and benchmarks)
 /// and returns its address. It runs until the Tokio runtime stops.
 pub async fn spawn(config: &Config) -> anyhow::Result<std::net::SocketAddr> {
+    spawn_with(config.clone(), None).await
+}
+
+/// [`spawn`], with reloads from `loader`.
+pub async fn spawn_with(
+    config: Config,
+    loader: Option<Loader>,
+) -> anyhow::Result<std::net::SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let app = build(config)?;
     let server = config.server.clone();
+    let app = build_with(config, loader)?;
     tokio::spawn(async move {
         http::serve(listener, app, &server, std::future::pending::<()>()).await;
     });
@@ -145,10 +118,12 @@ pub async fn spawn(config: &Config) -> anyhow::Result<std::net::SocketAddr> {
 /// Serves the BFF on `listener` until `shutdown` resolves, then finishes in-flight requests.
 pub async fn run(
     listener: TcpListener,
-    config: &Config,
+    config: Config,
+    loader: Option<Loader>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = build(config)?;
-    http::serve(listener, app, &config.server, shutdown).await;
+    let server = config.server.clone();
+    let app = build_with(config, loader)?;
+    http::serve(listener, app, &server, shutdown).await;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera_bff::config::{Config, LogFormat, Source};
+use tessera_bff::config::{Config, LogFormat, Loader};
 use tracing_subscriber::EnvFilter;
 
 /// mimalloc: the BFF allocates small, short-lived objects per request (headers, JSON values),
@@ -28,10 +28,10 @@ struct ServeArgs {
     #[arg(long, short, env = "TESSERA_CONFIG", global = true)]
     config: Option<PathBuf>,
     /// Address to listen on (overrides server.listen).
-    #[arg(long)]
+    #[arg(long, global = true)]
     listen: Option<SocketAddr>,
     /// Front-end build to serve (overrides server.dist_dir).
-    #[arg(long)]
+    #[arg(long, global = true)]
     dist_dir: Option<PathBuf>,
 }
 
@@ -132,7 +132,7 @@ fn main() -> ExitCode {
             };
             init_logs(config.log.format);
             let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime can start");
-            match runtime.block_on(serve(config)) {
+            match runtime.block_on(serve(config, loader(&cli.serve))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");
@@ -143,37 +143,32 @@ fn main() -> ExitCode {
     }
 }
 
-/// File (or built-in) < environment < flags. Prints every error and returns `Err` on any.
+/// File (or built-in) < environment < flags: what every reload reads again.
+fn loader(args: &ServeArgs) -> Loader {
+    Loader {
+        path: args.config.clone(),
+        listen: args.listen,
+        dist_dir: args.dist_dir.clone(),
+    }
+}
+
+/// Loads the configuration; prints every error and returns `Err` on any.
 fn load_config(args: &ServeArgs) -> Result<Config, ()> {
-    let source = match &args.config {
-        Some(path) => Source::file(path).map_err(|e| eprintln!("error: {e}"))?,
-        None => Source::builtin(),
-    };
-    let mut config = Config::parse(&source).map_err(|errors| {
+    loader(args).load().map_err(|errors| {
         for e in errors {
             eprintln!("error: {e}");
         }
-    })?;
-    config
-        .apply_env(|key| std::env::var(key).ok())
-        .map_err(|e| eprintln!("error: {e}"))?;
-    if let Some(listen) = args.listen {
-        config.server.listen = listen;
-    }
-    if let Some(dir) = &args.dist_dir {
-        config.server.dist_dir = dir.clone();
-    }
-    Ok(config)
+    })
 }
 
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, loader: Loader) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "Tessera BFF listening");
     println!("Tessera is running at http://{addr}");
-    tessera_bff::run(listener, &config, shutdown_signal()).await
+    tessera_bff::run(listener, config, Some(loader), shutdown_signal()).await
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -13,6 +13,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Metric, Registry};
 
 use crate::config::Config;
+use crate::ops::{Lookup, Recent};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct UpstreamLabels {
@@ -73,6 +74,11 @@ pub(crate) struct PartOutcomeLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct ReloadLabels {
+    pub(crate) outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct ViewLabels {
     pub(crate) view: String,
 }
@@ -99,6 +105,12 @@ pub(crate) struct Metrics {
     pub(crate) part_outcomes: Family<PartOutcomeLabels, Counter>,
     pub(crate) part_duration: Family<PartLabels, Histogram>,
     pub(crate) rendered_hits: Family<ViewLabels, Counter>,
+    /// The running configuration's generation (1 at start, one more per applied reload).
+    pub(crate) config_generation: Gauge<i64, AtomicI64>,
+    /// Reloads by outcome (`applied`, `unchanged`, `rejected`).
+    pub(crate) reloads: Family<ReloadLabels, Counter>,
+    /// The last minutes, per second, for the ops page.
+    pub(crate) recent: Arc<Recent>,
     process: Process,
 }
 
@@ -188,6 +200,16 @@ impl Default for Metrics {
             "rendered_view_hits",
             "Views answered whole from the rendered-view cache",
         );
+        let config_generation = new(
+            r,
+            "config_generation",
+            "The running configuration's generation: 1 at start, one more per applied reload",
+        );
+        let reloads = new(
+            r,
+            "config_reloads",
+            "Configuration reloads by outcome: applied, unchanged, rejected",
+        );
         let process = Process::default();
         register(
             r,
@@ -227,6 +249,9 @@ impl Default for Metrics {
             part_outcomes,
             part_duration,
             rendered_hits,
+            config_generation,
+            reloads,
+            recent: Arc::default(),
             process,
         }
     }
@@ -265,6 +290,20 @@ impl Metrics {
     /// alerts see each upstream and cached part before its first request or failure.
     pub(crate) fn for_config(config: &Config) -> Self {
         let metrics = Self::default();
+        metrics.declare(config);
+        metrics.config_generation.set(1);
+        for outcome in ["applied", "unchanged", "rejected"] {
+            drop(metrics.reloads.get_or_create(&ReloadLabels {
+                outcome: outcome.into(),
+            }));
+        }
+        metrics
+    }
+
+    /// Creates, at zero, the series `config` implies that do not exist yet (a reload's new
+    /// views, parts and upstreams); existing ones keep counting.
+    pub(crate) fn declare(&self, config: &Config) {
+        let metrics = self;
         for name in config.upstreams.keys() {
             let labels = UpstreamLabels {
                 upstream: name.clone(),
@@ -328,7 +367,6 @@ impl Metrics {
                 }
             }
         }
-        metrics
     }
 
     /// The Prometheus text exposition of every metric.
@@ -341,6 +379,9 @@ impl Metrics {
     }
 
     pub(crate) fn cache_event(&self, part: &str, event: &str) {
+        if let Some(lookup) = Lookup::of_event(event) {
+            self.recent.lookup(part, lookup);
+        }
         self.cache_events
             .get_or_create(&CacheLabels {
                 part: part.to_owned(),
@@ -388,6 +429,7 @@ impl Metrics {
                 part: part.to_owned(),
             })
             .observe(took.as_secs_f64());
+        self.recent.outcome(part, status);
         self.part_outcomes
             .get_or_create(&PartOutcomeLabels {
                 part: part.to_owned(),
@@ -414,8 +456,7 @@ impl Metrics {
     }
 }
 
-/// Every part status, as counted in `tessera_part_outcomes_total`.
-const PART_STATUSES: [&str; 6] = ["ok", "stale", "partial", "fallback", "timeout", "error"];
+pub(crate) use crate::ops::PART_STATUSES;
 
 /// Every (route, name) the configuration implies.
 fn route_names(config: &Config) -> Vec<(&'static str, String)> {

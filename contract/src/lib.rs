@@ -10,12 +10,14 @@
 //! - [`StreamLine`]: one line of the NDJSON stream of the same view.
 //! - [`ErrorBody`]: every 4xx/5xx JSON body the BFF and the demo services return.
 //! - [`data`]: the demo services' JSON inside parts, as the front end reads it.
+//! - [`ops`]: the admin API's live statistics, as the ops page reads them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 pub mod data;
+pub mod ops;
 
 /// How a part was obtained. `Ok`, `Stale` and `Partial` carry upstream data; `Fallback` carries
 /// the configured fallback value; `Timeout` and `Error` carry none.

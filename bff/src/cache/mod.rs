@@ -52,6 +52,9 @@ pub(crate) struct Lookup<'a> {
     /// The deadline of a background refresh, from when it starts.
     pub refresh_timeout: Duration,
     pub request_id: Option<&'a str>,
+    /// The client a fill calls: the one of the configuration the request began on (a reload
+    /// may replace it while the cache, and its entries, stay).
+    pub upstreams: &'a Arc<Upstreams>,
 }
 
 /// What the cache gives a part.
@@ -104,7 +107,6 @@ struct Inner {
     invalidations: Mutex<Invalidations>,
     /// Fills that may go on after every client waiting for them left (each holds a permit).
     detached: Arc<Semaphore>,
-    upstreams: Arc<Upstreams>,
     metrics: Metrics,
 }
 
@@ -121,7 +123,6 @@ impl PartCache {
     /// `retention`: how long a drop is remembered, longer than anything begun before it lives.
     pub(crate) fn new(
         config: &CacheConfig,
-        upstreams: Arc<Upstreams>,
         shared: Option<SharedCache>,
         retention: Duration,
         metrics: Metrics,
@@ -148,7 +149,6 @@ impl PartCache {
                 sweep_at: AtomicUsize::new(MIN_SWEEP),
                 invalidations: Mutex::new(Invalidations::new(retention)),
                 detached: Arc::new(Semaphore::new(config.max_detached_fills)),
-                upstreams,
                 metrics,
             }),
         }
@@ -249,6 +249,7 @@ impl PartCache {
         let request_id = lookup.request_id.map(str::to_owned);
         let policy = lookup.policy.clone();
         let label = lookup.label.to_owned();
+        let upstreams = lookup.upstreams.clone();
         let mark = self.invalidation_mark();
         let number = self.inner.flights.fetch_add(1, Ordering::Relaxed);
         let flight = async move {
@@ -260,8 +261,7 @@ impl PartCache {
                 (None, None) => None,
             };
             let etag = previous.as_ref().and_then(|p| p.etag.clone());
-            let result = inner
-                .upstreams
+            let result = upstreams
                 .get(
                     &upstream,
                     &path,

@@ -466,6 +466,7 @@ async fn fetch(
                     deadline,
                     refresh_timeout,
                     request_id,
+                    upstreams: &context.upstreams,
                 })
                 .await
         }

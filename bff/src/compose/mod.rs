@@ -57,10 +57,11 @@ pub(crate) struct ViewRequest {
 }
 
 impl ViewRequest {
-    /// The key of this request's rendered view: the view, the id, the parts and the page.
-    fn rendered_key(&self, view: &str, id: &str) -> String {
+    /// The key of this request's rendered view: the view (and its revision), the id, the
+    /// parts and the page.
+    fn rendered_key(&self, view: &str, revision: u64, id: &str) -> String {
         format!(
-            "{view}/{id}?{}&{}",
+            "{view}@{revision}/{id}?{}&{}",
             self.parts
                 .as_ref()
                 .map_or_else(|| "*".into(), |p| p.join(",")),
@@ -113,20 +114,27 @@ pub(crate) struct PartAnswer {
 }
 
 impl Composer {
-    /// Plans every view of a validated configuration.
+    /// Plans every view of a validated configuration; `revision` says which configuration
+    /// generation each view's settings date from.
     pub(crate) fn new(
         views: &BTreeMap<String, ViewConfig>,
+        revision: impl Fn(&str) -> u64,
         cache: PartCache,
         upstreams: Arc<Upstreams>,
         metrics: Metrics,
     ) -> Self {
-        let views = plan(views);
+        let views = plan(views, revision);
         Self {
             views: Arc::new(views),
             cache,
             upstreams,
             metrics,
         }
+    }
+
+    /// The revision of view `name` (see [`ViewPlan::revision`]).
+    pub(crate) fn revision(&self, name: &str) -> Option<u64> {
+        self.views.get(name).map(|view| view.revision)
     }
 
     /// The configured view's own name, if there is one called `name`.
@@ -216,8 +224,8 @@ impl Composer {
         request: ViewRequest,
     ) -> Result<Document, ComposeError> {
         // Checked first: a rendered copy must never answer a request the view would refuse.
-        self.check(view, id, request.parts.as_deref())?;
-        let key = request.rendered_key(view, id);
+        let revision = self.check(view, id, request.parts.as_deref())?.revision;
+        let key = request.rendered_key(view, revision, id);
         if let Some(rendered) = self.cache.rendered(&key) {
             self.metrics.rendered_hit(view);
             return Ok(Document {

@@ -44,10 +44,16 @@ pub(super) struct ViewPlan {
     pub(super) id: IdKind,
     pub(super) budget: Duration,
     pub(super) parts: BTreeMap<String, Arc<PartPlan>>,
+    /// The configuration generation this view's settings date from: part of its rendered
+    /// views' keys, so a reload that changes the view never serves one rendered before.
+    pub(super) revision: u64,
 }
 
-/// Plans every view of a validated configuration.
-pub(super) fn plan(views: &BTreeMap<String, ViewConfig>) -> BTreeMap<String, ViewPlan> {
+/// Plans every view of a validated configuration; `revision` gives each view's.
+pub(super) fn plan(
+    views: &BTreeMap<String, ViewConfig>,
+    revision: impl Fn(&str) -> u64,
+) -> BTreeMap<String, ViewPlan> {
     views
         .iter()
         .map(|(name, view)| {
@@ -94,6 +100,7 @@ pub(super) fn plan(views: &BTreeMap<String, ViewConfig>) -> BTreeMap<String, Vie
                 id: view.id,
                 budget: Duration::from_millis(*view.budget_ms.get_ref()),
                 parts,
+                revision: revision(name),
             };
             (name.clone(), plan)
         })

@@ -5,15 +5,18 @@
 //! - `types`: what each section holds, with its defaults;
 //! - `validate`: the cross-checks `tessera-bff check` runs;
 //! - `source`: files, the built-in config, environment overrides, error positions;
+//! - `loader`: file, environment and flags in order, as `check`, start and reload read them;
 //! - `template`: the path-template language of parts (parsed and checked here, rendered by
 //!   the composition).
 
+mod loader;
 pub mod shape;
 mod source;
 pub(crate) mod template;
 mod types;
 mod validate;
 
+pub use loader::Loader;
 use source::key_at;
 pub use source::{ConfigError, DEFAULT_CONFIG, DEFAULT_CONFIG_NAME, Source};
 pub use types::*;

@@ -171,6 +171,9 @@ impl Config {
         if let Some(token) = var("TESSERA_ADMIN_TOKEN") {
             self.admin.token = Some(token).filter(|t| !t.is_empty());
         }
+        if let Some(endpoint) = var("TESSERA_OTLP_ENDPOINT") {
+            self.telemetry.otlp_endpoint = Some(endpoint).filter(|e| !e.is_empty());
+        }
         Ok(())
     }
 }

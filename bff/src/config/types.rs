@@ -9,7 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// The whole configuration, one section per concern.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -30,11 +30,33 @@ pub struct Config {
     pub media: BTreeMap<String, MediaConfig>,
     #[serde(default)]
     pub log: LogConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
+}
+
+/// OpenTelemetry traces; off unless an endpoint is set.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The OTLP/HTTP collector's base URL, e.g. `http://127.0.0.1:4318` (spans go to
+    /// `/v1/traces` under it). Env `TESSERA_OTLP_ENDPOINT`.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the BFF's spans.
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: None,
+            service_name: "tessera-bff".to_owned(),
+        }
+    }
 }
 
 /// How the BFF logs (`RUST_LOG` still picks what: e.g. `tessera_bff::access=off` silences
 /// the access lines).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// `text` (for people) or `json` (one object per line, for collectors). Env
@@ -52,7 +74,7 @@ pub enum LogFormat {
 }
 
 /// The part cache: bounded in entries and bytes, optionally shared through Redis.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     pub max_entries: u64,
@@ -125,7 +147,7 @@ pub(crate) fn drop_target_problem(
 }
 
 /// The admin API (`POST /admin/invalidate`); off unless a token is set.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Bearer token (env `TESSERA_ADMIN_TOKEN`).
@@ -134,7 +156,7 @@ pub struct AdminConfig {
 
 /// `POST /api/actions/{name}/{id}`: relays the JSON body to `upstream` at `path` (once, never
 /// retried) and, when it succeeds, drops the cache entries under each `invalidate` prefix.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionConfig {
     pub upstream: Spanned<String>,
@@ -149,7 +171,7 @@ pub struct ActionConfig {
 
 /// `GET /media/{name}/{file}`: relays an image from `upstream` at `path`, where `{file}` is the
 /// requested file name (letters, digits, `-`, `_` and an image extension; nothing else).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MediaConfig {
     pub upstream: Spanned<String>,
@@ -166,7 +188,7 @@ fn default_action_timeout_ms() -> u64 {
     2_000
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
@@ -180,6 +202,8 @@ pub struct ServerConfig {
     pub header_read_timeout_ms: u64,
     /// The largest request head (request line and headers); past it, a 431.
     pub max_header_bytes: usize,
+    /// Reload the configuration when its file (or a symlink in its folder) changes.
+    pub watch_config: bool,
 }
 
 impl Default for ServerConfig {
@@ -191,11 +215,12 @@ impl Default for ServerConfig {
             asset_origin: None,
             header_read_timeout_ms: 10_000,
             max_header_bytes: 32 * 1024,
+            watch_config: true,
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UpstreamConfig {
     /// Base URL of the service, e.g. `http://127.0.0.1:8081`.
@@ -285,7 +310,7 @@ impl IdKind {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ViewConfig {
     pub id: IdKind,
@@ -299,7 +324,7 @@ fn default_budget_ms() -> Spanned<u64> {
     Spanned::new(0..0, 2_000)
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartConfig {
     pub upstream: Spanned<String>,
@@ -342,7 +367,7 @@ pub struct PartConfig {
 }
 
 /// Freshness of a cached part (RFC 5861 windows).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PartCacheConfig {
     /// Served as `ok` for this long (capped by the upstream's `max-age`).
@@ -388,7 +413,7 @@ impl PartConfig {
 }
 
 /// Circuit-breaker settings of one upstream.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the circuit.
@@ -410,7 +435,7 @@ impl Default for BreakerConfig {
 }
 
 /// Host-ejection settings of one upstream.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct EjectionConfig {
     /// Consecutive failures of one host that take it out of rotation.
@@ -429,7 +454,7 @@ impl Default for EjectionConfig {
 }
 
 /// Retry settings of one upstream.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Attempts in all, the first included; 1 turns retries off.

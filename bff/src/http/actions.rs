@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,7 +13,7 @@ use tokio::time::Instant;
 use super::error::AppError;
 use super::extract::Path;
 use super::request_id::request_id;
-use super::state::AppState;
+use super::state::Current;
 use crate::cache::Invalidation;
 use crate::config::IdKind;
 use crate::upstream::UpstreamError;
@@ -22,13 +21,14 @@ use crate::upstream::UpstreamError;
 /// The JSON body goes to the action's upstream once (writes are not retried); the upstream's
 /// answer comes back, and on success the action's invalidation prefixes are dropped everywhere.
 pub(crate) async fn action(
-    State(state): State<AppState>,
+    Current(state): Current,
     Path((name, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, AppError> {
     let body = body?;
     let action = state
+        .config
         .actions
         .get(&name)
         .ok_or_else(|| AppError::NotFound(format!("no action named {name:?}")))?;

@@ -1,13 +1,16 @@
-//! The admin API: `POST /admin/invalidate` (bearer token) drops cache entries by key or prefix
-//! on every replica.
+//! The admin API, behind a bearer token: `POST /admin/invalidate` drops cache entries by key
+//! or prefix on every replica, `POST /admin/reload` loads the configuration again, and
+//! `GET /admin/stats` is the live state the ops page shows.
 
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use tessera_contract::ops::Stats;
 
 use super::error::AppError;
 use super::extract::Json;
-use super::state::AppState;
+use super::state::{App, AppState, Current};
+use crate::app::ReloadTrigger;
 use crate::cache::Invalidation;
 
 /// `POST /admin/invalidate` with `{"key": "..."}` or `{"prefix": "..."}` (keys are
@@ -15,7 +18,7 @@ use crate::cache::Invalidation;
 /// and whether the shared cache took it; a drop Redis did not take is a 503 (this replica's
 /// layers are dropped all the same).
 pub(crate) async fn invalidate(
-    State(state): State<AppState>,
+    Current(state): Current,
     headers: HeaderMap,
     body: Result<Json<Invalidation>, AppError>,
 ) -> Result<Response, AppError> {
@@ -33,8 +36,41 @@ pub(crate) async fn invalidate(
     Ok(axum::Json(answer).into_response())
 }
 
+/// `POST /admin/reload`: loads and validates the configuration again. 200 with what the reload
+/// did (`applied` or `unchanged`); 422 with the errors (file, line, key) when it was rejected
+/// and the running configuration stays.
+pub(crate) async fn reload(
+    State(live): State<AppState>,
+    Current(app): Current,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    authorize(&app, &headers)?;
+    let info = live.reload(ReloadTrigger::Admin).await;
+    let status = if info.outcome == "rejected" {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, axum::Json(info)).into_response())
+}
+
+/// `GET /admin/stats`: this replica's live state (see [`Stats`]). Never cached.
+pub(crate) async fn stats(
+    State(live): State<AppState>,
+    Current(app): Current,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    authorize(&app, &headers)?;
+    let stats: Stats = live.stats();
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::Json(stats),
+    )
+        .into_response())
+}
+
 /// The admin API is off without a token, and needs exactly that token as a bearer.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+fn authorize(state: &App, headers: &HeaderMap) -> Result<(), AppError> {
     let Some(token) = &state.admin_token else {
         return Err(AppError::NotFound(
             "the admin API is off (set admin.token or TESSERA_ADMIN_TOKEN)".into(),

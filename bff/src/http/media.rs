@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_contract::if_none_match;
@@ -13,7 +12,7 @@ use tokio::time::Instant;
 use super::error::AppError;
 use super::extract::Path;
 use super::request_id::request_id;
-use super::state::AppState;
+use super::state::Current;
 
 /// Image types the relay passes on, by file extension.
 const EXTENSIONS: [&str; 6] = ["svg", "png", "jpg", "jpeg", "webp", "avif"];
@@ -22,11 +21,12 @@ const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
 
 /// `GET /media/{name}/{file}`.
 pub(crate) async fn media(
-    State(state): State<AppState>,
+    Current(state): Current,
     Path((name, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
     let config = state
+        .config
         .media
         .get(&name)
         .ok_or_else(|| AppError::NotFound(format!("no media named {name:?}")))?;

@@ -4,7 +4,8 @@
 //!
 //! - `router` (here): the one place routes and layers are stacked;
 //! - `state`: what handlers can reach; `extract`: extractors whose rejections are ours;
-//! - `views`: composite views and single parts; `actions`: writes; `admin`: invalidation;
+//! - `views`: composite views and single parts; `actions`: writes; `admin`: invalidation,
+//!   reload and the ops page's stats;
 //!   `media`: relayed images; `health`: `/healthz` and `/metrics`;
 //! - `request_id`: the id every request carries; `observe`: request metrics;
 //!   `error`: the one error type and its mapping;
@@ -24,7 +25,7 @@ mod views;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -39,7 +40,7 @@ use crate::assets::Refusal;
 use crate::config::ServerConfig;
 use error::{AppError, json_error};
 pub(crate) use serve::serve;
-pub(crate) use state::{App, AppState};
+pub(crate) use state::AppState;
 
 /// The BFF's HTTP interface.
 pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
@@ -63,6 +64,14 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         .route(
             "/admin/invalidate",
             post(admin::invalidate).fallback(|| async { AppError::MethodNotAllowed }),
+        )
+        .route(
+            "/admin/reload",
+            post(admin::reload).fallback(|| async { AppError::MethodNotAllowed }),
+        )
+        .route(
+            "/admin/stats",
+            get(admin::stats).fallback(|| async { AppError::MethodNotAllowed }),
         )
         .route("/media/{name}/{file}", get(media::media))
         .nest("/api", api)
@@ -120,7 +129,7 @@ async fn head_within(limit: usize, request: Request, next: Next) -> Response {
 
 /// Everything outside `/api`: the front-end build, with the page's security headers.
 async fn static_files(
-    State(state): State<AppState>,
+    state::Current(state): state::Current,
     method: Method,
     uri: Uri,
     headers: HeaderMap,

@@ -5,6 +5,7 @@ use std::sync::atomic::AtomicI64;
 use std::time::Instant;
 
 use axum::extract::{Request, State};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
 use prometheus_client::metrics::gauge::Gauge;
@@ -13,19 +14,28 @@ use super::request_id::request_id;
 use super::state::{App, AppState};
 use super::views::PartsSummary;
 
-/// Counts and times every request (see [`crate::metrics::Metrics::request`]).
+/// The response header naming the configuration generation that answered.
+pub(crate) const GENERATION_HEADER: &str = "x-tessera-generation";
+
+/// Loads the running generation for the request (its handlers all see that one), and counts
+/// and times the request (see [`crate::metrics::Metrics::request`]).
 pub(crate) async fn observe(
-    State(state): State<AppState>,
-    request: Request,
+    State(live): State<AppState>,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let (route, name) = route_of(&state, request.uri().path());
-    let metrics = &state.metrics;
+    let app = live.current();
+    request.extensions_mut().insert(app.clone());
+    let (route, name) = route_of(&app, request.uri().path());
+    let metrics = &app.metrics;
     // A guard: a request whose client went away is dropped mid-way, and still leaves.
     let in_flight = InFlight::new(&metrics.in_flight);
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     drop(in_flight);
+    response
+        .headers_mut()
+        .insert(GENERATION_HEADER, HeaderValue::from(app.generation));
     let took = started.elapsed();
     let status = response.status().as_u16();
     metrics.request(route, name, status, took);
@@ -56,9 +66,12 @@ fn route_of<'a>(app: &'a App, path: &str) -> (&'static str, &'a str) {
     match (first, second) {
         ("api", Some("views")) => ("view", known(app.composer.view_name(segments.next()))),
         ("api", Some("parts")) => ("part", known(app.composer.view_name(segments.next()))),
-        ("api", Some("actions")) => ("action", known(key_of(&app.actions, segments.next()))),
+        ("api", Some("actions")) => (
+            "action",
+            known(key_of(&app.config.actions, segments.next())),
+        ),
         ("api", _) => ("view", "other"),
-        ("media", media) => ("media", known(key_of(&app.media, media))),
+        ("media", media) => ("media", known(key_of(&app.config.media, media))),
         ("admin", _) => ("admin", ""),
         ("healthz", None) => ("health", ""),
         ("metrics", None) => ("metrics", ""),

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
@@ -20,7 +19,7 @@ use tessera_contract::{PartOutcome, StreamLine, encode_part_line, if_none_match}
 use super::error::{AppError, verdict_status};
 use super::extract::{Path, Query};
 use super::request_id::request_id;
-use super::state::AppState;
+use super::state::Current;
 use crate::compose::{self, Execution, Verdict, ViewRequest};
 
 /// The request header with which a client asks for a shorter budget than the view's, in ms.
@@ -52,7 +51,7 @@ const MAX_PAGE: u32 = 100_000;
 
 /// `GET /api/views/{view}/{id}`.
 pub(crate) async fn view(
-    State(state): State<AppState>,
+    Current(state): Current,
     Path((view, id)): Path<(String, String)>,
     Query(query): Query<ViewQuery>,
     // Taken whole rather than as a `HeaderMap`, which would be a copy.
@@ -107,7 +106,7 @@ fn json_body(body: Bytes) -> impl IntoResponse {
 /// `GET /api/parts/{view}/{part}/{id}`: one part (and whatever it needs), for tiles that load
 /// on their own. The HTTP status is the part's own, as if it were critical.
 pub(crate) async fn part(
-    State(state): State<AppState>,
+    Current(state): Current,
     Path((view, part, id)): Path<(String, String, String)>,
     Query(query): Query<PartQuery>,
     headers: HeaderMap,

@@ -19,6 +19,17 @@ pub(crate) enum BreakerState {
     HalfOpen,
 }
 
+impl BreakerState {
+    /// As the ops page shows it.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half-open",
+        }
+    }
+}
+
 #[derive(Debug)]
 enum Inner {
     Closed {
@@ -41,30 +52,33 @@ enum Inner {
 #[derive(Debug)]
 pub(crate) struct Breaker {
     config: BreakerConfig,
-    inner: Mutex<Inner>,
+    /// The state, and when it last changed (for the ops page).
+    inner: Mutex<(Inner, Instant)>,
 }
 
 impl Breaker {
     pub(crate) fn new(config: BreakerConfig) -> Self {
         Self {
             config,
-            inner: Mutex::new(Inner::Closed { failures: 0 }),
+            inner: Mutex::new((Inner::Closed { failures: 0 }, Instant::now())),
         }
     }
 
     /// Whether a request may go out now.
     pub(crate) fn allow(&self) -> bool {
-        let mut inner = self.inner.lock().expect("breaker lock");
+        let mut guard = self.inner.lock().expect("breaker lock");
+        let (inner, changed) = &mut *guard;
         let now = Instant::now();
         let probe_period = Duration::from_millis(self.config.open_ms);
         match *inner {
             Inner::Closed { .. } => true,
             Inner::Open { until } if now < until => false,
-            Inner::Open { .. } => {
+            Inner::Open { until } => {
                 *inner = Inner::HalfOpen {
                     probes: 1,
                     since: now,
                 };
+                *changed = until;
                 true
             }
             Inner::HalfOpen { since, .. } if now >= since + probe_period => {
@@ -86,10 +100,12 @@ impl Breaker {
     }
 
     pub(crate) fn record(&self, success: bool) {
-        let mut inner = self.inner.lock().expect("breaker lock");
+        let mut guard = self.inner.lock().expect("breaker lock");
+        let (inner, changed) = &mut *guard;
         let open = || Inner::Open {
             until: Instant::now() + Duration::from_millis(self.config.open_ms),
         };
+        let before = std::mem::discriminant(&*inner);
         *inner = match (&*inner, success) {
             (_, true) => Inner::Closed { failures: 0 },
             (Inner::Closed { failures }, false)
@@ -104,13 +120,24 @@ impl Breaker {
             (Inner::HalfOpen { .. }, false) => open(),
             (Inner::Open { until }, false) => Inner::Open { until: *until },
         };
+        if std::mem::discriminant(&*inner) != before {
+            *changed = Instant::now();
+        }
     }
 
     pub(crate) fn state(&self) -> BreakerState {
-        match *self.inner.lock().expect("breaker lock") {
-            Inner::Closed { .. } => BreakerState::Closed,
-            Inner::Open { until } if Instant::now() < until => BreakerState::Open,
-            Inner::Open { .. } | Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        self.state_since().0
+    }
+
+    /// The state, and since when it holds.
+    pub(crate) fn state_since(&self) -> (BreakerState, Instant) {
+        let (inner, changed) = &*self.inner.lock().expect("breaker lock");
+        match *inner {
+            Inner::Closed { .. } => (BreakerState::Closed, *changed),
+            Inner::Open { until } if Instant::now() < until => (BreakerState::Open, *changed),
+            // Half-open from the moment the open period ended, probed or not.
+            Inner::Open { until } => (BreakerState::HalfOpen, until),
+            Inner::HalfOpen { .. } => (BreakerState::HalfOpen, *changed),
         }
     }
 }

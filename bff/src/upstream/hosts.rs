@@ -54,6 +54,18 @@ impl Hosts {
         (index, &self.hosts[index].base)
     }
 
+    /// Each host's base URL and, while it is ejected, until when.
+    pub(crate) fn states(&self) -> Vec<(&str, Option<Instant>)> {
+        let now = Instant::now();
+        self.hosts
+            .iter()
+            .map(|host| {
+                let (_, until) = *host.health.lock().expect("host lock");
+                (host.base.as_str(), until.filter(|&until| until > now))
+            })
+            .collect()
+    }
+
     pub(crate) fn record(&self, index: usize, success: bool) {
         let mut health = self.hosts[index].health.lock().expect("host lock");
         if success {

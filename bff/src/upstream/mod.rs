@@ -16,8 +16,11 @@ use http::header;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
+use tessera_contract::ops::{BreakerInfo, Bulkhead, HostInfo, UpstreamStats};
+
 use crate::config::UpstreamConfig;
 use crate::metrics::{Metrics, UpstreamLabels};
+use crate::ops::{Recent, unix_ms};
 pub(crate) use attempt::{Fetched, Media};
 use attempt::{attempt, attempt_media, classify, read_body};
 use breaker::{Breaker, BreakerState};
@@ -55,6 +58,9 @@ struct Guards {
 #[derive(Debug)]
 struct Upstream {
     name: String,
+    /// What it was built from: a reload keeps an upstream (and its guards' state) whose
+    /// settings did not change.
+    config: UpstreamConfig,
     hosts: Hosts,
     client: reqwest::Client,
     /// Indexed by [`Lane`].
@@ -65,17 +71,27 @@ struct Upstream {
 /// All configured upstreams by name. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub(crate) struct Upstreams {
-    by_name: HashMap<String, Upstream>,
+    by_name: HashMap<String, Arc<Upstream>>,
     metrics: Metrics,
 }
 
 impl Upstreams {
+    /// The clients of `configs`. Those of `previous` whose settings are the same are kept as
+    /// they are — breakers, bulkheads, host ejection, connection pools and all.
     pub(crate) fn new<'a>(
         configs: impl IntoIterator<Item = (&'a String, &'a UpstreamConfig)>,
         metrics: Metrics,
+        previous: Option<&Upstreams>,
     ) -> Result<Self, reqwest::Error> {
         let mut by_name = HashMap::new();
         for (name, config) in configs {
+            let kept = previous
+                .and_then(|p| p.by_name.get(name))
+                .filter(|upstream| upstream.config == *config);
+            if let Some(kept) = kept {
+                by_name.insert(name.clone(), kept.clone());
+                continue;
+            }
             let client = reqwest::Client::builder()
                 .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
                 .pool_idle_timeout(Duration::from_secs(60))
@@ -87,8 +103,9 @@ impl Upstreams {
                 .collect();
             by_name.insert(
                 name.clone(),
-                Upstream {
+                Arc::new(Upstream {
                     name: name.clone(),
+                    config: config.clone(),
                     hosts: Hosts::new(hosts, config.ejection.clone()),
                     client,
                     lanes: [(); 3].map(|()| Guards {
@@ -96,10 +113,34 @@ impl Upstreams {
                         bulkhead: Arc::new(Semaphore::new(config.max_concurrency)),
                     }),
                     retry: RetryPolicy::new(config.retry.clone()),
-                },
+                }),
             );
         }
         Ok(Self { by_name, metrics })
+    }
+
+    /// The upstreams that are new here, were changed or are gone since `previous`.
+    pub(crate) fn changed_since(&self, previous: &Upstreams) -> Vec<String> {
+        let mut changed: Vec<String> = self
+            .by_name
+            .iter()
+            .filter(|(name, upstream)| {
+                previous
+                    .by_name
+                    .get(*name)
+                    .is_none_or(|old| !Arc::ptr_eq(old, upstream))
+            })
+            .map(|(name, _)| name.clone())
+            .chain(
+                previous
+                    .by_name
+                    .keys()
+                    .filter(|name| !self.by_name.contains_key(*name))
+                    .cloned(),
+            )
+            .collect();
+        changed.sort();
+        changed
     }
 
     /// `GET {upstream}{path}` as JSON, giving up at `deadline`. With `if_none_match`, a 304
@@ -156,6 +197,7 @@ impl Upstreams {
         let labels = UpstreamLabels {
             upstream: upstream.to_owned(),
         };
+        let started = Instant::now();
         let result = self
             .guarded(target, lane, &labels, path, deadline, attempt)
             .await;
@@ -164,6 +206,12 @@ impl Upstreams {
             Err(e) => e.code(),
         };
         self.metrics.upstream_outcome(upstream, outcome);
+        if lane == Lane::Reads {
+            let failed = result.as_ref().is_err_and(UpstreamError::is_failure);
+            self.metrics
+                .recent
+                .call(upstream, started.elapsed(), failed);
+        }
         result
     }
 
@@ -245,6 +293,46 @@ impl Upstreams {
         }
     }
 
+    /// Each upstream's guards and its recent calls, by name, for the ops page.
+    pub(crate) fn stats(&self, recent: &Recent) -> Vec<UpstreamStats> {
+        let mut stats: Vec<UpstreamStats> = self
+            .by_name
+            .values()
+            .map(|upstream| {
+                let reads = &upstream.lanes[Lane::Reads as usize];
+                let (state, since) = reads.breaker.state_since();
+                let limit = upstream.config.max_concurrency as u64;
+                let free = reads.bulkhead.available_permits() as u64;
+                let (last_minute, history) = recent.upstream(&upstream.name);
+                UpstreamStats {
+                    name: upstream.name.clone(),
+                    breaker: BreakerInfo {
+                        state: state.as_str().to_owned(),
+                        since_ms: unix_ms(since),
+                    },
+                    hosts: upstream
+                        .hosts
+                        .states()
+                        .into_iter()
+                        .map(|(url, ejected_until)| HostInfo {
+                            url: url.to_owned(),
+                            state: if ejected_until.is_some() { "ejected" } else { "up" }.to_owned(),
+                            ejected_until_ms: ejected_until.map(unix_ms),
+                        })
+                        .collect(),
+                    bulkhead: Bulkhead {
+                        in_use: limit.saturating_sub(free),
+                        limit,
+                    },
+                    last_minute,
+                    history,
+                }
+            })
+            .collect();
+        stats.sort_by(|a, b| a.name.cmp(&b.name));
+        stats
+    }
+
     /// Whether `upstream` is configured.
     pub(crate) fn has(&self, upstream: &str) -> bool {
         self.target(upstream).is_ok()
@@ -253,6 +341,7 @@ impl Upstreams {
     fn target(&self, upstream: &str) -> Result<&Upstream, UpstreamError> {
         self.by_name
             .get(upstream)
+            .map(|u| &**u)
             .ok_or_else(|| UpstreamError::Unknown(upstream.to_owned()))
     }
 

@@ -1,0 +1,159 @@
+//! The application, one generation per configuration: everything built from one validated
+//! [`Config`] — views, upstream clients, the part cache — and what a reload keeps of the one
+//! before it.
+//!
+//! - here: [`App`], one generation, built fresh or from the previous one;
+//! - `changes`: what differs between two configurations (settings only a restart applies,
+//!   parts whose cache entries go);
+//! - `live`: the running generation, swapped whole by a reload, and the ops page's stats;
+//! - `watch`: what triggers a reload (SIGHUP, the configuration's folder changing).
+
+mod changes;
+mod live;
+mod watch;
+
+use std::sync::Arc;
+
+use crate::StartError;
+use crate::assets::Assets;
+use crate::cache::{Invalidation, PartCache, SharedCache};
+use crate::compose::Composer;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::upstream::Upstreams;
+pub(crate) use live::{Live, ReloadTrigger};
+pub(crate) use watch::watch;
+
+/// One generation of the application. A request holds the generation it began on to its end,
+/// so a reload never changes a request half-way.
+#[derive(Debug)]
+pub(crate) struct App {
+    /// 1 at start; one more for every reload that changed something.
+    pub(crate) generation: u64,
+    /// What it was built from (with the running values of settings only a restart applies).
+    pub(crate) config: Config,
+    pub(crate) composer: Composer,
+    /// The client of every data service, behind its guards (writes and images use it directly).
+    pub(crate) upstreams: Arc<Upstreams>,
+    pub(crate) cache: PartCache,
+    /// The front-end build; `None` serves the API only.
+    pub(crate) assets: Option<Arc<Assets>>,
+    pub(crate) metrics: Metrics,
+    /// The admin API's bearer token; without one the admin API is off.
+    pub(crate) admin_token: Option<Arc<str>>,
+}
+
+/// What a new generation started afresh: the names of upstreams (`catalog`) and parts
+/// (`product.details`), and the cache drops that go with them.
+#[derive(Debug, Default)]
+pub(crate) struct Fresh {
+    pub(crate) names: Vec<String>,
+    pub(crate) drops: Vec<Invalidation>,
+}
+
+impl App {
+    /// The first generation. The front-end build is optional: if `dist_dir` does not exist
+    /// the BFF serves its API alone.
+    pub(crate) fn first(config: Config, metrics: Metrics) -> Result<Self, StartError> {
+        let shared = config
+            .cache
+            .redis_url
+            .as_deref()
+            .map(|url| {
+                SharedCache::new(
+                    url,
+                    std::time::Duration::from_millis(config.cache.redis_timeout_ms),
+                    config.drop_retention(),
+                    metrics.clone(),
+                )
+            })
+            .transpose()?;
+        let assets = if config.server.dist_dir.exists() {
+            Some(Arc::new(Assets::load_with_origin(
+                &config.server.dist_dir,
+                config.server.asset_origin.as_deref(),
+            )?))
+        } else {
+            tracing::warn!(dist_dir = %config.server.dist_dir.display(), "no front-end build; serving the API only");
+            None
+        };
+        let upstreams = Arc::new(Upstreams::new(&config.upstreams, metrics.clone(), None)?);
+        let cache = PartCache::new(
+            &config.cache,
+            shared,
+            config.drop_retention(),
+            metrics.clone(),
+        );
+        let composer = Composer::new(
+            &config.views,
+            |_| 1,
+            cache.clone(),
+            upstreams.clone(),
+            metrics.clone(),
+        );
+        Ok(Self {
+            generation: 1,
+            admin_token: config.admin.token.clone().map(Arc::from),
+            config,
+            composer,
+            upstreams,
+            cache,
+            assets,
+            metrics,
+        })
+    }
+
+    /// The generation after `self`, from `config` (whose restart-only settings are already
+    /// those running). Upstreams whose settings are unchanged keep their guards' state, and
+    /// the cache keeps its entries unless its own settings changed; views keep their rendered
+    /// copies only if unchanged.
+    pub(crate) fn next(&self, config: Config) -> Result<(Self, Fresh), StartError> {
+        let generation = self.generation + 1;
+        let upstreams = Arc::new(Upstreams::new(
+            &config.upstreams,
+            self.metrics.clone(),
+            Some(&self.upstreams),
+        )?);
+        let cache = if config.cache == self.config.cache {
+            self.cache.clone()
+        } else {
+            PartCache::new(
+                &config.cache,
+                self.cache.shared().cloned(),
+                config.drop_retention(),
+                self.metrics.clone(),
+            )
+        };
+        let composer = Composer::new(
+            &config.views,
+            |view| {
+                let same = self.config.views.get(view) == config.views.get(view);
+                match self.composer.revision(view) {
+                    Some(revision) if same => revision,
+                    _ => generation,
+                }
+            },
+            cache.clone(),
+            upstreams.clone(),
+            self.metrics.clone(),
+        );
+        let mut fresh = Fresh::default();
+        for upstream in upstreams.changed_since(&self.upstreams) {
+            fresh.drops.push(Invalidation::Prefix(format!("{upstream}:")));
+            fresh.names.push(upstream);
+        }
+        changes::changed_parts(&self.config, &config, &mut fresh);
+        self.metrics.declare(&config);
+        let next = Self {
+            generation,
+            admin_token: config.admin.token.clone().map(Arc::from),
+            config,
+            composer,
+            upstreams,
+            cache,
+            assets: self.assets.clone(),
+            metrics: self.metrics.clone(),
+        };
+        Ok((next, fresh))
+    }
+}
