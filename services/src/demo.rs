@@ -5,16 +5,19 @@ use std::net::SocketAddr;
 use std::path::Path;
 
 use crate::catalog::Catalog;
+use crate::common::telemetry::{ServiceTracer, Telemetry};
 use crate::inventory::Inventory;
 use crate::recommendations::Recommendations;
 use crate::reviews::Reviews;
 use crate::{FaultSwitch, Scale};
 
-/// One running service: where it listens and the switch that injects its faults.
+/// One running service: where it listens, the switch that injects its faults, and its tracer
+/// (off unless the demo was started with telemetry).
 #[derive(Debug, Clone)]
 pub struct Running {
     pub addr: SocketAddr,
     pub faults: FaultSwitch,
+    pub tracer: ServiceTracer,
 }
 
 /// The four services, running on the current Tokio runtime until it stops.
@@ -29,6 +32,16 @@ pub struct Demo {
 impl Demo {
     /// Opens (seeding on first use) the four stores in `dir` and serves each on `127.0.0.1:0`.
     pub async fn start(dir: &Path, scale: Scale) -> anyhow::Result<Self> {
+        Self::start_with(dir, scale, &Telemetry::off()).await
+    }
+
+    /// [`Demo::start`], each service exporting its spans as `telemetry` says, under its own
+    /// `service.name` (`catalog`, `inventory`, `reviews`, `recommendations`).
+    pub async fn start_with(
+        dir: &Path,
+        scale: Scale,
+        telemetry: &Telemetry,
+    ) -> anyhow::Result<Self> {
         let dir = dir.to_owned();
         let (catalog, inventory, reviews, recommendations) =
             tokio::task::spawn_blocking(move || {
@@ -41,10 +54,13 @@ impl Demo {
             })
             .await??;
         Ok(Self {
-            catalog: serve(|f| catalog.router(f)).await?,
-            inventory: serve(|f| inventory.router(f)).await?,
-            reviews: serve(|f| reviews.router(f)).await?,
-            recommendations: serve(|f| recommendations.router(f)).await?,
+            catalog: serve(telemetry.tracer("catalog")?, |f| catalog.router(f)).await?,
+            inventory: serve(telemetry.tracer("inventory")?, |f| inventory.router(f)).await?,
+            reviews: serve(telemetry.tracer("reviews")?, |f| reviews.router(f)).await?,
+            recommendations: serve(telemetry.tracer("recommendations")?, |f| {
+                recommendations.router(f)
+            })
+            .await?,
         })
     }
 
@@ -62,9 +78,12 @@ impl Demo {
     }
 }
 
-async fn serve(router: impl FnOnce(FaultSwitch) -> axum::Router) -> std::io::Result<Running> {
+async fn serve(
+    tracer: ServiceTracer,
+    router: impl FnOnce(FaultSwitch) -> axum::Router,
+) -> std::io::Result<Running> {
     let faults = FaultSwitch::default();
-    let app = router(faults.clone());
+    let app = tracer.layer(router(faults.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
@@ -72,5 +91,9 @@ async fn serve(router: impl FnOnce(FaultSwitch) -> axum::Router) -> std::io::Res
             tracing::error!(%addr, error = %e, "demo service stopped");
         }
     });
-    Ok(Running { addr, faults })
+    Ok(Running {
+        addr,
+        faults,
+        tracer,
+    })
 }

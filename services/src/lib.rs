@@ -5,7 +5,7 @@
 //! # Layout
 //!
 //! - [`common`]: the SQLite pool, HTTP conventions (errors, ETag/304), request parameters, fault
-//!   injection, serving.
+//!   injection, OpenTelemetry traces, serving.
 //! - [`seed`]: the deterministic data set every service seeds from.
 //! - [`catalog`]: products and categories (port 8081).
 //! - [`inventory`]: price and stock (8082).
@@ -22,4 +22,5 @@ pub mod reviews;
 pub mod seed;
 
 pub use common::faults::{FaultSwitch, Faults};
+pub use common::telemetry::Telemetry;
 pub use seed::Scale;

@@ -8,6 +8,7 @@ use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, Val
 use tessera_services::catalog::Catalog;
 use tessera_services::common::db::DbError;
 use tessera_services::common::server;
+use tessera_services::common::telemetry::Telemetry;
 use tessera_services::inventory::Inventory;
 use tessera_services::recommendations::Recommendations;
 use tessera_services::reviews::Reviews;
@@ -29,6 +30,10 @@ struct Cli {
     /// Faults to inject from the start, as the JSON body of `PUT /admin/faults`.
     #[arg(long, global = true)]
     faults: Option<String>,
+    /// OTLP/HTTP collector to send traces to, as a base URL (`http://127.0.0.1:4318`; spans go
+    /// to its `/v1/traces`). No traces are made without one.
+    #[arg(long, env = "TESSERA_OTLP_ENDPOINT", global = true)]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -154,6 +159,13 @@ async fn main() -> anyhow::Result<()> {
             faults
         }
     };
+    let telemetry = match cli.otlp_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        Some(endpoint) => {
+            tracing::info!(endpoint, "exporting traces over OTLP/HTTP");
+            Telemetry::otlp(endpoint)
+        }
+        None => Telemetry::off(),
+    };
     let services = chosen(&matches);
 
     // Bind everything first, so a taken port fails fast, before any seeding.
@@ -163,13 +175,18 @@ async fn main() -> anyhow::Result<()> {
     }
     let (stop, _) = tokio::sync::broadcast::channel::<()>(1);
     let mut tasks = tokio::task::JoinSet::new();
+    let mut tracers = Vec::new();
     for (kind, listener) in bound {
         let path = cli.data_dir.join(format!("{}.db", kind.name()));
         let started = std::time::Instant::now();
         let router = tokio::task::spawn_blocking(move || open(kind, &path, scale))
             .await?
             .with_context(|| format!("opening the {} store", kind.name()))?;
-        let app = router(FaultSwitch::new(faults));
+        let tracer = telemetry
+            .tracer(kind.name())
+            .with_context(|| format!("--otlp-endpoint for {}", kind.name()))?;
+        let app = tracer.layer(router(FaultSwitch::new(faults)));
+        tracers.push(tracer);
         tracing::info!(
             service = kind.name(),
             addr = %listener.local_addr()?,
@@ -192,6 +209,15 @@ async fn main() -> anyhow::Result<()> {
     while let Some(result) = tasks.join_next().await {
         result??;
     }
+    // Send the last spans. Blocking (the SDK waits for the collector), so off the runtime.
+    tokio::task::spawn_blocking(move || {
+        for tracer in tracers {
+            if let Err(e) = tracer.shutdown() {
+                tracing::warn!(error = %e, "flushing traces at shutdown failed");
+            }
+        }
+    })
+    .await?;
     Ok(())
 }
 

@@ -4,12 +4,19 @@
 //! one connection behind a std `Mutex` (not a Tokio one: nothing awaits while holding it) on a
 //! blocking thread. WAL mode lets readers run beside the one writer. A hand-written pool of four
 //! mutexes is simpler than pulling in r2d2 for the same effect.
+//!
+//! When the request a call serves is traced, each statement the call runs becomes a span: a
+//! SQLite profile hook is set on the connection for the length of the call only, so untraced
+//! calls pay nothing.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
+use rusqlite::trace::{TraceEvent, TraceEventCodes};
+
+use super::telemetry::StatementParent;
 
 const POOL_SIZE: usize = 4;
 
@@ -103,6 +110,7 @@ impl Db {
         F: FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let db = Arc::clone(self);
+        let parent = StatementParent::current();
         tokio::task::spawn_blocking(move || {
             // Prefer an idle connection; otherwise wait on the next one in turn.
             let mut guard = db
@@ -115,9 +123,45 @@ impl Db {
                         .lock()
                         .unwrap_or_else(|poisoned| poisoned.into_inner())
                 });
-            f(&mut guard)
+            match parent {
+                None => f(&mut guard),
+                Some(parent) => f(Traced::install(&mut guard, parent).conn()),
+            }
         })
         .await?
         .map_err(DbError::from)
+    }
+}
+
+/// A connection whose finished statements become spans until this is dropped (also when the
+/// call panics, so a pooled connection never keeps a stale request's hook).
+struct Traced<'c>(&'c mut Connection);
+
+impl<'c> Traced<'c> {
+    fn install(conn: &'c mut Connection, parent: StatementParent) -> Self {
+        let hooked = conn.trace_v2(
+            TraceEventCodes::SQLITE_TRACE_PROFILE,
+            Some(move |event: TraceEvent<'_>| {
+                if let TraceEvent::Profile(statement, took) = event {
+                    parent.finished(&statement.sql(), took);
+                }
+            }),
+        );
+        if let Err(e) = hooked {
+            tracing::warn!(error = %e, "cannot trace SQLite statements");
+        }
+        Self(conn)
+    }
+
+    fn conn(&mut self) -> &mut Connection {
+        self.0
+    }
+}
+
+impl Drop for Traced<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .trace_v2(TraceEventCodes::empty(), None::<fn(TraceEvent<'_>)>);
     }
 }
