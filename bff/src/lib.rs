@@ -18,6 +18,7 @@
 //! - `metrics`: Prometheus metrics, shared by all of the above; `ops`: the per-second windows
 //!   of the ops page.
 //! - [`config`]: the one typed configuration (types, validation, sources, path templates).
+//! - [`telemetry`]: logs and OpenTelemetry traces (the spans are made where the work is).
 //! - [`assets`]: static hosting of the front end, the CDN export and the fingerprinting step.
 
 mod app;
@@ -28,6 +29,7 @@ pub mod config;
 mod http;
 mod metrics;
 mod ops;
+pub mod telemetry;
 mod upstream;
 
 use std::future::Future;

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tessera_bff::config::{Config, LogFormat, Loader};
-use tracing_subscriber::EnvFilter;
+use tessera_bff::config::{Config, Loader, LogFormat, TelemetryConfig};
+use tessera_bff::telemetry;
 
 /// mimalloc: the BFF allocates small, short-lived objects per request (headers, JSON values),
 /// where it is markedly faster than the system allocator.
@@ -64,24 +64,11 @@ enum Command {
     },
 }
 
-/// Logs to stderr/stdout in the configured format; what is logged comes from `RUST_LOG`.
-fn init_logs(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt().with_env_filter(filter);
-    match format {
-        LogFormat::Text => logs.init(),
-        LogFormat::Json => logs
-            .json()
-            .flatten_event(true)
-            .with_current_span(false)
-            .init(),
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, None | Some(Command::Serve)) {
-        init_logs(LogFormat::Text);
+        // No endpoint: nothing can fail.
+        let _ = telemetry::init(LogFormat::Text, &TelemetryConfig::default());
     }
     match cli.command.unwrap_or(Command::Serve) {
         Command::Fingerprint { build, out } => {
@@ -130,9 +117,22 @@ fn main() -> ExitCode {
             let Ok(config) = load_config(&cli.serve) else {
                 return ExitCode::FAILURE;
             };
-            init_logs(config.log.format);
             let runtime = tokio::runtime::Runtime::new().expect("a Tokio runtime can start");
-            match runtime.block_on(serve(config, loader(&cli.serve))) {
+            // The exporter starts inside the runtime (its HTTP client looks for one).
+            let tracing =
+                runtime.block_on(async { telemetry::init(config.log.format, &config.telemetry) });
+            let tracing = match tracing {
+                Ok(tracing) => tracing,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            let served = runtime.block_on(serve(config, loader(&cli.serve)));
+            drop(runtime);
+            // After the runtime: the last export blocks.
+            tracing.shutdown();
+            match served {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -378,7 +378,9 @@ impl Metrics {
         text
     }
 
+    /// One cache event of `part`; also the `tessera.cache` of the lookup span it happens in.
     pub(crate) fn cache_event(&self, part: &str, event: &str) {
+        tracing::Span::current().record("tessera.cache", event);
         if let Some(lookup) = Lookup::of_event(event) {
             self.recent.lookup(part, lookup);
         }

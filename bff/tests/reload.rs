@@ -13,28 +13,28 @@ use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use support::start_services;
-use tessera_bff::config::{Config, DEFAULT_CONFIG, Loader, Source};
+use tessera_bff::config::Loader;
 use tessera_contract::ops::{ReloadInfo, Stats};
 use tessera_services::Faults;
 
 const TOKEN: &str = "reload-test-token";
 
-/// The built-in configuration pointed at `upstreams`, with an admin token, plus `extra` TOML;
-/// reloads come from the test alone (the folder is not watched).
+/// The built-in configuration's text over `upstreams`, with the test's admin token, plus
+/// `extra`; reloads come from the test alone (the folder is not watched).
 fn config_text(upstreams: &[(&str, String)], extra: &str) -> String {
-    watched_config_text(upstreams, extra).replacen("[server]\n", "[server]\nwatch_config = false\n", 1)
+    support::config_text(
+        upstreams,
+        &format!("\n[admin]\ntoken = \"{TOKEN}\"\n{extra}"),
+    )
+    .replacen("[server]\n", "[server]\nwatch_config = false\n", 1)
 }
 
 /// [`config_text`] with the folder watched.
 fn watched_config_text(upstreams: &[(&str, String)], extra: &str) -> String {
-    let builtin = Config::parse(&Source::builtin()).unwrap();
-    let mut text = DEFAULT_CONFIG.to_owned();
-    for (name, url) in upstreams {
-        let default = builtin.upstreams[*name].hosts().next().unwrap().to_owned();
-        text = text.replace(&format!("\"{default}\""), &format!("\"{url}\""));
-    }
-    text.push_str(&format!("\n[admin]\ntoken = \"{TOKEN}\"\n{extra}"));
-    text
+    support::config_text(
+        upstreams,
+        &format!("\n[admin]\ntoken = \"{TOKEN}\"\n{extra}"),
+    )
 }
 
 /// A view the base configuration lacks.
@@ -169,7 +169,9 @@ async fn twenty_reloads_under_load_lose_nothing_and_take_effect() {
             let lines = config_text(&upstreams, BROKEN).lines().count();
             let want = format!("{}:{lines}:", file.display());
             assert!(
-                info.errors.iter().any(|e| e.starts_with(&want) && e.contains("budget")),
+                info.errors
+                    .iter()
+                    .any(|e| e.starts_with(&want) && e.contains("budget")),
                 "{:?} should start with {want}",
                 info.errors
             );
@@ -191,7 +193,11 @@ async fn twenty_reloads_under_load_lose_nothing_and_take_effect() {
     }
     let total = answered.load(Ordering::Relaxed);
     assert!(total > 100, "only {total} requests were made");
-    assert!(failures.is_empty(), "{} of {total} failed: {failures:#?}", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} of {total} failed: {failures:#?}",
+        failures.len()
+    );
 
     // The generation is in /healthz, the metrics and every response.
     let health = client()
@@ -231,11 +237,18 @@ async fn a_reload_keeps_the_guards_of_unchanged_upstreams_and_reports_restart_on
     loop {
         let _ = status_of(&format!("http://{bff}/api/views/product/5")).await;
         let shown = stats(bff).await;
-        let reviews = shown.upstreams.iter().find(|u| u.name == "reviews").unwrap();
+        let reviews = shown
+            .upstreams
+            .iter()
+            .find(|u| u.name == "reviews")
+            .unwrap();
         if reviews.breaker.state == "open" {
             break;
         }
-        assert!(Instant::now() < until, "the breaker never opened: {reviews:?}");
+        assert!(
+            Instant::now() < until,
+            "the breaker never opened: {reviews:?}"
+        );
     }
 
     // Another upstream's settings and the listen address change.
@@ -249,8 +262,15 @@ async fn a_reload_keeps_the_guards_of_unchanged_upstreams_and_reports_restart_on
     assert_eq!(info.changed, ["catalog"], "{info:?}");
     assert_eq!(info.restart_required, ["server.listen"]);
     let shown = stats(bff).await;
-    let reviews = shown.upstreams.iter().find(|u| u.name == "reviews").unwrap();
-    assert_eq!(reviews.breaker.state, "open", "unchanged: its breaker is kept");
+    let reviews = shown
+        .upstreams
+        .iter()
+        .find(|u| u.name == "reviews")
+        .unwrap();
+    assert_eq!(
+        reviews.breaker.state, "open",
+        "unchanged: its breaker is kept"
+    );
     assert!(reviews.last_minute.errors > 0, "and so is its history");
 
     // Only the restart-only setting differs: nothing to apply, but it is said.
@@ -291,7 +311,10 @@ async fn stats_need_the_admin_token() {
     );
     let shown = stats(bff).await;
     let names: Vec<&str> = shown.upstreams.iter().map(|u| u.name.as_str()).collect();
-    assert_eq!(names, ["catalog", "inventory", "recommendations", "reviews"]);
+    assert_eq!(
+        names,
+        ["catalog", "inventory", "recommendations", "reviews"]
+    );
     let catalog = &shown.upstreams[0];
     assert_eq!(catalog.breaker.state, "closed");
     assert_eq!(catalog.hosts[0].state, "up");
@@ -314,7 +337,7 @@ async fn stats_need_the_admin_token() {
 #[tokio::test]
 async fn the_binary_follows_a_symlink_swap_and_reloads_on_sighup() {
     use std::os::unix::fs::symlink;
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     let services = start_services().await;
     let upstreams = services.demo.upstreams();
@@ -331,35 +354,9 @@ async fn the_binary_follows_a_symlink_swap_and_reloads_on_sighup() {
     symlink("v1", root.join("..data")).unwrap();
     symlink("..data/tessera.toml", root.join("tessera.toml")).unwrap();
 
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let bff: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    /// Kills the BFF however the test ends.
-    struct Killed(std::process::Child);
-    impl Drop for Killed {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let child = Command::new(env!("CARGO_BIN_EXE_tessera-bff"))
-        .args(["serve", "--config"])
-        .arg(root.join("tessera.toml"))
-        .args(["--listen", &bff.to_string(), "--dist-dir", "/nonexistent"])
-        .env_remove("TESSERA_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let child = Killed(child);
+    let child = support::Binary::start(&root.join("tessera.toml"), &[]).await;
+    let bff = child.addr;
     let result = async {
-        let until = Instant::now() + Duration::from_secs(20);
-        while client().get(format!("http://{bff}/healthz")).send().await.is_err() {
-            assert!(Instant::now() < until, "the BFF never started");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
         let extra = format!("http://{bff}/api/views/extra/3");
         assert_eq!(status_of(&extra).await, StatusCode::NOT_FOUND);
 
@@ -373,11 +370,14 @@ async fn the_binary_follows_a_symlink_swap_and_reloads_on_sighup() {
         }
         assert_eq!(status_of(&extra).await, StatusCode::OK);
         let shown = stats(bff).await.config.last_reload.unwrap();
-        assert_eq!((shown.trigger.as_str(), shown.outcome.as_str()), ("watch", "applied"));
+        assert_eq!(
+            (shown.trigger.as_str(), shown.outcome.as_str()),
+            ("watch", "applied")
+        );
 
         // SIGHUP reloads too (nothing changed since, and it says so).
         let hup = Command::new("kill")
-            .args(["-HUP", &child.0.id().to_string()])
+            .args(["-HUP", &child.pid().to_string()])
             .status()
             .unwrap();
         assert!(hup.success());

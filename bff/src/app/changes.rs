@@ -19,14 +19,23 @@ pub(super) fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<Strin
     keep("server.listen", r.listen != n.listen);
     keep("server.dist_dir", r.dist_dir != n.dist_dir);
     keep("server.asset_origin", r.asset_origin != n.asset_origin);
-    keep("server.body_limit_bytes", r.body_limit_bytes != n.body_limit_bytes);
+    keep(
+        "server.body_limit_bytes",
+        r.body_limit_bytes != n.body_limit_bytes,
+    );
     keep(
         "server.header_read_timeout_ms",
         r.header_read_timeout_ms != n.header_read_timeout_ms,
     );
-    keep("server.max_header_bytes", r.max_header_bytes != n.max_header_bytes);
+    keep(
+        "server.max_header_bytes",
+        r.max_header_bytes != n.max_header_bytes,
+    );
     keep("server.watch_config", r.watch_config != n.watch_config);
-    keep("cache.redis_url", running.cache.redis_url != new.cache.redis_url);
+    keep(
+        "cache.redis_url",
+        running.cache.redis_url != new.cache.redis_url,
+    );
     keep(
         "cache.redis_timeout_ms",
         running.cache.redis_timeout_ms != new.cache.redis_timeout_ms,

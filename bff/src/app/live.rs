@@ -91,7 +91,10 @@ impl Live {
             Some(loader) => tokio::task::spawn_blocking(move || loader.load())
                 .await
                 .unwrap_or_else(|e| refusal(format!("loading failed: {e}"))),
-            None => refusal("this BFF was started from a configuration in memory: there is no file to reload".into()),
+            None => refusal(
+                "this BFF was started from a configuration in memory: there is no file to reload"
+                    .into(),
+            ),
         };
         let running = self.current();
         let mut info = ReloadInfo {
@@ -123,9 +126,9 @@ impl Live {
                             info.outcome = "applied".to_owned();
                             info.generation = next.generation;
                             info.changed = fresh.names;
-                            self.metrics.config_generation.set(
-                                i64::try_from(next.generation).unwrap_or(i64::MAX),
-                            );
+                            self.metrics
+                                .config_generation
+                                .set(i64::try_from(next.generation).unwrap_or(i64::MAX));
                         }
                         Err(e) => {
                             info.outcome = "rejected".to_owned();

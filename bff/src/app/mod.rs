@@ -139,7 +139,9 @@ impl App {
         );
         let mut fresh = Fresh::default();
         for upstream in upstreams.changed_since(&self.upstreams) {
-            fresh.drops.push(Invalidation::Prefix(format!("{upstream}:")));
+            fresh
+                .drops
+                .push(Invalidation::Prefix(format!("{upstream}:")));
             fresh.names.push(upstream);
         }
         changes::changed_parts(&self.config, &config, &mut fresh);

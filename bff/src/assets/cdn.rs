@@ -112,7 +112,7 @@ const MANIFEST: &str = "cdn-manifest.json";
 /// The front end's routes (`frontend/src/app.rs`): a static host answers them with
 /// `index.html` (Cloudflare Pages does for every unknown path when the site has no `404.html`),
 /// so they need the page's caching rule.
-const PAGE_ROUTES: &[&str] = &["/", "/category/*", "/product/*"];
+const PAGE_ROUTES: &[&str] = &["/", "/category/*", "/product/*", "/ops"];
 
 /// The `_headers` file for `manifest`.
 ///

@@ -26,6 +26,7 @@ use std::time::Duration;
 use futures::future::{BoxFuture, FutureExt, Shared, WeakShared};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::{CacheConfig, PartCacheConfig};
 use crate::metrics::Metrics;
@@ -158,9 +159,21 @@ impl PartCache {
         self.inner.shared.as_ref()
     }
 
-    /// The part's data from the cache or its upstream, per its policy.
+    /// The part's data from the cache or its upstream, per its policy; traced as a span
+    /// whose `tessera.cache` says how it was answered (the event names of the metrics).
     pub(crate) async fn get(&self, lookup: Lookup<'_>) -> Result<Served, UpstreamError> {
         let key = cache_key(lookup.upstream, lookup.path);
+        let span = tracing::debug_span!(
+            "cache lookup",
+            otel.name = %format!("cache {}", lookup.label),
+            tessera.part = lookup.label,
+            tessera.key = %key,
+            tessera.cache = tracing::field::Empty,
+        );
+        self.answer(lookup, key).instrument(span).await
+    }
+
+    async fn answer(&self, lookup: Lookup<'_>, key: String) -> Result<Served, UpstreamError> {
         // A slow shared layer counts as a miss, not as time past the part's deadline.
         let Found {
             entry: cached,

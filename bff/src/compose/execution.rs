@@ -12,6 +12,7 @@ use futures::stream::{FuturesUnordered, Stream};
 use serde_json::Value;
 use tessera_contract::{ItemFailure, PartError, PartOutcome, PartStatus, ViewEnvelope};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::plan::{Each, PartPlan, ViewPlan};
 use super::verdict::{Verdict, is_complete};
@@ -93,6 +94,15 @@ pub(super) fn part_future(
         .map(|dep| (dep.clone(), part_future(view, dep, context, futures)))
         .collect();
     let context = context.clone();
+    // Made now, under the request's span, though the part may run later (in a stream's body).
+    let span = tracing::debug_span!(
+        "part",
+        otel.name = %format!("part {}", plan.label),
+        tessera.part = %plan.label,
+        tessera.upstream = %plan.upstream,
+        tessera.outcome = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
     let future = async move {
         let (dep_names, dep_futures): (Vec<_>, Vec<_>) = dependencies.into_iter().unzip();
         let resolved: HashMap<String, Arc<Finished>> = dep_names
@@ -101,6 +111,7 @@ pub(super) fn part_future(
             .collect();
         Arc::new(run_part(&plan, &context, &resolved).await)
     }
+    .instrument(span)
     .boxed()
     .shared();
     futures.insert(name.to_owned(), future.clone());
@@ -195,6 +206,11 @@ async fn run_part(
     context
         .metrics
         .part(&plan.label, outcome.status.as_str(), started.elapsed());
+    let span = tracing::Span::current();
+    span.record("tessera.outcome", outcome.status.as_str());
+    if !outcome.status.has_data() {
+        span.record("otel.status_code", "error");
+    }
     Finished {
         outcome: Arc::new(outcome),
         unshaped,

@@ -43,6 +43,8 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: Option<String>,
     /// The `service.name` of the BFF's spans.
     pub service_name: String,
+    /// How long finished spans wait to be sent together.
+    pub export_delay_ms: u64,
 }
 
 impl Default for TelemetryConfig {
@@ -50,6 +52,7 @@ impl Default for TelemetryConfig {
         Self {
             otlp_endpoint: None,
             service_name: "tessera-bff".to_owned(),
+            export_delay_ms: 1_000,
         }
     }
 }

@@ -231,6 +231,23 @@ impl Config {
                 why,
             ));
         }
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint
+            && let Err(why) = check_origin(endpoint.trim_end_matches('/'))
+        {
+            errors.push(source.error_at(
+                key_span(source, "telemetry", "otlp_endpoint"),
+                "telemetry.otlp_endpoint",
+                format!("{why} (the collector's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318)"),
+            ));
+        }
+        let delay = self.telemetry.export_delay_ms;
+        if !(1..=60_000).contains(&delay) {
+            errors.push(source.error_at(
+                key_span(source, "telemetry", "export_delay_ms"),
+                "telemetry.export_delay_ms",
+                format!("must be from 1 to 60000 ms, got {delay}"),
+            ));
+        }
     }
 
     fn validate_view(

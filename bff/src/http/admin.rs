@@ -62,11 +62,7 @@ pub(crate) async fn stats(
 ) -> Result<Response, AppError> {
     authorize(&app, &headers)?;
     let stats: Stats = live.stats();
-    Ok((
-        [(header::CACHE_CONTROL, "no-store")],
-        axum::Json(stats),
-    )
-        .into_response())
+    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(stats)).into_response())
 }
 
 /// The admin API is off without a token, and needs exactly that token as a bearer.

@@ -13,9 +13,13 @@ use prometheus_client::metrics::gauge::Gauge;
 use super::request_id::request_id;
 use super::state::{App, AppState};
 use super::views::PartsSummary;
+use crate::telemetry;
 
 /// The response header naming the configuration generation that answered.
 pub(crate) const GENERATION_HEADER: &str = "x-tessera-generation";
+/// The response header with the request's trace id (when traces are exported), so one
+/// browser request can be found in the collector.
+pub(crate) const TRACE_HEADER: &str = "x-trace-id";
 
 /// Loads the running generation for the request (its handlers all see that one), and counts
 /// and times the request (see [`crate::metrics::Metrics::request`]).
@@ -28,14 +32,29 @@ pub(crate) async fn observe(
     request.extensions_mut().insert(app.clone());
     let (route, name) = route_of(&app, request.uri().path());
     let metrics = &app.metrics;
+    // The request's span (made with its id, outside this layer) gets its route's name.
+    let span = tracing::Span::current();
+    telemetry::rename(&span, span_name(request.method(), route, name));
+    span.record("tessera.route", route);
+    span.record("tessera.name", name);
+    let trace_id = telemetry::trace_id(&span);
     // A guard: a request whose client went away is dropped mid-way, and still leaves.
     let in_flight = InFlight::new(&metrics.in_flight);
     let started = Instant::now();
     let mut response = next.run(request).await;
     drop(in_flight);
-    response
-        .headers_mut()
-        .insert(GENERATION_HEADER, HeaderValue::from(app.generation));
+    let headers = response.headers_mut();
+    headers.insert(GENERATION_HEADER, HeaderValue::from(app.generation));
+    if let Some(id) = trace_id
+        .as_deref()
+        .and_then(|id| HeaderValue::from_str(id).ok())
+    {
+        headers.insert(TRACE_HEADER, id);
+    }
+    span.record("http.response.status_code", response.status().as_u16());
+    if response.status().is_server_error() {
+        span.record("otel.status_code", "error");
+    }
     let took = started.elapsed();
     let status = response.status().as_u16();
     metrics.request(route, name, status, took);
@@ -46,6 +65,7 @@ pub(crate) async fn observe(
     tracing::info!(
         target: "tessera_bff::access",
         request_id = request_id().as_deref().unwrap_or(""),
+        trace_id = trace_id.as_deref().unwrap_or(""),
         route,
         name,
         status,
@@ -77,6 +97,22 @@ fn route_of<'a>(app: &'a App, path: &str) -> (&'static str, &'a str) {
         ("metrics", None) => ("metrics", ""),
         _ => ("assets", ""),
     }
+}
+
+/// A request span's name: the method and the route's template with its configured name,
+/// `GET /api/views/product/{id}` (never the id itself: names must stay few).
+fn span_name(method: &axum::http::Method, route: &str, name: &str) -> String {
+    let template = match route {
+        "view" => format!("/api/views/{name}/{{id}}"),
+        "part" => format!("/api/parts/{name}/{{part}}/{{id}}"),
+        "action" => format!("/api/actions/{name}/{{id}}"),
+        "media" => format!("/media/{name}/{{file}}"),
+        "health" => "/healthz".to_owned(),
+        "metrics" => "/metrics".to_owned(),
+        "admin" => "/admin".to_owned(),
+        _ => "(front end)".to_owned(),
+    };
+    format!("{method} {template}")
 }
 
 /// The map's own copy of `name`, if it has that key.

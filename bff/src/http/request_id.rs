@@ -27,7 +27,20 @@ pub(crate) async fn with_request_id(mut request: Request, next: Next) -> Respons
         .unwrap_or_else(new_request_id);
     let header = HeaderValue::from_str(&id).expect("request ids are printable ASCII");
     request.headers_mut().insert("x-request-id", header.clone());
-    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), path = %request.uri().path());
+    // The request's span, for logs and traces: it continues the caller's trace, and `observe`
+    // names it after its route (`GET /api/views/product/{id}`) once that is known.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+        otel.kind = "server",
+        tessera.route = tracing::field::Empty,
+        tessera.name = tracing::field::Empty,
+        http.response.status_code = tracing::field::Empty,
+        otel.status_code = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, request.headers());
     let mut response =
         tracing::Instrument::instrument(REQUEST_ID.scope(id, next.run(request)), span).await;
     response.headers_mut().insert("x-request-id", header);

@@ -170,7 +170,10 @@ mod tests {
         assert_eq!(CallSlot::default().quantile_ms(0.5), None);
         let mut huge = CallSlot::default();
         huge.record(Duration::from_secs(3600), false);
-        assert!(huge.quantile_ms(0.5).unwrap() > 10_000.0, "the last bucket takes the rest");
+        assert!(
+            huge.quantile_ms(0.5).unwrap() > 10_000.0,
+            "the last bucket takes the rest"
+        );
     }
 
     #[test]
@@ -182,7 +185,14 @@ mod tests {
         assert_eq!(last, [0, 1, 2], "oldest first, an empty second for 99");
         // Second 104 reuses 100's slot.
         ring.at(104).stale += 1;
-        let last: Vec<(u64, u64, u64)> = ring.last(104, 4).map(|s| (s.fresh, s.miss, s.stale)).collect();
-        assert_eq!(last, [(0, 2, 0), (0, 0, 0), (0, 0, 0), (0, 0, 1)], "100 is gone, 101 kept");
+        let last: Vec<(u64, u64, u64)> = ring
+            .last(104, 4)
+            .map(|s| (s.fresh, s.miss, s.stale))
+            .collect();
+        assert_eq!(
+            last,
+            [(0, 2, 0), (0, 0, 0), (0, 0, 0), (0, 0, 1)],
+            "100 is gone, 101 kept"
+        );
     }
 }

@@ -22,15 +22,32 @@ pub(crate) enum Fetched {
     NotModified { max_age: Option<Duration> },
 }
 
-/// Sends `GET url` asking for `accept`, with the request id and the caller's validator.
+/// What an attempt sends besides its URL: the request id, the caller's validator and the
+/// trace context (`traceparent`).
+#[derive(Debug, Default)]
+pub(crate) struct Sent<'a> {
+    pub(crate) request_id: Option<&'a str>,
+    pub(crate) if_none_match: Option<&'a str>,
+    pub(crate) trace: HeaderMap,
+}
+
+/// Sends `GET url` asking for `accept`, with the request id, the caller's validator and the
+/// trace context.
 async fn send_get(
     client: &reqwest::Client,
     url: &str,
     accept: &str,
-    request_id: Option<&str>,
-    if_none_match: Option<&str>,
+    sent: Sent<'_>,
 ) -> Result<reqwest::Response, UpstreamError> {
-    let mut request = client.get(url).header(header::ACCEPT, accept);
+    let Sent {
+        request_id,
+        if_none_match,
+        trace,
+    } = sent;
+    let mut request = client
+        .get(url)
+        .header(header::ACCEPT, accept)
+        .headers(trace);
     if let Some(id) = request_id {
         request = request.header("x-request-id", id);
     }
@@ -44,13 +61,13 @@ async fn send_get(
 pub(super) async fn attempt(
     client: &reqwest::Client,
     url: &str,
-    request_id: Option<&str>,
-    if_none_match: Option<&str>,
+    sent: Sent<'_>,
 ) -> Result<Fetched, UpstreamError> {
-    let response = send_get(client, url, "application/json", request_id, if_none_match).await?;
+    let if_none_match = sent.if_none_match.is_some();
+    let response = send_get(client, url, "application/json", sent).await?;
     let status = response.status();
     let (max_age, no_store) = cache_directives(response.headers());
-    if status == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
+    if status == StatusCode::NOT_MODIFIED && if_none_match {
         return Ok(Fetched::NotModified { max_age });
     }
     if !status.is_success() {
@@ -92,15 +109,15 @@ pub(crate) struct Media {
 pub(super) async fn attempt_media(
     client: &reqwest::Client,
     url: &str,
-    request_id: Option<&str>,
-    if_none_match: Option<&str>,
+    sent: Sent<'_>,
 ) -> Result<Media, UpstreamError> {
-    let response = send_get(client, url, "image/*", request_id, if_none_match).await?;
+    let if_none_match = sent.if_none_match.is_some();
+    let response = send_get(client, url, "image/*", sent).await?;
     let status = response.status();
     let headers = response.headers();
     let etag = headers.get(header::ETAG).cloned();
     let (max_age, no_store) = cache_directives(headers);
-    if status == StatusCode::NOT_MODIFIED && if_none_match.is_some() {
+    if status == StatusCode::NOT_MODIFIED && if_none_match {
         return Ok(Media {
             bytes: bytes::Bytes::new(),
             content_type: None,

@@ -15,14 +15,16 @@ use std::time::Duration;
 use http::header;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use tessera_contract::ops::{BreakerInfo, Bulkhead, HostInfo, UpstreamStats};
 
 use crate::config::UpstreamConfig;
 use crate::metrics::{Metrics, UpstreamLabels};
 use crate::ops::{Recent, unix_ms};
+use crate::telemetry;
 pub(crate) use attempt::{Fetched, Media};
-use attempt::{attempt, attempt_media, classify, read_body};
+use attempt::{Sent, attempt, attempt_media, classify, read_body};
 use breaker::{Breaker, BreakerState};
 pub(crate) use error::UpstreamError;
 use hosts::Hosts;
@@ -158,7 +160,14 @@ impl Upstreams {
             Lane::Reads,
             path,
             deadline,
-            |client, url| async move { attempt(&client, &url, request_id, if_none_match).await },
+            |client, url, trace| async move {
+                let sent = Sent {
+                    request_id,
+                    if_none_match,
+                    trace,
+                };
+                attempt(&client, &url, sent).await
+            },
         )
         .await
     }
@@ -174,9 +183,20 @@ impl Upstreams {
         request_id: Option<&str>,
         if_none_match: Option<&str>,
     ) -> Result<Media, UpstreamError> {
-        self.call(upstream, Lane::Media, path, deadline, |client, url| async move {
-            attempt_media(&client, &url, request_id, if_none_match).await
-        })
+        self.call(
+            upstream,
+            Lane::Media,
+            path,
+            deadline,
+            |client, url, trace| async move {
+                let sent = Sent {
+                    request_id,
+                    if_none_match,
+                    trace,
+                };
+                attempt_media(&client, &url, sent).await
+            },
+        )
         .await
     }
 
@@ -190,7 +210,7 @@ impl Upstreams {
         attempt: F,
     ) -> Result<T, UpstreamError>
     where
-        F: Fn(reqwest::Client, String) -> Fut,
+        F: Fn(reqwest::Client, String, http::HeaderMap) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
         let target = self.target(upstream)?;
@@ -216,7 +236,8 @@ impl Upstreams {
     }
 
     /// One call through the upstream's bulkhead and breaker, retried and balanced over its
-    /// hosts; `call` makes one attempt at a full URL.
+    /// hosts; `call` makes one attempt at a full URL, with the attempt's trace headers. Each
+    /// attempt is a span of its own, so retries show as siblings.
     async fn guarded<T, F, Fut>(
         &self,
         target: &Upstream,
@@ -227,7 +248,7 @@ impl Upstreams {
         call: F,
     ) -> Result<T, UpstreamError>
     where
-        F: Fn(reqwest::Client, String) -> Fut,
+        F: Fn(reqwest::Client, String, http::HeaderMap) -> Fut,
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
         let guards = &target.lanes[lane as usize];
@@ -241,7 +262,9 @@ impl Upstreams {
         }
         target.retry.on_request();
         let mut delays = target.retry.delays();
+        let mut number = 0u32;
         loop {
+            number += 1;
             let (host, base) = target.hosts.pick();
             let attempt_deadline = target
                 .retry
@@ -249,10 +272,30 @@ impl Upstreams {
                 .map_or(deadline, |t| deadline.min(Instant::now() + t));
             let started = Instant::now();
             let url = format!("{base}{path}");
-            let request = call(target.client.clone(), url);
+            let span = tracing::debug_span!(
+                "upstream attempt",
+                otel.name = %format!("GET {}", target.name),
+                otel.kind = "client",
+                tessera.upstream = %target.name,
+                tessera.attempt = number,
+                server.address = base,
+                url.path = path,
+                tessera.outcome = tracing::field::Empty,
+                otel.status_code = tracing::field::Empty,
+            );
+            let request = call(target.client.clone(), url, telemetry::propagation(&span));
             let result = tokio::time::timeout_at(attempt_deadline, request)
+                .instrument(span.clone())
                 .await
                 .unwrap_or(Err(UpstreamError::Timeout));
+            span.record(
+                "tessera.outcome",
+                result.as_ref().map_or_else(UpstreamError::code, |_| "ok"),
+            );
+            if result.is_err() {
+                span.record("otel.status_code", "error");
+            }
+            drop(span);
             self.metrics
                 .upstream_latency
                 .get_or_create(labels)
@@ -316,7 +359,12 @@ impl Upstreams {
                         .into_iter()
                         .map(|(url, ejected_until)| HostInfo {
                             url: url.to_owned(),
-                            state: if ejected_until.is_some() { "ejected" } else { "up" }.to_owned(),
+                            state: if ejected_until.is_some() {
+                                "ejected"
+                            } else {
+                                "up"
+                            }
+                            .to_owned(),
                             ejected_until_ms: ejected_until.map(unix_ms),
                         })
                         .collect(),
@@ -379,6 +427,7 @@ impl Upstreams {
                 .post(format!("{base}{path}"))
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::ACCEPT, "application/json")
+                .headers(telemetry::propagation(&tracing::Span::current()))
                 .body(body);
             if let Some(id) = request_id {
                 request = request.header("x-request-id", id);

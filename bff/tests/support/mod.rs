@@ -30,6 +30,19 @@ pub fn config(upstreams: &[(&str, String)], dist: Option<&Path>) -> Config {
     config
 }
 
+/// The built-in configuration's text with the named upstreams at the given URLs, and `extra`
+/// TOML after it (for a file a test writes).
+pub fn config_text(upstreams: &[(&str, String)], extra: &str) -> String {
+    let builtin = Config::parse(&Source::builtin()).unwrap();
+    let mut text = tessera_bff::config::DEFAULT_CONFIG.to_owned();
+    for (name, url) in upstreams {
+        let default = builtin.upstreams[*name].hosts().next().unwrap().to_owned();
+        text = text.replace(&format!("\"{default}\""), &format!("\"{url}\""));
+    }
+    text.push_str(extra);
+    text
+}
+
 /// A configuration from TOML text (e.g. views over stub upstreams).
 pub fn config_from(text: &str) -> Config {
     match Config::parse(&Source::inline("test.toml", text)) {
@@ -47,4 +60,54 @@ pub async fn demo_with_bff() -> (Services, SocketAddr) {
     let services = start_services().await;
     let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
     (services, bff)
+}
+
+/// The real `tessera-bff` binary serving `config` on a free loopback port, killed when
+/// dropped (however the test ends).
+pub struct Binary {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+impl Binary {
+    /// Starts it and waits (at most 20 s) until `/healthz` answers.
+    pub async fn start(config: &Path, env: &[(&str, &str)]) -> Self {
+        use std::process::{Command, Stdio};
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_tessera-bff"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .args(["--listen", &addr.to_string(), "--dist-dir", "/nonexistent"])
+            .env_remove("TESSERA_CONFIG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let binary = Self { child, addr };
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while reqwest::get(format!("http://{addr}/healthz"))
+            .await
+            .is_err()
+        {
+            assert!(std::time::Instant::now() < until, "the BFF never started");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        binary
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
