@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use serde_json::json;
-use tessera_testkit::bench::{Peer, WRK_ARGS, machine, ms, percentile, wrk, write_section};
+use tessera_testkit::bench::{Peer, WRK_ARGS, machine, ms, percentile, write_section, wrk};
 use tessera_testkit::config::{BffConfig, Part};
 use tessera_testkit::otlp::OtlpReceiver;
 use tessera_testkit::stub::{Reply, Stub};

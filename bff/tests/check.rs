@@ -360,6 +360,16 @@ fn values_that_would_fail_at_run_time_are_reported() {
             "timeout_ms = 0",
             "actions.write.timeout_ms",
         ),
+        (
+            format!("{BASE}\n[telemetry]\notlp_endpoint = \"collector:4318\"\n"),
+            "otlp_endpoint",
+            "telemetry.otlp_endpoint",
+        ),
+        (
+            format!("{BASE}\n[telemetry]\nexport_delay_ms = 0\n"),
+            "export_delay_ms",
+            "telemetry.export_delay_ms",
+        ),
     ];
     for (text, needle, key) in cases {
         assert_one_error(&text, line_of(&text, needle), key, "must be");

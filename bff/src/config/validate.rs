@@ -237,7 +237,9 @@ impl Config {
             errors.push(source.error_at(
                 key_span(source, "telemetry", "otlp_endpoint"),
                 "telemetry.otlp_endpoint",
-                format!("{why} (the collector's OTLP/HTTP base URL, e.g. http://127.0.0.1:4318)"),
+                format!(
+                    "must be the collector's OTLP/HTTP base URL (e.g. http://127.0.0.1:4318): {why}"
+                ),
             ));
         }
         let delay = self.telemetry.export_delay_ms;
