@@ -1,7 +1,8 @@
-//! Talking to the BFF: the streaming view client, the part and action requests, and (from the
-//! contract crate) the types of the demo services' data.
+//! Talking to the BFF: the streaming view client, the part and action requests, the ops page's
+//! stats request, and (from the contract crate) the types of the demo services' data.
 
 use gloo_net::http::{Request, Response};
+use tessera_contract::ops::Stats;
 use tessera_contract::{ErrorBody, PartOutcome, PartStatus, StreamLine};
 
 /// The services' data as the page reads it. The types live in the contract crate, where the
@@ -204,6 +205,57 @@ pub(crate) async fn post_review(product_id: &str, review: &NewReview) -> Result<
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     Err(error_of(status, &text))
+}
+
+/// Why `GET /admin/stats` gave no stats. The ops page treats each differently: a refused token
+/// is forgotten and asked for again, an API that is off is said so, and anything else leaves
+/// the last stats on screen, marked stale.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum StatsError {
+    /// 401: the token is wrong (or was changed at the BFF).
+    Refused,
+    /// 404: this BFF has no admin token set, so its admin API is off.
+    Off,
+    /// Not reached, timed out, another status, or an answer that is not `Stats`.
+    Failed(ApiError),
+}
+
+/// Reads this replica's live state (`GET /admin/stats`) with the admin `token` as a bearer.
+/// `abort` cancels the request (the page is left, or the poll took too long).
+pub(crate) async fn fetch_stats(
+    token: &str,
+    abort: Option<&web_sys::AbortSignal>,
+) -> Result<Stats, StatsError> {
+    let response = answer(
+        Request::get("/admin/stats")
+            .header("accept", "application/json")
+            .header("authorization", &format!("Bearer {token}"))
+            // Each poll must reach the BFF: a cached answer would show old state as live.
+            .cache(web_sys::RequestCache::NoStore)
+            .abort_signal(abort)
+            .send(),
+    )
+    .await
+    .map_err(StatsError::Failed)?;
+    let status = response.status();
+    match status {
+        401 => return Err(StatsError::Refused),
+        404 => return Err(StatsError::Off),
+        _ => {}
+    }
+    let text = response.text().await.map_err(|e| {
+        StatsError::Failed(ApiError::network(format!("the answer was cut off: {e}")))
+    })?;
+    if !response.ok() {
+        return Err(StatsError::Failed(error_of(status, &text)));
+    }
+    serde_json::from_str(&text).map_err(|e| {
+        StatsError::Failed(ApiError {
+            status: Some(status),
+            code: "unexpected".into(),
+            message: format!("the stats could not be read: {e}"),
+        })
+    })
 }
 
 /// A part outcome standing for a request that got no outcome of its own: the network failed,

@@ -4,7 +4,9 @@ use leptos::prelude::*;
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
-use crate::pages::{category::CategoryPage, home::Home, not_found::NotFound, product::ProductPage};
+use crate::pages::{
+    category::CategoryPage, home::Home, not_found::NotFound, ops::OpsPage, product::ProductPage,
+};
 
 #[component]
 pub(crate) fn App() -> impl IntoView {
@@ -21,6 +23,7 @@ pub(crate) fn App() -> impl IntoView {
                     <Route path=path!("/") view=Home />
                     <Route path=path!("/category/:slug") view=CategoryPage />
                     <Route path=path!("/product/:id") view=ProductPage />
+                    <Route path=path!("/ops") view=OpsPage />
                 </Routes>
             </main>
             <footer class="site-footer">

@@ -6,6 +6,7 @@
 mod api;
 mod app;
 mod loader;
+mod ops;
 mod pages;
 mod review_form;
 mod tiles;

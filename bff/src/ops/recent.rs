@@ -10,7 +10,7 @@ use tessera_contract::ops::{CallSecond, CallWindow, PartWindow};
 
 use super::window::{CallSlot, PART_STATUSES, PartSlot, Ring};
 
-/// Seconds of history kept per upstream (the sparklines).
+/// Seconds kept per upstream: the sparklines show all but the current one.
 pub(crate) const HISTORY_SECONDS: usize = 300;
 /// Seconds the "last minute" figures add up.
 const WINDOW_SECONDS: usize = 60;
@@ -99,12 +99,15 @@ impl Recent {
         let calls = entry(&self.upstreams, upstream);
         let ring = calls.lock().expect("recent lock");
         let now = now_second();
-        let history: Vec<CallSlot> = ring.last(now, HISTORY_SECONDS).collect();
+        // The window counts this second too; the history stops before it, since an unfinished
+        // second would read low at the end of a sparkline.
+        let seconds: Vec<CallSlot> = ring.last(now, HISTORY_SECONDS).collect();
         drop(ring);
         let mut minute = CallSlot::default();
-        for slot in &history[HISTORY_SECONDS - WINDOW_SECONDS..] {
+        for slot in &seconds[HISTORY_SECONDS - WINDOW_SECONDS..] {
             minute.add(slot);
         }
+        let history = &seconds[..HISTORY_SECONDS - 1];
         let window = CallWindow {
             calls: minute.calls,
             errors: minute.errors,
