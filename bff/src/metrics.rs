@@ -312,7 +312,8 @@ impl Metrics {
             drop(metrics.upstream_latency.get_or_create(&labels));
             drop(metrics.upstream_retries.get_or_create(&labels));
             drop(metrics.bulkhead_rejections.get_or_create(&labels));
-            metrics.breaker_state.get_or_create(&labels).set(0);
+            // Created at 0 (closed); a kept upstream's value is left as it is.
+            drop(metrics.breaker_state.get_or_create(&labels));
             drop(metrics.upstream_requests.get_or_create(&OutcomeLabels {
                 upstream: name.clone(),
                 outcome: "ok".into(),
@@ -378,9 +379,7 @@ impl Metrics {
         text
     }
 
-    /// One cache event of `part`; also the `tessera.cache` of the lookup span it happens in.
     pub(crate) fn cache_event(&self, part: &str, event: &str) {
-        tracing::Span::current().record("tessera.cache", event);
         if let Some(lookup) = Lookup::of_event(event) {
             self.recent.lookup(part, lookup);
         }

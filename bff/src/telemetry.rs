@@ -9,6 +9,7 @@
 //! The trace context goes to the data services as W3C `traceparent`, from each upstream
 //! attempt's span, and an incoming `traceparent` makes a request part of its caller's trace.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -27,6 +28,9 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
 use crate::config::{LogFormat, TelemetryConfig};
+
+/// `telemetry.trust_traceparent`, set once by [`init`].
+static TRUST_TRACEPARENT: AtomicBool = AtomicBool::new(false);
 
 /// Why traces cannot be exported.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +68,7 @@ pub fn init(format: LogFormat, telemetry: &TelemetryConfig) -> Result<Tracing, T
             .boxed(),
     }
     .with_filter(filter);
+    TRUST_TRACEPARENT.store(telemetry.trust_traceparent, Ordering::Relaxed);
     let Some(endpoint) = &telemetry.otlp_endpoint else {
         tracing_subscriber::registry().with(logs).init();
         return Ok(Tracing { provider: None });
@@ -101,8 +106,12 @@ pub fn init(format: LogFormat, telemetry: &TelemetryConfig) -> Result<Tracing, T
     })
 }
 
-/// Makes `span` part of the trace an incoming `traceparent` names, if any.
+/// Makes `span` part of the trace an incoming `traceparent` names, if any and if trusted
+/// (`telemetry.trust_traceparent`); otherwise the request begins a trace of its own.
 pub(crate) fn continue_trace(span: &Span, headers: &HeaderMap) {
+    if !TRUST_TRACEPARENT.load(Ordering::Relaxed) {
+        return;
+    }
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
     if parent.span().span_context().is_valid() {
         // Fails only for a span no layer records (tracing is off): nothing to continue then.

@@ -271,6 +271,11 @@ async fn a_reload_keeps_the_guards_of_unchanged_upstreams_and_reports_restart_on
         reviews.breaker.state, "open",
         "unchanged: its breaker is kept"
     );
+    let metrics = tessera_testkit::http::get_text(format!("http://{bff}/metrics")).await;
+    assert!(
+        metrics.contains("tessera_upstream_breaker_state{upstream=\"reviews\"} 1"),
+        "the gauge says so too:\n{metrics}"
+    );
     assert!(reviews.last_minute.errors > 0, "and so is its history");
 
     // Only the restart-only setting differs: nothing to apply, but it is said.
@@ -318,7 +323,11 @@ async fn stats_need_the_admin_token() {
     let catalog = &shown.upstreams[0];
     assert_eq!(catalog.breaker.state, "closed");
     assert_eq!(catalog.hosts[0].state, "up");
-    assert_eq!(catalog.history.len(), 299, "five minutes, the unfinished second left out");
+    assert_eq!(
+        catalog.history.len(),
+        299,
+        "five minutes, the unfinished second left out"
+    );
     assert!(catalog.last_minute.calls >= 1 && catalog.last_minute.p50_ms.is_some());
     let summary = shown
         .parts
@@ -396,4 +405,55 @@ async fn the_binary_follows_a_symlink_swap_and_reloads_on_sighup() {
         .await
         .expect("the test finished in time");
     drop(child);
+}
+
+/// The value of one series in a Prometheus text.
+fn series(metrics: &str, name: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_reload_drops_the_cache_entries_of_what_changed_and_keeps_the_rest() {
+    let services = start_services().await;
+    let upstreams = services.demo.upstreams();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("tessera.toml");
+    std::fs::write(&file, config_text(&upstreams, "")).unwrap();
+    let bff = bff_on(&file).await;
+    let view = format!("http://{bff}/api/views/product/3");
+    let metrics = || tessera_testkit::http::get_text(format!("http://{bff}/metrics"));
+    let hits = |text: &str, part: &str, event: &str| {
+        series(
+            text,
+            &format!("tessera_cache_events_total{{part=\"product.{part}\",event=\"{event}\"}}"),
+        )
+    };
+    assert_eq!(status_of(&view).await, StatusCode::OK);
+    let before = metrics().await;
+    assert_eq!(hits(&before, "summary", "miss"), 1.0);
+
+    // The summary part's cache policy changes; nothing else does.
+    let text = config_text(&upstreams, "").replacen("ttl_ms = 10000", "ttl_ms = 10001", 1);
+    assert!(text.contains("ttl_ms = 10001"));
+    std::fs::write(&file, text).unwrap();
+    let (_, info) = reload(bff).await;
+    assert_eq!(info.outcome, "applied");
+    assert_eq!(info.changed, ["product.summary"], "{info:?}");
+
+    let response = client().get(&view).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-tessera-generation"], "2");
+    let after = metrics().await;
+    // Composed again (the view changed, so its rendered copy is not served): the changed part
+    // was dropped and asked again, the unchanged one came from the cache.
+    assert_eq!(hits(&after, "summary", "miss"), 2.0, "{after}");
+    assert_eq!(
+        hits(&after, "product", "hit"),
+        hits(&before, "product", "hit") + 1.0,
+        "{after}"
+    );
+    assert_eq!(hits(&after, "product", "miss"), 1.0);
 }

@@ -133,29 +133,41 @@ async fn one_product_page_request_is_one_trace_across_the_bff_and_the_services()
 }
 
 #[tokio::test]
-async fn a_caller_traceparent_is_continued() {
+async fn a_caller_traceparent_is_continued_only_when_trusted() {
     let receiver = OtlpReceiver::start().await;
     let dir = tempfile::tempdir().unwrap();
     let demo = Demo::start(dir.path(), Scale::SMALL).await.unwrap();
     let file = dir.path().join("tessera.toml");
-    let extra = format!(
-        "\n[telemetry]\notlp_endpoint = \"{}\"\nexport_delay_ms = 20\n",
-        receiver.endpoint()
-    );
-    std::fs::write(&file, config_text(&demo.upstreams(), &extra)).unwrap();
-    let bff = Binary::start(&file, &[]).await;
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let response = reqwest::Client::new()
-        .get(format!("http://{}/api/parts/product/stock/3", bff.addr))
-        .header(
-            "traceparent",
-            format!("00-{caller_trace}-00f067aa0ba902b7-01"),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-trace-id"], caller_trace);
+    let traced = async |trust: bool| {
+        let extra = format!(
+            "\n[telemetry]\notlp_endpoint = \"{}\"\nexport_delay_ms = 20\ntrust_traceparent = {trust}\n",
+            receiver.endpoint()
+        );
+        std::fs::write(&file, config_text(&demo.upstreams(), &extra)).unwrap();
+        let bff = Binary::start(&file, &[]).await;
+        let response = reqwest::Client::new()
+            .get(format!("http://{}/api/parts/product/stock/3", bff.addr))
+            .header(
+                "traceparent",
+                format!("00-{caller_trace}-00f067aa0ba902b7-01"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let trace_id = response.headers()["x-trace-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        // The BFF runs on (to export its spans) until the test ends.
+        (trace_id, bff)
+    };
+    // By default a client cannot choose the trace: the BFF faces browsers.
+    let (untrusted, _first) = traced(false).await;
+    assert_ne!(untrusted, caller_trace);
+    let (trusted, _second) = traced(true).await;
+    assert_eq!(trusted, caller_trace);
     let spans = receiver
         .wait_for(
             |spans| {

@@ -86,6 +86,7 @@ pub struct BreakerInfo {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostInfo {
+    /// `host:port` (never credentials).
     pub url: String,
     /// `up` or `ejected`.
     pub state: String,

@@ -474,6 +474,18 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn exports_one_after_another_all_arrive() {
+        let receiver = OtlpReceiver::start().await;
+        let provider = provider(receiver.traces_url(), "twice", false);
+        let tracer = provider.tracer("testkit");
+        for n in 1..=3 {
+            tracer.start(format!("span {n}")).end();
+            receiver.wait_for(|spans| spans.len() == n, WAIT).await;
+        }
+        provider.shutdown().unwrap();
+    }
+
+    #[tokio::test]
     async fn gzip_compressed_exports_are_accepted() {
         let receiver = OtlpReceiver::start().await;
         let provider = provider(receiver.traces_url(), "zipped", true);

@@ -50,9 +50,11 @@ pub(super) fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<Strin
     needed
 }
 
-/// Parts that are gone or whose settings changed: their names, and a drop of the cache
-/// entries their path could have made (its literal start, in whole segments — more than the
-/// part's own entries at times, which costs misses, never stale data).
+/// Parts that are gone or whose cached answers could differ now (another upstream, path,
+/// per-item list or cache policy: the cache holds upstream answers unshaped, so shaping,
+/// timeouts and fallbacks do not count): their names, and a drop of the entries their path
+/// could have made (its literal start, in whole segments — more than the part's own entries at
+/// times, which costs misses, never stale data).
 pub(super) fn changed_parts(running: &Config, new: &Config, fresh: &mut Fresh) {
     for (view_name, view) in &running.views {
         for (part_name, part) in view.parts.get_ref() {
@@ -60,7 +62,13 @@ pub(super) fn changed_parts(running: &Config, new: &Config, fresh: &mut Fresh) {
                 .views
                 .get(view_name)
                 .and_then(|v| v.parts.get_ref().get(part_name));
-            if now == Some(part) {
+            let same_answers = now.is_some_and(|now| {
+                now.upstream == part.upstream
+                    && now.path == part.path
+                    && now.each == part.each
+                    && now.cache == part.cache
+            });
+            if same_answers {
                 continue;
             }
             fresh.names.push(format!("{view_name}.{part_name}"));

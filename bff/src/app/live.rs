@@ -77,9 +77,27 @@ impl Live {
 
     /// Loads the configuration again and validates it as `check` does. Invalid: the running
     /// generation stays and the errors are logged and kept for the ops page. Valid and
-    /// different: the next generation is built and swapped in; requests under way finish on
-    /// theirs.
-    pub(crate) async fn reload(&self, trigger: ReloadTrigger) -> ReloadInfo {
+    /// different: the next generation is built, the cache entries it must not see are dropped,
+    /// and it is swapped in; requests under way finish on theirs. Runs to its end on a task of
+    /// its own even if the caller goes away (a half-done reload would be worse than none).
+    pub(crate) async fn reload(self: &Arc<Self>, trigger: ReloadTrigger) -> ReloadInfo {
+        let this = self.clone();
+        let task = tokio::spawn(async move { this.reload_now(trigger).await });
+        match task.await {
+            Ok(info) => info,
+            Err(e) => ReloadInfo {
+                at_ms: now_unix_ms(),
+                trigger: trigger.as_str().to_owned(),
+                outcome: "rejected".to_owned(),
+                generation: self.current().generation,
+                errors: vec![format!("the reload failed: {e}")],
+                restart_required: Vec::new(),
+                changed: Vec::new(),
+            },
+        }
+    }
+
+    async fn reload_now(&self, trigger: ReloadTrigger) -> ReloadInfo {
         let _one = self.reloading.lock().await;
         let refusal = |message: String| {
             Err(vec![crate::config::ConfigError::Override {
@@ -106,6 +124,18 @@ impl Live {
             restart_required: Vec::new(),
             changed: Vec::new(),
         };
+        let loaded = loaded.and_then(|config| {
+            // Valid, but surely a mistake (a file caught half-written, or emptied): a BFF
+            // without views would answer nothing but 404s.
+            if config.views.is_empty() && !running.config.views.is_empty() {
+                refusal(format!(
+                    "{}: the file has no views; the running ones stay (a file caught half-written?)",
+                    self.source()
+                ))
+            } else {
+                Ok(config)
+            }
+        });
         match loaded {
             Err(errors) => {
                 info.outcome = "rejected".to_owned();
@@ -116,13 +146,20 @@ impl Live {
                 if config != running.config {
                     match running.next(config) {
                         Ok((next, fresh)) => {
-                            let next = Arc::new(next);
-                            self.current.store(next.clone());
-                            for drop in &fresh.drops {
-                                if let Err(e) = next.cache.invalidate(drop).await {
-                                    tracing::error!(?drop, error = %e, "a reload's cache drop failed");
+                            // Dropped before the swap (in Redis first, then here), so the new
+                            // generation never sees what it must not.
+                            let drops = fresh.drops.iter().map(|drop| next.cache.invalidate(drop));
+                            for (drop, result) in fresh
+                                .drops
+                                .iter()
+                                .zip(futures::future::join_all(drops).await)
+                            {
+                                if let Err(e) = result {
+                                    tracing::error!(?drop, error = %e, "a reload's cache drop did not reach the shared cache (it is replayed)");
                                 }
                             }
+                            let next = Arc::new(next);
+                            self.current.store(next.clone());
                             info.outcome = "applied".to_owned();
                             info.generation = next.generation;
                             info.changed = fresh.names;
@@ -149,8 +186,12 @@ impl Live {
         if info.outcome == "applied" {
             history.0 = info.at_ms;
         }
-        // A watched folder sees unrelated changes too; those say nothing worth keeping.
-        if !(trigger == ReloadTrigger::Watch && info.outcome == "unchanged") {
+        // A watched folder sees unrelated changes too; those say nothing worth keeping (unless
+        // the file asks for a restart).
+        let idle = trigger == ReloadTrigger::Watch
+            && info.outcome == "unchanged"
+            && info.restart_required.is_empty();
+        if !idle {
             history.1 = Some(info.clone());
         }
         info

@@ -124,6 +124,8 @@ impl App {
                 self.metrics.clone(),
             )
         };
+        // Parts that now live longer need their drops remembered longer.
+        cache.raise_retention(config.drop_retention());
         let composer = Composer::new(
             &config.views,
             |view| {
@@ -138,7 +140,9 @@ impl App {
             self.metrics.clone(),
         );
         let mut fresh = Fresh::default();
-        for upstream in upstreams.changed_since(&self.upstreams) {
+        let changed = upstreams.changed_since(&self.upstreams);
+        upstreams.publish_breakers(&changed);
+        for upstream in changed {
             fresh
                 .drops
                 .push(Invalidation::Prefix(format!("{upstream}:")));

@@ -11,8 +11,10 @@ use tokio::sync::mpsc;
 
 use super::{Live, ReloadTrigger};
 
-/// Editors and `kubectl` write in several steps; a reload waits for this much quiet.
+/// Editors and `kubectl` write in several steps; a reload waits for this much quiet...
 const SETTLE: Duration = Duration::from_millis(200);
+/// ...but no longer than this after the first change, however busy the folder.
+const MAX_SETTLE: Duration = Duration::from_secs(2);
 
 /// Reloads `live` on SIGHUP and, with `server.watch_config`, when the configuration's folder
 /// changes. Stops when `live` is gone.
@@ -45,9 +47,20 @@ pub(crate) fn watch(live: Weak<Live>) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => Path::new(".").to_path_buf(),
     };
+    let Some(file_name) = path.file_name().map(ToOwned::to_owned) else {
+        return;
+    };
     let (tx, mut rx) = mpsc::channel::<()>(1);
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
+        let Ok(event) = event else { return };
+        // The file itself, or a ConfigMap's `..data` (and its `..<timestamp>` folders); the
+        // rest of the folder (a database's journal, a log) is none of our business.
+        let ours = event.paths.iter().any(|p| {
+            p.file_name().is_some_and(|name| {
+                name == file_name.as_os_str() || name.to_string_lossy().starts_with("..")
+            })
+        });
+        if ours && !event.kind.is_access() {
             // Full means a reload is already due; one is enough.
             let _ = tx.try_send(());
         }
@@ -68,10 +81,11 @@ pub(crate) fn watch(live: Weak<Live>) {
         // Owned by the task: the watch lasts as long as it does.
         let _watcher = watcher;
         while rx.recv().await.is_some() {
-            // Wait until the folder has been quiet for a moment.
+            // Wait until the file has been quiet for a moment (or long enough).
+            let first = tokio::time::Instant::now();
             loop {
                 tokio::time::sleep(SETTLE).await;
-                if rx.try_recv().is_err() {
+                if rx.try_recv().is_err() || first.elapsed() >= MAX_SETTLE {
                     break;
                 }
             }

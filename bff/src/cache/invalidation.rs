@@ -128,6 +128,11 @@ impl Invalidations {
         }
     }
 
+    /// Remembers drops for at least `retention` from now on.
+    pub(super) fn raise_retention(&mut self, retention: Duration) {
+        self.retention = self.retention.max(retention);
+    }
+
     pub(super) fn record(&mut self, scope: Scope) {
         let now = Instant::now();
         let number = self.next;

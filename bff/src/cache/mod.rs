@@ -68,6 +68,11 @@ pub(crate) struct Served {
     pub fresh: Option<FreshKey>,
 }
 
+/// How a lookup was answered, on its span (`tessera.cache`): the last word counts.
+fn answered(how: &'static str) {
+    tracing::Span::current().record("tessera.cache", how);
+}
+
 /// The in-flight map is first swept when it holds this many calls.
 const MIN_SWEEP: usize = 1_024;
 
@@ -155,6 +160,19 @@ impl PartCache {
         }
     }
 
+    /// Remembers drops for at least `retention` (here and in Redis): a reload whose parts
+    /// live longer than those it started with.
+    pub(crate) fn raise_retention(&self, retention: Duration) {
+        self.inner
+            .invalidations
+            .lock()
+            .expect("invalidations lock")
+            .raise_retention(retention);
+        if let Some(shared) = &self.inner.shared {
+            shared.raise_retention(retention);
+        }
+    }
+
     pub(crate) fn shared(&self) -> Option<&SharedCache> {
         self.inner.shared.as_ref()
     }
@@ -186,10 +204,12 @@ impl PartCache {
         if let Some(entry) = &cached {
             if entry.is_fresh(now) {
                 metrics.cache_event(lookup.label, "hit");
+                answered("hit");
                 return Ok(fresh(entry, &key));
             }
             if entry.may_revalidate_in_background(now) {
                 metrics.cache_event(lookup.label, "stale_while_revalidate");
+                answered("stale_while_revalidate");
                 // The refresh outlives this request on purpose, with the part's own timeout;
                 // coalescing makes it happen once however many requests see the stale entry.
                 // Only as a detached fill: a refresh no client waits for would never run.
@@ -209,6 +229,7 @@ impl PartCache {
             }
         }
         metrics.cache_event(lookup.label, "miss");
+        answered("miss");
         // The shared call has the part's own timeout; each caller stops waiting at its own
         // deadline (a short client budget must not cut the call short for the others).
         let flight_deadline = Instant::now() + lookup.refresh_timeout;
@@ -228,6 +249,7 @@ impl PartCache {
             (Ok(entry), _) => Ok(fresh(&entry, &key)),
             (Err(e), Some(entry)) if e.is_failure() && entry.may_stand_in_for_errors(now_ms()) => {
                 metrics.cache_event(lookup.label, "stale_if_error");
+                answered("stale_if_error");
                 tracing::info!(%key, error = %e, "serving a stale entry for a failing upstream");
                 Ok(stale(&entry, now_ms()))
             }
@@ -302,7 +324,9 @@ impl PartCache {
                         (entry.swr_ms, entry.sie_ms) = (0, 0);
                     }
                     let entry = Arc::new(entry);
-                    store(&inner, &key_owned, entry.clone(), mark, generations).await;
+                    if !upstreams.is_retired(&upstream) {
+                        store(&inner, &key_owned, entry.clone(), mark, generations).await;
+                    }
                     Ok(entry)
                 }
                 Ok(Fetched::NotModified { max_age }) => match previous {
@@ -314,7 +338,9 @@ impl PartCache {
                             &policy,
                             max_age,
                         ));
-                        store(&inner, &key_owned, renewed.clone(), mark, generations).await;
+                        if !upstreams.is_retired(&upstream) {
+                            store(&inner, &key_owned, renewed.clone(), mark, generations).await;
+                        }
                         Ok(renewed)
                     }
                     None => Err(UpstreamError::Status(304)),
@@ -332,6 +358,13 @@ impl PartCache {
             drop(in_flight);
             outcome
         }
+        // A span of its own, under the lookup that began it: whoever polls the shared call
+        // (a joined request, the detached task), its attempts stay in the initiator's trace.
+        .instrument(tracing::debug_span!(
+            "cache fill",
+            otel.name = %format!("fill {}", lookup.label),
+            tessera.key = key,
+        ))
         .boxed()
         .shared();
         if let Some(weak) = flight.downgrade() {

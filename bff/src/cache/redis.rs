@@ -5,7 +5,7 @@
 //! upstreams. Whether Redis answered its last command is in `/healthz` and `/metrics`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -123,9 +123,9 @@ pub(crate) struct SharedCache {
     client: redis::Client,
     connection: ConnectionManager,
     timeout: Duration,
-    /// How long a scope's generation is kept after its last drop: longer than any entry
-    /// written under an older generation can live.
-    retention: Duration,
+    /// How long a scope's generation is kept after its last drop, in ms: longer than any
+    /// entry written under an older generation can live. A reload may raise it, never lower it.
+    retention_ms: Arc<AtomicU64>,
     health: Arc<Health>,
     /// Drops Redis did not take. Until they are replayed, Redis is not asked for entries (it
     /// may hold what they meant to drop) and gets none.
@@ -147,6 +147,12 @@ impl std::fmt::Debug for SharedCache {
 }
 
 impl SharedCache {
+    /// Keeps drops for at least `retention` from now on (a reload whose parts live longer).
+    pub(crate) fn raise_retention(&self, retention: Duration) {
+        let ms = u64::try_from(retention.as_millis()).unwrap_or(u64::MAX);
+        self.retention_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
     /// Sets up the connection without making it: a Redis that is down at start-up only means
     /// the BFF starts without it.
     pub(crate) fn new(
@@ -168,7 +174,11 @@ impl SharedCache {
             client,
             connection,
             timeout,
-            retention,
+            retention_ms: Arc::new(AtomicU64::new(
+                u64::try_from(retention.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .max(1),
+            )),
             health: Arc::new(Health::default()),
             pending: Arc::default(),
             unsettled: Arc::default(),
@@ -394,7 +404,7 @@ impl SharedCache {
         invocation
             .key(GENERATION_COUNTER)
             .key(generation_key(&target.scope()))
-            .arg(self.retention.as_millis().max(1) as u64)
+            .arg(self.retention_ms.load(Ordering::Relaxed))
             .arg(CHANNEL)
             .arg(message);
         if let Invalidation::Key(key) = target {

@@ -45,6 +45,10 @@ pub struct TelemetryConfig {
     pub service_name: String,
     /// How long finished spans wait to be sent together.
     pub export_delay_ms: u64,
+    /// Continue the trace a request's `traceparent` names. Off by default: the BFF faces
+    /// browsers, and a client must not pick trace ids or sampling for the services behind it.
+    /// Turn it on behind a gateway that traces.
+    pub trust_traceparent: bool,
 }
 
 impl Default for TelemetryConfig {
@@ -53,6 +57,7 @@ impl Default for TelemetryConfig {
             otlp_endpoint: None,
             service_name: "tessera-bff".to_owned(),
             export_delay_ms: 1_000,
+            trust_traceparent: false,
         }
     }
 }

@@ -102,8 +102,10 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             head_within(max_header_bytes, request, next)
         }))
-        .layer(TraceLayer::new_for_http())
+        // Inside tower-http's span, so that the request's own span (with its id, and the one
+        // traces export) is the current span for everything below.
         .layer(middleware::from_fn(request_id::with_request_id))
+        .layer(TraceLayer::new_for_http())
 }
 
 /// SECURITY: a request head larger than `limit` (request line and headers) is refused with a

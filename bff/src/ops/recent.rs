@@ -34,12 +34,14 @@ pub(crate) enum Lookup {
 }
 
 impl Lookup {
-    /// The ops page's reading of a cache event (`None`: not a lookup of its own).
+    /// The ops page's reading of a cache event: one per lookup (`None` for the events that
+    /// tell more of a lookup already counted: a miss that joined a fill, a fill revalidated,
+    /// a miss served stale because the upstream failed).
     pub(crate) fn of_event(event: &str) -> Option<Self> {
         match event {
-            "hit" | "revalidated" => Some(Self::Fresh),
-            "stale_while_revalidate" | "stale_if_error" => Some(Self::Stale),
-            "miss" | "coalesced" => Some(Self::Miss),
+            "hit" => Some(Self::Fresh),
+            "stale_while_revalidate" => Some(Self::Stale),
+            "miss" => Some(Self::Miss),
             _ => None,
         }
     }
@@ -65,8 +67,8 @@ fn entry<T: Default>(map: &RwLock<HashMap<String, Arc<T>>>, name: &str) -> Arc<T
 }
 
 impl Recent {
-    /// One call to `upstream` (with its retries), ended after `took`.
-    pub(crate) fn call(&self, upstream: &str, took: Duration, error: bool) {
+    /// One call to `upstream` (with its retries), ended after `took` (`None`: refused at once).
+    pub(crate) fn call(&self, upstream: &str, took: Option<Duration>, error: bool) {
         let calls = entry(&self.upstreams, upstream);
         calls
             .lock()

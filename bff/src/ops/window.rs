@@ -33,9 +33,12 @@ impl Default for CallSlot {
 }
 
 impl CallSlot {
-    pub(crate) fn record(&mut self, took: Duration, error: bool) {
+    /// One call; `took` is `None` for one refused at once (an open breaker, a full bulkhead),
+    /// which counts as an error but says nothing of the upstream's latency.
+    pub(crate) fn record(&mut self, took: Option<Duration>, error: bool) {
         self.calls += 1;
         self.errors += u64::from(error);
+        let Some(took) = took else { return };
         let ms = took.as_secs_f64() * 1e3;
         let bucket = if ms < FIRST_MS {
             0
@@ -160,7 +163,7 @@ mod tests {
     fn quantiles_are_within_five_percent() {
         let mut slot = CallSlot::default();
         for ms in 1..=1000u64 {
-            slot.record(Duration::from_millis(ms), ms % 10 == 0);
+            slot.record(Some(Duration::from_millis(ms)), ms % 10 == 0);
         }
         assert_eq!((slot.calls, slot.errors), (1000, 100));
         for (q, want) in [(0.5, 500.0), (0.95, 950.0), (0.99, 990.0)] {
@@ -169,7 +172,13 @@ mod tests {
         }
         assert_eq!(CallSlot::default().quantile_ms(0.5), None);
         let mut huge = CallSlot::default();
-        huge.record(Duration::from_secs(3600), false);
+        huge.record(Some(Duration::from_secs(3600)), false);
+        huge.record(None, true);
+        assert_eq!((huge.calls, huge.errors), (2, 1), "a refused call counts");
+        assert!(
+            huge.quantile_ms(0.01).unwrap() > 10_000.0,
+            "but has no latency"
+        );
         assert!(
             huge.quantile_ms(0.5).unwrap() > 10_000.0,
             "the last bucket takes the rest"

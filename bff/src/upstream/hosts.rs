@@ -54,14 +54,17 @@ impl Hosts {
         (index, &self.hosts[index].base)
     }
 
-    /// Each host's base URL and, while it is ejected, until when.
+    /// Each host's base URL (without credentials) and, while it is ejected, until when.
     pub(crate) fn states(&self) -> Vec<(&str, Option<Instant>)> {
         let now = Instant::now();
         self.hosts
             .iter()
             .map(|host| {
                 let (_, until) = *host.health.lock().expect("host lock");
-                (host.base.as_str(), until.filter(|&until| until > now))
+                (
+                    without_credentials(&host.base),
+                    until.filter(|&until| until > now),
+                )
             })
             .collect()
     }
@@ -83,8 +86,32 @@ impl Hosts {
     }
 }
 
+/// SECURITY: a base URL as it may be shown (ops page, traces): `http://user:secret@host:1`
+/// becomes `host:1`, and so does `http://host:1`.
+pub(crate) fn without_credentials(base: &str) -> &str {
+    let rest = base.split_once("://").map_or(base, |(_, rest)| rest);
+    let authority = rest.split('/').next().unwrap_or(rest);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_never_show() {
+        use super::without_credentials;
+        assert_eq!(
+            without_credentials("http://user:pw@db.internal:81/x"),
+            "db.internal:81"
+        );
+        assert_eq!(
+            without_credentials("https://10.0.0.1:8443"),
+            "10.0.0.1:8443"
+        );
+        assert_eq!(without_credentials("http://a@b@host"), "host");
+    }
+
     use super::*;
 
     #[tokio::test(start_paused = true)]

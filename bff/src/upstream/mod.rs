@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::header;
@@ -63,6 +64,9 @@ struct Upstream {
     /// What it was built from: a reload keeps an upstream (and its guards' state) whose
     /// settings did not change.
     config: UpstreamConfig,
+    /// Replaced by a reload: what calls still under way on it bring back is not cached (it
+    /// may come from hosts the configuration no longer has).
+    retired: AtomicBool,
     hosts: Hosts,
     client: reqwest::Client,
     /// Indexed by [`Lane`].
@@ -108,6 +112,7 @@ impl Upstreams {
                 Arc::new(Upstream {
                     name: name.clone(),
                     config: config.clone(),
+                    retired: AtomicBool::new(false),
                     hosts: Hosts::new(hosts, config.ejection.clone()),
                     client,
                     lanes: [(); 3].map(|()| Guards {
@@ -118,7 +123,35 @@ impl Upstreams {
                 }),
             );
         }
+        for (name, old) in previous.map(|p| &p.by_name).into_iter().flatten() {
+            if by_name.get(name).is_none_or(|new| !Arc::ptr_eq(new, old)) {
+                old.retired.store(true, Ordering::Relaxed);
+            }
+        }
         Ok(Self { by_name, metrics })
+    }
+
+    /// Sets every upstream's breaker gauge from its breaker, and takes those of upstreams no
+    /// longer configured out of the metrics (after a reload).
+    pub(crate) fn publish_breakers(&self, gone: &[String]) {
+        for upstream in self.by_name.values() {
+            let labels = UpstreamLabels {
+                upstream: upstream.name.clone(),
+            };
+            self.update_breaker_gauge(upstream, &labels);
+        }
+        for name in gone.iter().filter(|name| !self.by_name.contains_key(*name)) {
+            self.metrics.breaker_state.remove(&UpstreamLabels {
+                upstream: name.clone(),
+            });
+        }
+    }
+
+    /// Whether a reload replaced `upstream` (its answers are then not to be cached).
+    pub(crate) fn is_retired(&self, upstream: &str) -> bool {
+        self.by_name
+            .get(upstream)
+            .is_none_or(|u| u.retired.load(Ordering::Relaxed))
     }
 
     /// The upstreams that are new here, were changed or are gone since `previous`.
@@ -228,9 +261,12 @@ impl Upstreams {
         self.metrics.upstream_outcome(upstream, outcome);
         if lane == Lane::Reads {
             let failed = result.as_ref().is_err_and(UpstreamError::is_failure);
-            self.metrics
-                .recent
-                .call(upstream, started.elapsed(), failed);
+            let refused = matches!(
+                result,
+                Err(UpstreamError::CircuitOpen | UpstreamError::Overloaded)
+            );
+            let took = (!refused).then(|| started.elapsed());
+            self.metrics.recent.call(upstream, took, failed);
         }
         result
     }
@@ -278,7 +314,7 @@ impl Upstreams {
                 otel.kind = "client",
                 tessera.upstream = %target.name,
                 tessera.attempt = number,
-                server.address = base,
+                server.address = hosts::without_credentials(base),
                 url.path = path,
                 tessera.outcome = tracing::field::Empty,
                 otel.status_code = tracing::field::Empty,
