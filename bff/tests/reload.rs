@@ -136,14 +136,17 @@ async fn twenty_reloads_under_load_lose_nothing_and_take_effect() {
     let mut generation = 1;
     for round in 0..20 {
         let valid = round % 2 == 0;
-        let extra = if !valid {
-            BROKEN
-        } else if round % 4 == 0 {
-            EXTRA_VIEW
-        } else {
-            ""
+        // Valid files cycle: the extra view added, changed (another part), removed.
+        let extra = match (valid, round / 2 % 3) {
+            (false, _) => BROKEN.to_owned(),
+            (true, 0) => EXTRA_VIEW.to_owned(),
+            (true, 1) => EXTRA_VIEW
+                .replace("parts.stock", "parts.summary")
+                .replace("/products/{id}/stock", "/products/{id}/summary")
+                .replace("\"inventory\"", "\"reviews\""),
+            (true, _) => String::new(),
         };
-        std::fs::write(&file, config_text(&upstreams, extra)).unwrap();
+        std::fs::write(&file, config_text(&upstreams, &extra)).unwrap();
         let (status, info) = reload(bff).await;
         if valid {
             generation += 1;
@@ -152,13 +155,28 @@ async fn twenty_reloads_under_load_lose_nothing_and_take_effect() {
                 (info.outcome.as_str(), info.generation),
                 ("applied", generation)
             );
-            let extra_status = status_of(&format!("http://{bff}/api/views/extra/3")).await;
-            let want = if extra.is_empty() {
-                StatusCode::NOT_FOUND
-            } else {
-                StatusCode::OK
+            let response = client()
+                .get(format!("http://{bff}/api/views/extra/3"))
+                .send()
+                .await
+                .unwrap();
+            let shown = match response.status() {
+                StatusCode::OK => {
+                    let body: serde_json::Value = response.json().await.unwrap();
+                    let parts = body["parts"].as_object().unwrap();
+                    parts.keys().cloned().collect::<Vec<_>>().join(",")
+                }
+                status => status.to_string(),
             };
-            assert_eq!(extra_status, want, "round {round}: the view came and went");
+            let want = match round / 2 % 3 {
+                0 => "stock",
+                1 => "summary",
+                _ => "404 Not Found",
+            };
+            assert_eq!(
+                shown, want,
+                "round {round}: the view came, changed and went"
+            );
         } else {
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{info:?}");
             assert_eq!(
