@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Takes the README's screenshots from the running app (the real services and BFF, headless
-# Chromium): the home page, a product page, its "how this page loaded" panel, and a product
-# page with the recommendations service failing. Writes docs/screenshots/.
+# Chromium): the home page, a product page, its "how this page loaded" panel, a product page
+# with the recommendations service failing, and the ops page while it fails (after about a
+# minute of traffic, for its sparklines). Writes docs/screenshots/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
