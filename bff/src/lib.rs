@@ -80,6 +80,7 @@ pub fn build_with(config: Config, loader: Option<Loader>) -> Result<axum::Router
         });
     }
     app::watch(Arc::downgrade(&live));
+    app::warm_up(Arc::downgrade(&live));
     Ok(http::router(live, &server))
 }
 

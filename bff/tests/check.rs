@@ -370,6 +370,16 @@ fn values_that_would_fail_at_run_time_are_reported() {
             "export_delay_ms",
             "telemetry.export_delay_ms",
         ),
+        (
+            format!("{BASE}\n[warmup]\nviews = {{ nope = [\"1\"] }}\n"),
+            "nope",
+            "warmup.views.nope",
+        ),
+        (
+            format!("{BASE}\n[warmup]\nconcurrency = 0\n"),
+            "concurrency",
+            "warmup.concurrency",
+        ),
     ];
     for (text, needle, key) in cases {
         assert_one_error(&text, line_of(&text, needle), key, "must be");

@@ -198,3 +198,68 @@ async fn json_logs_have_one_access_line_per_request() {
         "{parts}"
     );
 }
+
+/// `/readyz` (issue 18): a replica is ready only once the views of `[warmup]` are in its cache,
+/// or their deadline passed — never held out for good by a dead service.
+#[tokio::test]
+async fn a_replica_is_ready_once_its_warmup_views_are_cached() {
+    let services = support::start_services().await;
+    let demo = &services.demo;
+    let readyz = async |bff: std::net::SocketAddr| {
+        let response = reqwest::get(format!("http://{bff}/readyz")).await.unwrap();
+        let status = response.status();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+    let until_ready = async |bff| {
+        let until = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (status, body) = readyz(bff).await;
+            if status == StatusCode::OK {
+                return body;
+            }
+            assert_eq!(body["status"], "warming");
+            assert!(Instant::now() < until, "never ready: {body}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+
+    // A slow catalog: the warm-up takes a while, and the replica says so meanwhile.
+    demo.catalog.faults.set(Faults::slowed(300));
+    let mut warm = config(&demo.upstreams(), None);
+    warm.warmup
+        .views
+        .insert("product".into(), vec!["1".into(), "2".into(), "3".into()]);
+    warm.warmup.concurrency = 1;
+    let bff = start_bff(&warm).await;
+    let (status, body) = readyz(bff).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["of"], 3);
+    let body = until_ready(bff).await;
+    assert_eq!(
+        (&body["status"], &body["warmed"]),
+        (&"ready".into(), &3.into())
+    );
+    let misses = r#"tessera_cache_events_total{part="product.product",event="miss"}"#;
+    assert_eq!(value(&metrics(bff).await, misses), Some(3.0));
+    // A warmed view costs the services nothing: no new miss.
+    demo.catalog.faults.set(Faults::default());
+    let view = reqwest::get(format!("http://{bff}/api/views/product/2"))
+        .await
+        .unwrap();
+    assert_eq!(view.status(), StatusCode::OK);
+    assert_eq!(value(&metrics(bff).await, misses), Some(3.0));
+
+    // A hanging catalog: ready anyway once the warm-up's deadline passes.
+    demo.catalog.faults.set(Faults {
+        hang: true,
+        ..Faults::default()
+    });
+    let mut stuck = warm.clone();
+    stuck.warmup.timeout_ms = 300;
+    let bff = start_bff(&stuck).await;
+    let body = until_ready(bff).await;
+    assert!(body["warmed"].as_u64().unwrap() < 3, "{body}");
+    // Without a warm-up a replica is ready at once.
+    let plain = start_bff(&config(&demo.upstreams(), None)).await;
+    assert_eq!(readyz(plain).await.0, StatusCode::OK);
+}

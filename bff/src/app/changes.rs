@@ -6,7 +6,7 @@ use crate::config::Config;
 use super::Fresh;
 
 /// Settings only a restart applies (the listener, the router's limits, the front-end build,
-/// the Redis connection, the log format): `new` takes their running values, and their names
+/// the Redis connection, the log format, traces, the start-up warm-up): `new` takes their running values, and their names
 /// are returned so the reload can say a restart is needed for them — never half-done.
 pub(super) fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<String> {
     let mut needed = Vec::new();
@@ -42,11 +42,13 @@ pub(super) fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<Strin
     );
     keep("log.format", running.log.format != new.log.format);
     keep("telemetry", running.telemetry != new.telemetry);
+    keep("warmup", running.warmup != new.warmup);
     new.server.clone_from(&running.server);
     new.cache.redis_url.clone_from(&running.cache.redis_url);
     new.cache.redis_timeout_ms = running.cache.redis_timeout_ms;
     new.log.clone_from(&running.log);
     new.telemetry.clone_from(&running.telemetry);
+    new.warmup.clone_from(&running.warmup);
     needed
 }
 

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use tessera_contract::ops::{BuildInfo, ConfigInfo, PartStats, ReloadInfo, Stats};
 
-use super::{App, changes};
+use super::{App, Warmth, changes};
 use crate::config::Loader;
 use crate::metrics::{Metrics, ReloadLabels};
 use crate::ops::now_unix_ms;
@@ -44,12 +44,16 @@ pub(crate) struct Live {
     history: Mutex<(u64, Option<ReloadInfo>)>,
     /// One reload at a time: two at once would both build on the same generation.
     reloading: tokio::sync::Mutex<()>,
+    /// The start-up warm-up (see `/readyz`).
+    warmth: Warmth,
 }
 
 impl Live {
     pub(crate) fn new(app: App, loader: Option<Loader>) -> Self {
         let now = now_unix_ms();
+        let warm_views = app.config.warmup.views.values().map(Vec::len).sum();
         Self {
+            warmth: Warmth::new(warm_views),
             metrics: app.metrics.clone(),
             current: ArcSwap::from_pointee(app),
             loader,
@@ -62,6 +66,10 @@ impl Live {
     /// The running generation.
     pub(crate) fn current(&self) -> Arc<App> {
         self.current.load_full()
+    }
+
+    pub(crate) fn warmth(&self) -> &Warmth {
+        &self.warmth
     }
 
     pub(crate) fn loader(&self) -> Option<&Loader> {

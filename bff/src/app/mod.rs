@@ -6,10 +6,12 @@
 //! - `changes`: what differs between two configurations (settings only a restart applies,
 //!   parts whose cache entries go);
 //! - `live`: the running generation, swapped whole by a reload, and the ops page's stats;
-//! - `watch`: what triggers a reload (SIGHUP, the configuration's folder changing).
+//! - `watch`: what triggers a reload (SIGHUP, the configuration's folder changing);
+//! - `warmup`: the views composed at start, before the replica says it is ready.
 
 mod changes;
 mod live;
+mod warmup;
 mod watch;
 
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::upstream::Upstreams;
 pub(crate) use live::{Live, ReloadTrigger};
+pub(crate) use warmup::{Warmth, warm_up};
 pub(crate) use watch::watch;
 
 /// One generation of the application. A request holds the generation it began on to its end,

@@ -32,6 +32,32 @@ pub struct Config {
     pub log: LogConfig,
     #[serde(default)]
     pub telemetry: TelemetryConfig,
+    #[serde(default)]
+    pub warmup: WarmupConfig,
+}
+
+/// Views composed once at start, before `/readyz` says ready: a new replica fills its cache
+/// with what is known to be hot instead of sending the services a burst of misses.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WarmupConfig {
+    /// View → ids, e.g. `{ home = ["1"], product = ["1", "2", "3"] }`.
+    pub views: BTreeMap<String, Vec<String>>,
+    /// How many views are composed at once.
+    pub concurrency: usize,
+    /// The warm-up's deadline: past it the replica is ready anyway (a dead service must not
+    /// keep it out of the balancer for good).
+    pub timeout_ms: u64,
+}
+
+impl Default for WarmupConfig {
+    fn default() -> Self {
+        Self {
+            views: BTreeMap::new(),
+            concurrency: 4,
+            timeout_ms: 10_000,
+        }
+    }
 }
 
 /// OpenTelemetry traces; off unless an endpoint is set.

@@ -242,6 +242,45 @@ impl Config {
                 ),
             ));
         }
+        for (view, ids) in &self.warmup.views {
+            let span = || key_span(source, "warmup", "views");
+            match self.views.get(view) {
+                None => errors.push(source.error_at(
+                    span(),
+                    format!("warmup.views.{view}"),
+                    format!(
+                        "must be a configured view (one of: {})",
+                        self.views.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+                Some(config) => {
+                    for id in ids {
+                        if let Err(e) = config.id.check(id) {
+                            errors.push(source.error_at(
+                                span(),
+                                format!("warmup.views.{view}"),
+                                e.to_string(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        let warm = &self.warmup;
+        if !(1..=64).contains(&warm.concurrency) {
+            errors.push(source.error_at(
+                key_span(source, "warmup", "concurrency"),
+                "warmup.concurrency",
+                format!("must be from 1 to 64, got {}", warm.concurrency),
+            ));
+        }
+        if !(1..=600_000).contains(&warm.timeout_ms) {
+            errors.push(source.error_at(
+                key_span(source, "warmup", "timeout_ms"),
+                "warmup.timeout_ms",
+                format!("must be from 1 to 600000 ms, got {}", warm.timeout_ms),
+            ));
+        }
         let delay = self.telemetry.export_delay_ms;
         if !(1..=60_000).contains(&delay) {
             errors.push(source.error_at(

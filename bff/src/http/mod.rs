@@ -60,6 +60,7 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
 
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route(
             "/admin/invalidate",

@@ -93,7 +93,7 @@ fn route_of<'a>(app: &'a App, path: &str) -> (&'static str, &'a str) {
         ("api", _) => ("view", "other"),
         ("media", media) => ("media", known(key_of(&app.config.media, media))),
         ("admin", _) => ("admin", ""),
-        ("healthz", None) => ("health", ""),
+        ("healthz" | "readyz", None) => ("health", ""),
         ("metrics", None) => ("metrics", ""),
         _ => ("assets", ""),
     }
