@@ -18,6 +18,7 @@ run() { "$CARGO_TARGET_DIR/server/examples/$1" "${@:2}"; }
 run composite_bench 600
 run tracing_bench 500
 run reload_bench 100
+run warmup_bench
 run cache_bench
 run static_bench dist
 TESSERA_DIST_DIR=dist run page_load
