@@ -10,30 +10,16 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tessera_bff::config::{Config, Source};
-use tessera_testkit::bench::{machine, ms, percentile, write_section};
-use tessera_testkit::config::{BffConfig, Part};
-use tessera_testkit::stub::{Reply, Stub};
+use tessera_testkit::bench::{
+    composite_parts, composite_replies, machine, ms, percentile, write_section,
+};
+use tessera_testkit::config::BffConfig;
+use tessera_testkit::stub::Stub;
 
 /// The slowest part's latency in each scenario; the others answer after a half and a quarter of
 /// it, and the dependent part's chain (a quarter, then a quarter) ends well before it.
 const SCENARIOS_MS: [u64; 2] = [20, 50];
-
-/// The benchmark view's parts: three upstreams and a part that depends on the first.
-fn bench_parts() -> [Part; 4] {
-    [
-        Part::new("product", "catalog", "/products/{id}", 1000).critical(),
-        Part::new("stock", "inventory", "/products/{id}/stock", 1000).critical(),
-        Part::new("reviews", "reviews", "/products/{id}/reviews", 1000),
-        Part::new(
-            "top",
-            "catalog",
-            "/categories/{product.category.slug}/top",
-            1000,
-        ),
-    ]
-}
 
 /// The same allocator as the `tessera-bff` binary.
 #[global_allocator]
@@ -55,12 +41,12 @@ async fn main() -> anyhow::Result<()> {
         .upstream("catalog", &stubs[0].url())
         .upstream("inventory", &stubs[1].url())
         .upstream("reviews", &stubs[2].url())
-        .view("bench", bench_parts())
+        .view("bench", composite_parts())
         // The same parts, shaped as a page would shape them: fields kept and dropped, and a
         // jq transform (the dependent part still reads the product unshaped).
         .view(
             "shaped",
-            bench_parts().map(|part| match part.name() {
+            composite_parts().map(|part| match part.name() {
                 "product" => part.with(r#"select = ["id", "name"]"#),
                 "stock" => part.with(r#"transform = "{price: (.price_cents / 100), stock}""#),
                 "reviews" => part.with(r#"omit = ["items.*.body"]"#),
@@ -112,21 +98,7 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for slowest_ms in SCENARIOS_MS {
         let slowest = Duration::from_millis(slowest_ms);
-        let product = json!({"id": 1, "name": "Stub product", "category": {"slug": "kitchen"},
-            "description": "x".repeat(400)});
-        stubs[0].on("/products/1", Reply::json(product).after(slowest / 4));
-        stubs[0].on(
-            "/categories/kitchen/top",
-            Reply::json(json!({"items": [1, 2, 3, 4]})).after(slowest / 4),
-        );
-        stubs[1].on(
-            "/products/1/stock",
-            Reply::json(json!({"price_cents": 1999, "stock": 7})).after(slowest / 2),
-        );
-        let reviews = json!({"items": (0..5)
-            .map(|i| json!({"id": i, "title": "Fine", "body": "y".repeat(300)}))
-            .collect::<Vec<_>>()});
-        stubs[2].on("/products/1/reviews", Reply::json(reviews).after(slowest));
+        composite_replies(&stubs, slowest);
 
         let cases = [
             (

@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use serde_json::json;
-use tessera_testkit::bench::{Peer, WRK_ARGS, machine, ms, percentile, write_section, wrk};
-use tessera_testkit::config::{BffConfig, Part};
+use tessera_testkit::bench::{
+    Peer, WRK_ARGS, composite_parts, composite_replies, machine, ms, percentile, write_section, wrk,
+};
+use tessera_testkit::config::BffConfig;
 use tessera_testkit::otlp::OtlpReceiver;
-use tessera_testkit::stub::{Reply, Stub};
+use tessera_testkit::stub::Stub;
 
 /// The slowest part's latency.
 const SLOWEST: Duration = Duration::from_millis(20);
@@ -67,39 +68,12 @@ async fn main() -> anyhow::Result<()> {
         Stub::start().await,
         Stub::start().await,
     ];
-    let product = json!({"id": 1, "name": "Stub product", "category": {"slug": "kitchen"},
-        "description": "x".repeat(400)});
-    stubs[0].on("/products/1", Reply::json(product).after(SLOWEST / 4));
-    stubs[0].on(
-        "/categories/kitchen/top",
-        Reply::json(json!({"items": [1, 2, 3, 4]})).after(SLOWEST / 4),
-    );
-    stubs[1].on(
-        "/products/1/stock",
-        Reply::json(json!({"price_cents": 1999, "stock": 7})).after(SLOWEST / 2),
-    );
-    let reviews = json!({"items": (0..5)
-        .map(|i| json!({"id": i, "title": "Fine", "body": "y".repeat(300)}))
-        .collect::<Vec<_>>()});
-    stubs[2].on("/products/1/reviews", Reply::json(reviews).after(SLOWEST));
+    composite_replies(&stubs, SLOWEST);
     let text = BffConfig::new()
         .upstream("catalog", &stubs[0].url())
         .upstream("inventory", &stubs[1].url())
         .upstream("reviews", &stubs[2].url())
-        .view(
-            "bench",
-            [
-                Part::new("product", "catalog", "/products/{id}", 1000).critical(),
-                Part::new("stock", "inventory", "/products/{id}/stock", 1000).critical(),
-                Part::new("reviews", "reviews", "/products/{id}/reviews", 1000),
-                Part::new(
-                    "top",
-                    "catalog",
-                    "/categories/{product.category.slug}/top",
-                    1000,
-                ),
-            ],
-        )
+        .view("bench", composite_parts())
         .toml();
     let receiver = OtlpReceiver::start().await;
     let dir = tempfile::tempdir()?;

@@ -83,6 +83,34 @@ async fn status_of(url: &str) -> StatusCode {
     client().get(url).send().await.unwrap().status()
 }
 
+/// The demo services, and a BFF in this process on a file of [`config_text`] (which tests
+/// rewrite and reload).
+struct OnFile {
+    services: support::Services,
+    upstreams: [(&'static str, String); 4],
+    _dir: tempfile::TempDir,
+    file: std::path::PathBuf,
+    bff: SocketAddr,
+}
+
+impl OnFile {
+    async fn start() -> Self {
+        let services = start_services().await;
+        let upstreams = services.demo.upstreams();
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tessera.toml");
+        std::fs::write(&file, config_text(&upstreams, "")).unwrap();
+        let bff = bff_on(&file).await;
+        Self {
+            services,
+            upstreams,
+            _dir: dir,
+            file,
+            bff,
+        }
+    }
+}
+
 /// Starts a BFF on `file` in this process, as `serve --config file` would.
 async fn bff_on(file: &Path) -> SocketAddr {
     let loader = Loader::file(file);
@@ -92,12 +120,13 @@ async fn bff_on(file: &Path) -> SocketAddr {
 
 #[tokio::test]
 async fn twenty_reloads_under_load_lose_nothing_and_take_effect() {
-    let services = start_services().await;
-    let upstreams = services.demo.upstreams();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tessera.toml");
-    std::fs::write(&file, config_text(&upstreams, "")).unwrap();
-    let bff = bff_on(&file).await;
+    let OnFile {
+        services: _services,
+        upstreams,
+        _dir,
+        file,
+        bff,
+    } = OnFile::start().await;
 
     // Views and streams, as fast as they go, until the reloads are done.
     let done = Arc::new(AtomicBool::new(false));
@@ -242,12 +271,13 @@ async fn twenty_reloads_under_load_lose_nothing_and_take_effect() {
 
 #[tokio::test]
 async fn a_reload_keeps_the_guards_of_unchanged_upstreams_and_reports_restart_only_settings() {
-    let services = start_services().await;
-    let upstreams = services.demo.upstreams();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tessera.toml");
-    std::fs::write(&file, config_text(&upstreams, "")).unwrap();
-    let bff = bff_on(&file).await;
+    let OnFile {
+        services,
+        upstreams,
+        _dir,
+        file,
+        bff,
+    } = OnFile::start().await;
 
     // The reviews service fails until its breaker opens.
     services.demo.reviews.faults.set(Faults::failing(500));
@@ -305,11 +335,8 @@ async fn a_reload_keeps_the_guards_of_unchanged_upstreams_and_reports_restart_on
 
 #[tokio::test]
 async fn stats_need_the_admin_token() {
-    let services = start_services().await;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tessera.toml");
-    std::fs::write(&file, config_text(&services.demo.upstreams(), "")).unwrap();
-    let bff = bff_on(&file).await;
+    let on_file = OnFile::start().await;
+    let bff = on_file.bff;
     let url = format!("http://{bff}/admin/stats");
     for token in [None, Some("wrong"), Some("")] {
         let mut request = client().get(&url);
@@ -435,12 +462,13 @@ fn series(metrics: &str, name: &str) -> f64 {
 
 #[tokio::test]
 async fn a_reload_drops_the_cache_entries_of_what_changed_and_keeps_the_rest() {
-    let services = start_services().await;
-    let upstreams = services.demo.upstreams();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("tessera.toml");
-    std::fs::write(&file, config_text(&upstreams, "")).unwrap();
-    let bff = bff_on(&file).await;
+    let OnFile {
+        services: _services,
+        upstreams,
+        _dir,
+        file,
+        bff,
+    } = OnFile::start().await;
     let view = format!("http://{bff}/api/views/product/3");
     let metrics = || tessera_testkit::http::get_text(format!("http://{bff}/metrics"));
     let hits = |text: &str, part: &str, event: &str| {

@@ -13,6 +13,15 @@ use tessera_testkit::otlp::{OtlpReceiver, ReceivedSpan, SpanKind};
 
 const WAIT: Duration = Duration::from_secs(15);
 
+/// The built-in configuration over `demo`, exporting to `receiver` promptly.
+fn traced_config(demo: &Demo, receiver: &OtlpReceiver, trust_traceparent: bool) -> String {
+    let extra = format!(
+        "\n[telemetry]\notlp_endpoint = \"{}\"\nexport_delay_ms = 20\ntrust_traceparent = {trust_traceparent}\n",
+        receiver.endpoint()
+    );
+    config_text(&demo.upstreams(), &extra)
+}
+
 fn bff_spans<'a>(spans: &'a [ReceivedSpan], name: &str) -> Vec<&'a ReceivedSpan> {
     spans
         .iter()
@@ -30,11 +39,7 @@ async fn one_product_page_request_is_one_trace_across_the_bff_and_the_services()
         .await
         .unwrap();
     let file = dir.path().join("tessera.toml");
-    let extra = format!(
-        "\n[telemetry]\notlp_endpoint = \"{}\"\nexport_delay_ms = 20\n",
-        receiver.endpoint()
-    );
-    std::fs::write(&file, config_text(&demo.upstreams(), &extra)).unwrap();
+    std::fs::write(&file, traced_config(&demo, &receiver, false)).unwrap();
     let bff = Binary::start(&file, &[]).await;
 
     // The product page's view request, as the browser sends it.
@@ -140,11 +145,7 @@ async fn a_caller_traceparent_is_continued_only_when_trusted() {
     let file = dir.path().join("tessera.toml");
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let traced = async |trust: bool| {
-        let extra = format!(
-            "\n[telemetry]\notlp_endpoint = \"{}\"\nexport_delay_ms = 20\ntrust_traceparent = {trust}\n",
-            receiver.endpoint()
-        );
-        std::fs::write(&file, config_text(&demo.upstreams(), &extra)).unwrap();
+        std::fs::write(&file, traced_config(&demo, &receiver, trust)).unwrap();
         let bff = Binary::start(&file, &[]).await;
         let response = reqwest::Client::new()
             .get(format!("http://{}/api/parts/product/stock/3", bff.addr))

@@ -109,7 +109,7 @@ async fn shoot(stack: &Stack, browser: &Browser, out: &std::path::Path) -> anyho
     // second has calls too): its breaker opens, and stays open (30 s) for the ops shot.
     let sent = traffic(stack.url(""), failing.clone(), FAILING_TRAFFIC).await?;
     println!("[screenshots] {sent} requests with recommendations failing");
-    let state = breaker_state(stack, "recommendations").await?;
+    let state = stack.breaker_state(TOKEN, "recommendations").await?;
     anyhow::ensure!(
         state == "open",
         "the recommendations breaker is {state:?}, not open"
@@ -275,24 +275,4 @@ async fn traffic(base: String, paths: Vec<String>, duration: Duration) -> anyhow
         done??;
     }
     Ok(next.load(Ordering::Relaxed))
-}
-
-/// The state of `upstream`'s breaker, as `GET /admin/stats` has it.
-async fn breaker_state(stack: &Stack, upstream: &str) -> anyhow::Result<String> {
-    let stats: serde_json::Value = reqwest::Client::new()
-        .get(stack.url("/admin/stats"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let found = stats["upstreams"]
-        .as_array()
-        .and_then(|all| all.iter().find(|u| u["name"] == upstream))
-        .ok_or_else(|| anyhow::anyhow!("no {upstream} in {stats}"))?;
-    Ok(found["breaker"]["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
 }

@@ -138,6 +138,27 @@ impl Stack {
         self.requests.lock().expect("log lock").clone()
     }
 
+    /// The state of `upstream`'s breaker (`closed`, `open`, `half-open`), as the BFF's
+    /// `GET /admin/stats` has it (with the admin `token`).
+    pub async fn breaker_state(&self, token: &str, upstream: &str) -> anyhow::Result<String> {
+        let stats: serde_json::Value = reqwest::Client::new()
+            .get(self.url("/admin/stats"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let found = stats["upstreams"]
+            .as_array()
+            .and_then(|all| all.iter().find(|u| u["name"] == upstream))
+            .ok_or_else(|| anyhow::anyhow!("no {upstream} in {stats}"))?;
+        Ok(found["breaker"]["state"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
     /// An absolute URL on the BFF.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.bff)

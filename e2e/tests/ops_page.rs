@@ -10,33 +10,13 @@ use tessera_services::Faults;
 const TOKEN: &str = "ops-page-token";
 const ROW: &str = "[data-testid=ops-upstream-recommendations]";
 
-/// The recommendations breaker as `/admin/stats` has it.
-async fn breaker_in_bff(stack: &Stack) -> anyhow::Result<String> {
-    let stats: serde_json::Value = reqwest::Client::new()
-        .get(stack.url("/admin/stats"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let upstream = stats["upstreams"]
-        .as_array()
-        .and_then(|u| u.iter().find(|u| u["name"] == "recommendations"))
-        .ok_or_else(|| anyhow::anyhow!("no recommendations in {stats}"))?;
-    Ok(upstream["breaker"]["state"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned())
-}
-
 /// Requests product views until the BFF's breaker is `state`, and returns when it got there.
 async fn drive_until(stack: &Stack, state: &str) -> anyhow::Result<Instant> {
     let client = reqwest::Client::new();
     let until = Instant::now() + Duration::from_secs(20);
     let mut id = 100;
     loop {
-        if breaker_in_bff(stack).await? == state {
+        if stack.breaker_state(TOKEN, "recommendations").await? == state {
             return Ok(Instant::now());
         }
         anyhow::ensure!(Instant::now() < until, "the breaker never became {state}");
