@@ -217,6 +217,45 @@ impl Drop for Peer {
     }
 }
 
+/// The composite benchmark's view: three upstreams and a part that depends on the first.
+pub fn composite_parts() -> [crate::config::Part; 4] {
+    use crate::config::Part;
+    [
+        Part::new("product", "catalog", "/products/{id}", 1000).critical(),
+        Part::new("stock", "inventory", "/products/{id}/stock", 1000).critical(),
+        Part::new("reviews", "reviews", "/products/{id}/reviews", 1000),
+        Part::new(
+            "top",
+            "catalog",
+            "/categories/{product.category.slug}/top",
+            1000,
+        ),
+    ]
+}
+
+/// Scripts the composite view's stubs (catalog, inventory, reviews) for product 1: the reviews
+/// answer after `slowest`, the stock after half of it, the product and its category's top
+/// after a quarter each (a chain that ends well before the slowest part).
+pub fn composite_replies(stubs: &[crate::stub::Stub; 3], slowest: Duration) {
+    use crate::stub::Reply;
+    use serde_json::json;
+    let product = json!({"id": 1, "name": "Stub product", "category": {"slug": "kitchen"},
+        "description": "x".repeat(400)});
+    stubs[0].on("/products/1", Reply::json(product).after(slowest / 4));
+    stubs[0].on(
+        "/categories/kitchen/top",
+        Reply::json(json!({"items": [1, 2, 3, 4]})).after(slowest / 4),
+    );
+    stubs[1].on(
+        "/products/1/stock",
+        Reply::json(json!({"price_cents": 1999, "stock": 7})).after(slowest / 2),
+    );
+    let reviews = json!({"items": (0..5)
+        .map(|i| json!({"id": i, "title": "Fine", "body": "y".repeat(300)}))
+        .collect::<Vec<_>>()});
+    stubs[2].on("/products/1/reviews", Reply::json(reviews).after(slowest));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,43 +295,4 @@ mod tests {
         assert_eq!(percentile(&samples, 99.0), Duration::from_millis(99));
         assert_eq!(percentile(&samples, 100.0), Duration::from_millis(100));
     }
-}
-
-/// The composite benchmark's view: three upstreams and a part that depends on the first.
-pub fn composite_parts() -> [crate::config::Part; 4] {
-    use crate::config::Part;
-    [
-        Part::new("product", "catalog", "/products/{id}", 1000).critical(),
-        Part::new("stock", "inventory", "/products/{id}/stock", 1000).critical(),
-        Part::new("reviews", "reviews", "/products/{id}/reviews", 1000),
-        Part::new(
-            "top",
-            "catalog",
-            "/categories/{product.category.slug}/top",
-            1000,
-        ),
-    ]
-}
-
-/// Scripts the composite view's stubs (catalog, inventory, reviews) for product 1: the reviews
-/// answer after `slowest`, the stock after half of it, the product and its category's top
-/// after a quarter each (a chain that ends well before the slowest part).
-pub fn composite_replies(stubs: &[crate::stub::Stub; 3], slowest: Duration) {
-    use crate::stub::Reply;
-    use serde_json::json;
-    let product = json!({"id": 1, "name": "Stub product", "category": {"slug": "kitchen"},
-        "description": "x".repeat(400)});
-    stubs[0].on("/products/1", Reply::json(product).after(slowest / 4));
-    stubs[0].on(
-        "/categories/kitchen/top",
-        Reply::json(json!({"items": [1, 2, 3, 4]})).after(slowest / 4),
-    );
-    stubs[1].on(
-        "/products/1/stock",
-        Reply::json(json!({"price_cents": 1999, "stock": 7})).after(slowest / 2),
-    );
-    let reviews = json!({"items": (0..5)
-        .map(|i| json!({"id": i, "title": "Fine", "body": "y".repeat(300)}))
-        .collect::<Vec<_>>()});
-    stubs[2].on("/products/1/reviews", Reply::json(reviews).after(slowest));
 }
