@@ -19,6 +19,7 @@ run composite_bench 600
 run tracing_bench 500
 run reload_bench 100
 run warmup_bench
+run identity_bench
 run cache_bench
 run static_bench dist
 TESSERA_DIST_DIR=dist run page_load

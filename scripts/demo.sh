@@ -12,7 +12,14 @@ echo "[demo] building the BFF and the services"
 cargo build --quiet --profile server -p tessera-bff -p tessera-services
 bin="$CARGO_TARGET_DIR/server"
 
-"$bin/tessera-services" --data-dir "${TESSERA_DATA_DIR:-$here/data}" all &
+data="${TESSERA_DATA_DIR:-$here/data}"
+# The key ring the BFF signs shoppers' tokens and vault keys with; the services hold its public
+# halves (tessera-bff keys generate writes both).
+if ! compgen -G "$data/keys/*.key" >/dev/null; then
+  "$bin/tessera-bff" keys generate --dir "$data/keys" --kid demo-1 >/dev/null
+fi
+export TESSERA_KEYS_DIR="$data/keys"
+"$bin/tessera-services" --data-dir "$data" --bff-keys "$data/keys" all &
 services=$!
 trap 'kill "$services" 2>/dev/null; wait "$services" 2>/dev/null' EXIT INT TERM
 

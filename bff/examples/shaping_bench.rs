@@ -167,6 +167,7 @@ async fn main() -> anyhow::Result<()> {
 fn config(demo: &Demo, shaped: bool) -> anyhow::Result<Config> {
     let mut config = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     config.override_upstreams(demo.upstreams().iter().map(|(n, u)| (*n, u.clone())));
+    config.override_keys_dir(demo.keys_dir());
     config.server.dist_dir = "/nonexistent".into();
     if !shaped {
         for view in config.views.values_mut() {

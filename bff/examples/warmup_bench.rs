@@ -26,6 +26,7 @@ async fn main() -> anyhow::Result<()> {
     let demo = Demo::start(dir.path(), Scale::SMALL).await?;
     let mut cold = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     cold.override_upstreams(demo.upstreams());
+    cold.override_keys_dir(demo.keys_dir());
     cold.server.dist_dir = "/nonexistent".into();
     let mut warm = cold.clone();
     warm.warmup.views.insert(

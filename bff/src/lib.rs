@@ -27,6 +27,7 @@ mod cache;
 mod compose;
 pub mod config;
 mod http;
+mod identity;
 mod metrics;
 mod ops;
 pub mod telemetry;
@@ -53,6 +54,23 @@ pub enum StartError {
     Assets(#[from] assets::AssetError),
     #[error("cache.redis_url: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error("identity.keys_dir: {0}")]
+    Keys(String),
+}
+
+/// Writes a new signing key pair into the key ring at `dir` (`tessera-bff keys generate`):
+/// its key id, or why not (a bad id, an existing key, a folder that cannot be written).
+pub fn generate_key(dir: &std::path::Path, kid: Option<&str>) -> Result<String, String> {
+    let kid = kid.map_or_else(identity::default_kid, str::to_owned);
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if kid.is_empty() || kid.len() > 64 || !kid.bytes().all(plain) {
+        return Err(format!(
+            "{kid:?} is not a key id (letters, digits, '-' and '_', at most 64)"
+        ));
+    }
+    identity::generate(dir, &kid)
+        .map(|key| key.kid().to_owned())
+        .map_err(|e| e.to_string())
 }
 
 /// Builds the application from a validated configuration held in memory (a reload finds

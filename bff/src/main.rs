@@ -50,6 +50,11 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Manage the key ring the BFF signs shoppers' tokens and vault keys with.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
     /// Write the fingerprinted site for a CDN or object store: the files, their precompressed
     /// variants, `_headers` and `cdn-manifest.json`.
     Export {
@@ -61,6 +66,20 @@ enum Command {
         /// Origin the page should load its hashed assets from (server.asset_origin by default).
         #[arg(long)]
         asset_origin: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Write a new Ed25519 pair, `<kid>.key` (owner-only) and `<kid>.pub`, into the folder
+    /// and print its key id. Give the `.pub` file to the services before signing with it.
+    Generate {
+        /// The key ring's folder (created if missing).
+        #[arg(long)]
+        dir: PathBuf,
+        /// The new key's id (by default from the clock, `k20261202-185012`).
+        #[arg(long)]
+        kid: Option<String>,
     },
 }
 
@@ -85,6 +104,22 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Keys {
+            action: KeysCommand::Generate { dir, kid },
+        } => match tessera_bff::generate_key(&dir, kid.as_deref()) {
+            Ok(kid) => {
+                println!("{kid}");
+                eprintln!(
+                    "wrote {kid}.key and {kid}.pub in {}; give {kid}.pub to the services, then sign with it (identity.signing_key = \"{kid}\")",
+                    dir.display()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Export {
             dist,
             out,

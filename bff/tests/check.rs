@@ -412,3 +412,109 @@ fn bad_environment_overrides_are_reported_by_name() {
         assert!(stderr.contains(variable), "{stderr}");
     }
 }
+
+/// Issue 15, item 8: scopes, grants, forwarded headers and the key ring, each at its line.
+#[test]
+fn identity_settings_are_checked() {
+    let keys = tempfile::tempdir().unwrap();
+    let ring = keys.path().display().to_string();
+    let identity = format!(
+        "\n[identity]\naccounts = \"catalog\"\nkeys_dir = \"{ring}\"\ngenerate_keys = true\n"
+    );
+    let user_part = "\n[views.product.parts.mine]\nupstream = \"catalog\"\npath = \"/me/{id}\"\ntimeout_ms = 500\nscope = \"user\"\n";
+    let cases = [
+        (
+            format!("{BASE}{user_part}"),
+            "scope = \"user\"",
+            "views.product.parts.mine.scope",
+            "[identity]",
+        ),
+        (
+            format!("{BASE}{identity}{user_part}cache = {{ ttl_ms = 1000 }}\n"),
+            "scope = \"user\"",
+            "views.product.parts.mine.cache",
+            "never cached",
+        ),
+        (
+            format!(
+                "{BASE}{identity}{user_part}\n[views.product.parts.leak]\nupstream = \"catalog\"\npath = \"/x/{{mine.id}}\"\ntimeout_ms = 500\n"
+            ),
+            "path = \"/x/",
+            "views.product.parts.leak.scope",
+            "reads the user part",
+        ),
+        (
+            BASE.replace(
+                "url = \"http://127.0.0.1:1\"",
+                "url = \"http://127.0.0.1:1\"\nforward_headers = [\"cookie\"]",
+            ),
+            "forward_headers",
+            "upstreams.catalog.forward_headers",
+            "speaks for the user",
+        ),
+        (
+            BASE.replace(
+                "url = \"http://127.0.0.1:1\"",
+                "url = \"http://127.0.0.1:1\"\nforward_headers = [\"Accept Language\"]",
+            ),
+            "forward_headers",
+            "upstreams.catalog.forward_headers",
+            "not a header name",
+        ),
+        (
+            format!(
+                "{BASE}{identity}\n[grants.invoice]\nupstream = \"catalog\"\npath = \"/invoices/{{id}}?x={{page}}\"\nid = \"integer\"\n"
+            ),
+            "path = \"/invoices",
+            "grants.invoice.path",
+            "hold {id} once",
+        ),
+        (
+            format!(
+                "{BASE}\n[grants.invoice]\nupstream = \"catalog\"\npath = \"/invoices/{{id}}\"\nid = \"integer\"\n"
+            ),
+            "upstream = \"catalog\"\npath = \"/invoices",
+            "grants.invoice",
+            "[identity]",
+        ),
+        (
+            format!("{BASE}{identity}token_lifetime_s = 3600\n"),
+            "token_lifetime_s",
+            "identity.token_lifetime_s",
+            "from 1 to 60",
+        ),
+        (
+            format!("{BASE}\n[identity]\naccounts = \"catalog\"\nkeys_dir = \"{ring}\"\n"),
+            "keys_dir",
+            "identity.keys_dir",
+            "no private key",
+        ),
+        (
+            format!(
+                "{BASE}\n[identity]\naccounts = \"catalog\"\nkeys_dir = \"{ring}\"\nsigning_key = \"k-missing\"\n"
+            ),
+            "signing_key",
+            "identity.signing_key",
+            "no private key \"k-missing\"",
+        ),
+    ];
+    for (text, at, key, words) in cases {
+        assert_one_error(&text, line_of(&text, at), key, words);
+    }
+    // A key file that is no key is named.
+    std::fs::write(keys.path().join("broken.key"), "not a key").unwrap();
+    let text = format!("{BASE}{identity}");
+    let (_, output, errors) = check(&text);
+    assert!(!output.status.success());
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("identity.keys_dir") && e.contains("broken.key")),
+        "{errors:?}"
+    );
+    // And a valid ring passes.
+    std::fs::remove_file(keys.path().join("broken.key")).unwrap();
+    tessera_bff::generate_key(keys.path(), Some("k1")).unwrap();
+    let (_, output, errors) = check(&format!("{BASE}{identity}{user_part}"));
+    assert!(output.status.success(), "{errors:?}");
+}

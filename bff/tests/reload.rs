@@ -87,7 +87,7 @@ async fn status_of(url: &str) -> StatusCode {
 /// rewrite and reload).
 struct OnFile {
     services: support::Services,
-    upstreams: [(&'static str, String); 4],
+    upstreams: [(&'static str, String); 5],
     _dir: tempfile::TempDir,
     file: std::path::PathBuf,
     bff: SocketAddr,

@@ -11,12 +11,18 @@
 //! - [`ErrorBody`]: every 4xx/5xx JSON body the BFF and the demo services return.
 //! - [`data`]: the demo services' JSON inside parts, as the front end reads it.
 //! - [`ops`]: the admin API's live statistics, as the ops page reads them.
+//! - [`account`]: signing in, the signed-in shopper, their orders and vault keys.
+//! - `keys` (feature `keys`): the signed tokens and URLs the BFF hands out and the services
+//!   verify on their own.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod account;
 pub mod data;
+#[cfg(feature = "keys")]
+pub mod keys;
 pub mod ops;
 
 /// How a part was obtained. `Ok`, `Stale` and `Partial` carry upstream data; `Fallback` carries
@@ -37,6 +43,9 @@ pub enum PartStatus {
     Timeout,
     /// The upstream failed (status, connection, or an undecodable body).
     Error,
+    /// A part that belongs to one shopper (`scope = "user"`), asked for by nobody signed in:
+    /// no upstream was called.
+    Unauthorized,
 }
 
 impl PartStatus {
@@ -57,6 +66,7 @@ impl PartStatus {
             Self::Fallback => "fallback",
             Self::Timeout => "timeout",
             Self::Error => "error",
+            Self::Unauthorized => "unauthorized",
         }
     }
 }

@@ -72,6 +72,34 @@ impl Browser {
         .await
     }
 
+    /// The ids of the orders the account page shows, in page order.
+    pub async fn order_ids(&self) -> anyhow::Result<Vec<String>> {
+        self.attrs("[data-testid=tile-orders] [data-order-id]", "data-order-id")
+            .await
+    }
+
+    /// What the page keeps where scripts can read it: every `localStorage` and
+    /// `sessionStorage` entry as `key=value`, and `document.cookie`.
+    pub async fn script_storage(&self) -> anyhow::Result<(Vec<String>, String)> {
+        let read = self
+            .client
+            .execute(
+                "const all = (s) => Object.keys(s).map((k) => k + '=' + s.getItem(k)); \
+                 return [all(localStorage).concat(all(sessionStorage)), document.cookie]",
+                vec![],
+            )
+            .await?;
+        let entries = read[0]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .filter_map(|e| e.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok((entries, read[1].as_str().unwrap_or_default().to_owned()))
+    }
+
     /// The product ids of the grid's cards, in page order.
     pub async fn card_ids(&self) -> anyhow::Result<Vec<String>> {
         self.attrs("[data-testid=card]", "data-product-id").await

@@ -99,6 +99,7 @@ impl Stack {
         let mut config = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
         config.server.dist_dir = dist;
         config.override_upstreams(services.upstreams());
+        config.override_keys_dir(services.keys_dir());
         adjust(&mut config);
         let requests = Arc::new(Mutex::new(Vec::new()));
         let log = requests.clone();
@@ -250,6 +251,8 @@ fn start_driver() -> anyhow::Result<Driver> {
 /// A WebDriver session on headless Chromium.
 pub struct Browser {
     pub client: Client,
+    /// Where the browser saves downloads (in its own profile, gone with it).
+    downloads: PathBuf,
     _profile: tempfile::TempDir,
     _driver: Option<Driver>,
 }
@@ -265,6 +268,8 @@ impl Browser {
             }
         };
         let profile = tempfile::tempdir()?;
+        let downloads = profile.path().join("downloads");
+        std::fs::create_dir_all(&downloads)?;
         let args = vec![
             "--headless=new".to_owned(),
             "--no-sandbox".into(),
@@ -281,7 +286,14 @@ impl Browser {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "goog:chromeOptions".into(),
-            serde_json::json!({ "binary": "/usr/bin/chromium", "args": args }),
+            serde_json::json!({
+                "binary": "/usr/bin/chromium",
+                "args": args,
+                "prefs": {
+                    "download.default_directory": downloads,
+                    "download.prompt_for_download": false,
+                },
+            }),
         );
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
@@ -290,9 +302,15 @@ impl Browser {
             .with_context(|| format!("opening a WebDriver session at {url}"))?;
         Ok(Self {
             client,
+            downloads,
             _profile: profile,
             _driver: driver,
         })
+    }
+
+    /// The folder the browser saves downloads in.
+    pub fn downloads(&self) -> &std::path::Path {
+        &self.downloads
     }
 
     pub async fn close(self) -> anyhow::Result<()> {

@@ -15,15 +15,13 @@ use crate::common::faults::FaultSwitch;
 use crate::common::http::{ServiceError, cached_items, cached_or_404};
 use crate::common::params::{BatchQuery, Id, Params, parse_id_list};
 use crate::common::server;
-use crate::seed::{self, Scale};
+use crate::seed::{self, LOW_STOCK, Scale};
 
 /// What the service answers per product: the front end's own type.
 pub use tessera_contract::data::Stock;
 
 /// Stock moves: clients and the BFF may cache it only briefly.
 const MAX_AGE_S: u32 = 5;
-/// At or below this many units a product is reported as `low`.
-const LOW_STOCK: i64 = 5;
 
 #[derive(Debug, Clone)]
 pub struct Inventory {
@@ -54,23 +52,13 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS stock (
      );";
 
 fn populate(conn: &mut Connection, scale: Scale) -> rusqlite::Result<()> {
-    let mut rng = fastrand::Rng::with_seed(seed::SEED ^ 0x1_0000);
     let tx = conn.transaction()?;
     {
         let mut insert = tx.prepare(
             "INSERT INTO stock (product_id, price_cents, currency, stock) VALUES (?1, ?2, 'EUR', ?3)",
         )?;
-        for product in seed::products(scale) {
-            // Prices end in .99 or .49 like a shop's; heavier things cost more.
-            let base = 4 + i64::from(product.weight_g) / 60 + rng.i64(0..40);
-            let cents = base * 100 + if rng.bool() { 99 } else { 49 };
-            // One in ten is sold out, one in ten is nearly gone.
-            let stock = match rng.u8(0..10) {
-                0 => 0,
-                1 => rng.i64(1..=LOW_STOCK),
-                _ => rng.i64(6..=400),
-            };
-            insert.execute(params![product.id, cents, stock])?;
+        for s in seed::stock(scale) {
+            insert.execute(params![s.product_id, s.price_cents, s.stock])?;
         }
     }
     tx.commit()

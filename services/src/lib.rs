@@ -5,14 +5,16 @@
 //! # Layout
 //!
 //! - [`common`]: the SQLite pool, HTTP conventions (errors, ETag/304), request parameters, fault
-//!   injection, OpenTelemetry traces, serving.
+//!   injection, OpenTelemetry traces, serving, the BFF's public keys, CORS.
 //! - [`seed`]: the deterministic data set every service seeds from.
 //! - [`catalog`]: products and categories (port 8081).
 //! - [`inventory`]: price and stock (8082).
 //! - [`reviews`]: reviews and their materialized summaries (8083).
 //! - [`recommendations`]: related products (8084).
-//! - [`demo`]: all four in one process on ephemeral ports, for tests.
+//! - [`accounts`]: shoppers, orders and invoices behind the BFF's short-lived keys (8085).
+//! - [`demo`]: all five in one process on ephemeral ports, for tests.
 
+pub mod accounts;
 pub mod catalog;
 pub mod common;
 pub mod demo;

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use tessera_services::accounts::{self, Accounts};
 use tessera_services::catalog::Catalog;
-use tessera_services::common::db::DbError;
+use tessera_services::common::cors::Origins;
 use tessera_services::common::server;
 use tessera_services::common::telemetry::Telemetry;
 use tessera_services::inventory::Inventory;
@@ -34,6 +35,24 @@ struct Cli {
     /// to its `/v1/traces`). No traces are made without one.
     #[arg(long, env = "TESSERA_OTLP_ENDPOINT", global = true)]
     otlp_endpoint: Option<String>,
+    /// Folder of the BFF's public keys (`<kid>.pub`) that accounts verifies tokens and vault
+    /// keys with; `<data-dir>/keys` by default. Re-read when a key appears, so rotating needs no
+    /// restart. Accounts is never given the BFF's address: it never calls back.
+    #[arg(long, env = "TESSERA_BFF_KEYS", global = true)]
+    bff_keys: Option<PathBuf>,
+    /// The audience (`aud`) a token for accounts must name.
+    #[arg(long, env = "TESSERA_ACCOUNTS_AUDIENCE", default_value = accounts::AUDIENCE, global = true)]
+    audience: String,
+    /// Origins whose pages may read accounts' invoices (CORS); repeat the flag or separate with
+    /// commas.
+    #[arg(
+        long = "cors-origin",
+        env = "TESSERA_CORS_ORIGINS",
+        value_delimiter = ',',
+        default_value = "http://127.0.0.1:8080,http://localhost:8080",
+        global = true
+    )]
+    cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -48,14 +67,16 @@ enum Kind {
     Inventory,
     Reviews,
     Recommendations,
+    Accounts,
 }
 
 impl Kind {
-    const ALL: [Self; 4] = [
+    const ALL: [Self; 5] = [
         Self::Catalog,
         Self::Inventory,
         Self::Reviews,
         Self::Recommendations,
+        Self::Accounts,
     ];
 
     /// `(subcommand, variable naming its address, default address)`.
@@ -67,6 +88,7 @@ impl Kind {
             Self::Reviews => ("reviews", "TESSERA_REVIEWS_LISTEN", "127.0.0.1:8083"),
             Self::Recommendations =>
                 ("recommendations", "TESSERA_RECOMMENDATIONS_LISTEN", "127.0.0.1:8084"),
+            Self::Accounts => ("accounts", "TESSERA_ACCOUNTS_LISTEN", "127.0.0.1:8085"),
         }
     }
 
@@ -76,6 +98,7 @@ impl Kind {
             Self::Inventory => "Price and stock",
             Self::Reviews => "Reviews and their materialized summaries",
             Self::Recommendations => "Related products",
+            Self::Accounts => "Shoppers, orders and invoices, behind the BFF's keys",
         }
     }
 
@@ -166,6 +189,15 @@ async fn main() -> anyhow::Result<()> {
         }
         None => Telemetry::off(),
     };
+    let accounts = accounts::Options {
+        keys_dir: cli
+            .bff_keys
+            .clone()
+            .unwrap_or_else(|| cli.data_dir.join("keys")),
+        audience: cli.audience.clone(),
+        origins: Origins::list(&cli.cors_origins)
+            .map_err(|e| anyhow::anyhow!("--cors-origin: {e}"))?,
+    };
     let services = chosen(&matches);
 
     // Bind everything first, so a taken port fails fast, before any seeding.
@@ -179,7 +211,8 @@ async fn main() -> anyhow::Result<()> {
     for (kind, listener) in bound {
         let path = cli.data_dir.join(format!("{}.db", kind.name()));
         let started = std::time::Instant::now();
-        let router = tokio::task::spawn_blocking(move || open(kind, &path, scale))
+        let options = accounts.clone();
+        let router = tokio::task::spawn_blocking(move || open(kind, &path, scale, options))
             .await?
             .with_context(|| format!("opening the {} store", kind.name()))?;
         let tracer = telemetry
@@ -223,8 +256,13 @@ async fn main() -> anyhow::Result<()> {
 
 type MakeRouter = Box<dyn FnOnce(FaultSwitch) -> axum::Router + Send>;
 
-/// Opens (and on first start seeds) one service's store.
-fn open(kind: Kind, path: &std::path::Path, scale: Scale) -> Result<MakeRouter, DbError> {
+/// Opens (and on first start seeds) one service's store; `accounts` configures accounts.
+fn open(
+    kind: Kind,
+    path: &std::path::Path,
+    scale: Scale,
+    accounts: accounts::Options,
+) -> anyhow::Result<MakeRouter> {
     Ok(match kind {
         Kind::Catalog => opened(Catalog::open(path, scale)?, Catalog::router),
         Kind::Inventory => opened(Inventory::open(path, scale)?, Inventory::router),
@@ -232,6 +270,7 @@ fn open(kind: Kind, path: &std::path::Path, scale: Scale) -> Result<MakeRouter, 
         Kind::Recommendations => {
             opened(Recommendations::open(path, scale)?, Recommendations::router)
         }
+        Kind::Accounts => opened(Accounts::open(path, scale, accounts)?, Accounts::router),
     })
 }
 

@@ -420,6 +420,42 @@ pub fn products(scale: Scale) -> Vec<SeedProduct> {
         .collect()
 }
 
+/// What the inventory seeds for one product: its price (the accounts service's orders snapshot
+/// it) and its stock level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeedStock {
+    pub product_id: i64,
+    pub price_cents: i64,
+    pub stock: i64,
+}
+
+/// At or below this many units a product is low on stock.
+pub const LOW_STOCK: i64 = 5;
+
+/// The price and stock of every product of [`products`], in the same order.
+pub fn stock(scale: Scale) -> Vec<SeedStock> {
+    let mut rng = fastrand::Rng::with_seed(SEED ^ 0x1_0000);
+    products(scale)
+        .into_iter()
+        .map(|product| {
+            // Prices end in .99 or .49 like a shop's; heavier things cost more.
+            let base = 4 + i64::from(product.weight_g) / 60 + rng.i64(0..40);
+            let price_cents = base * 100 + if rng.bool() { 99 } else { 49 };
+            // One in ten is sold out, one in ten is nearly gone.
+            let stock = match rng.u8(0..10) {
+                0 => 0,
+                1 => rng.i64(1..=LOW_STOCK),
+                _ => rng.i64(6..=400),
+            };
+            SeedStock {
+                product_id: product.id,
+                price_cents,
+                stock,
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

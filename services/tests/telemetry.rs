@@ -1,6 +1,6 @@
 //! The services join a caller's trace: a server span per request, parented by the incoming
 //! `traceparent`, a child span per SQLite statement, and one `service.name` per service even
-//! when all four share a process.
+//! when all five share a process.
 
 mod support;
 
@@ -101,6 +101,8 @@ async fn the_in_process_demo_names_each_service_and_marks_server_errors() {
             format!("http://{}/products/1/summary", demo.reviews.addr),
             503,
         ),
+        // No token: refused, which is the client's doing, not the server's.
+        (format!("http://{}/me", demo.accounts.addr), 401),
     ] {
         assert_eq!(get_traced(&client, url.clone()).await, expected, "{url}");
     }
@@ -112,7 +114,13 @@ async fn the_in_process_demo_names_each_service_and_marks_server_errors() {
         .unwrap();
     assert_eq!(untraced.status(), 200);
 
-    let services = ["catalog", "inventory", "reviews", "recommendations"];
+    let services = [
+        "catalog",
+        "inventory",
+        "reviews",
+        "recommendations",
+        "accounts",
+    ];
     let spans = receiver
         .wait_for(
             |spans| services.iter().all(|s| server_span(spans, s).is_some()),
@@ -138,6 +146,16 @@ async fn the_in_process_demo_names_each_service_and_marks_server_errors() {
     assert!(
         !spans.iter().any(|s| s.is_child_of(failed)),
         "an injected fault answers before any query"
+    );
+
+    let refused = server_span(&spans, "accounts").unwrap();
+    assert_eq!(refused.name, "GET /me");
+    assert_eq!(refused.trace_id, TRACE);
+    assert_eq!(refused.attribute("http.response.status_code"), Some("401"));
+    assert_eq!(
+        refused.status,
+        SpanStatus::Unset,
+        "a 4xx is not a server error"
     );
 
     let health = server_span(&spans, "recommendations").unwrap();

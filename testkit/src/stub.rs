@@ -116,6 +116,18 @@ pub struct Event {
     pub request_id: Option<String>,
     /// The `if-none-match` header the request carried, if any.
     pub if_none_match: Option<String>,
+    /// Every header of the request, names in lowercase, in order.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Event {
+    /// The value of a request header (`name` in lowercase), if the request carried it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// The request headers an [`Event`] keeps.
@@ -123,6 +135,7 @@ pub struct Event {
 struct Seen {
     request_id: Option<String>,
     if_none_match: Option<String>,
+    headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default)]
@@ -247,6 +260,7 @@ fn record(shared: &Shared, target: &str, kind: EventKind, seen: Seen) {
         at: Instant::now(),
         request_id: seen.request_id,
         if_none_match: seen.if_none_match,
+        headers: seen.headers,
     });
 }
 
@@ -279,6 +293,14 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
         let seen = Seen {
             request_id: header("x-request-id"),
             if_none_match: header("if-none-match"),
+            headers: head
+                .lines()
+                .skip(1)
+                .filter_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    Some((name.trim().to_lowercase(), value.trim().to_owned()))
+                })
+                .collect(),
         };
         stub.record(&target, EventKind::Started, seen.clone());
         let reply = stub.reply_for(&target);

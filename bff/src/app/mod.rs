@@ -21,6 +21,7 @@ use crate::assets::Assets;
 use crate::cache::{Invalidation, PartCache, SharedCache};
 use crate::compose::Composer;
 use crate::config::Config;
+use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::upstream::Upstreams;
 pub(crate) use live::{Live, ReloadTrigger};
@@ -44,6 +45,50 @@ pub(crate) struct App {
     pub(crate) metrics: Metrics,
     /// The admin API's bearer token; without one the admin API is off.
     pub(crate) admin_token: Option<Arc<str>>,
+    /// Sessions and the signer; `None` without `[identity]` (nobody can sign in).
+    pub(crate) identity: Option<Identity>,
+    /// The page's Content-Security-Policy: the build's, with the origins vault keys point at
+    /// allowed to `connect-src` (the page fetches those documents itself).
+    pub(crate) page_policy: Option<http::HeaderValue>,
+}
+
+/// The build's policy, with the origins of `config`'s grants added to `connect-src`.
+fn page_policy(assets: Option<&Assets>, config: &Config) -> Option<http::HeaderValue> {
+    let policy = assets?.policy().to_str().ok()?.to_owned();
+    let mut origins: Vec<String> = config
+        .grants
+        .values()
+        .filter_map(|grant| match &grant.public_url {
+            Some(url) => Some(url.get_ref().clone()),
+            None => config
+                .upstreams
+                .get(grant.upstream.get_ref())?
+                .hosts()
+                .next()
+                .map(str::to_owned),
+        })
+        .map(|url| origin_of(&url))
+        .collect();
+    origins.sort();
+    origins.dedup();
+    if origins.is_empty() {
+        return assets.map(|a| a.policy().clone());
+    }
+    let policy = policy.replacen(
+        "connect-src 'self'",
+        &format!("connect-src 'self' {}", origins.join(" ")),
+        1,
+    );
+    http::HeaderValue::from_str(&policy).ok()
+}
+
+/// `scheme://host[:port]` of a URL (validation has made sure it is an http(s) URL).
+fn origin_of(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
+    // Credentials never go into the page.
+    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    format!("{scheme}://{authority}")
 }
 
 /// What a new generation started afresh: the names of upstreams (`catalog`) and parts
@@ -94,8 +139,16 @@ impl App {
             upstreams.clone(),
             metrics.clone(),
         );
+        let identity = config
+            .identity
+            .as_ref()
+            .map(|identity| Identity::new(identity, cache.shared(), None))
+            .transpose()
+            .map_err(|e| StartError::Keys(e.to_string()))?;
         Ok(Self {
             generation: 1,
+            page_policy: page_policy(assets.as_deref(), &config),
+            identity,
             admin_token: config.admin.token.clone().map(Arc::from),
             config,
             composer,
@@ -152,9 +205,18 @@ impl App {
             fresh.names.push(upstream);
         }
         changes::changed_parts(&self.config, &config, &mut fresh);
+        // Sessions and sign-in counters outlive a reload: nobody is signed out by one.
+        let identity = config
+            .identity
+            .as_ref()
+            .map(|identity| Identity::new(identity, cache.shared(), self.identity.as_ref()))
+            .transpose()
+            .map_err(|e| StartError::Keys(e.to_string()))?;
         self.metrics.declare(&config);
         let next = Self {
             generation,
+            page_policy: page_policy(self.assets.as_deref(), &config),
+            identity,
             admin_token: config.admin.token.clone().map(Arc::from),
             config,
             composer,

@@ -30,7 +30,7 @@ use tracing::Instrument;
 
 use crate::config::{CacheConfig, PartCacheConfig};
 use crate::metrics::Metrics;
-use crate::upstream::{Fetched, UpstreamError, Upstreams};
+use crate::upstream::{Behalf, Fetched, UpstreamError, Upstreams};
 pub(crate) use entry::FreshKey;
 use entry::{ByLifetime, Entry, Kept, estimate_size, new_entry, now_ms};
 use invalidation::Invalidations;
@@ -53,6 +53,11 @@ pub(crate) struct Lookup<'a> {
     /// The deadline of a background refresh, from when it starts.
     pub refresh_timeout: Duration,
     pub request_id: Option<&'a str>,
+    /// The request's headers some upstream passes on (the fill sends its upstream's).
+    pub forwarded: &'a Arc<http::HeaderMap>,
+    /// What of them this upstream is sent, which makes the answer differ
+    /// ([`Upstreams::vary`]): part of the key.
+    pub vary: Option<&'a str>,
     /// The client a fill calls: the one of the configuration the request began on (a reload
     /// may replace it while the cache, and its entries, stay).
     pub upstreams: &'a Arc<Upstreams>,
@@ -180,7 +185,10 @@ impl PartCache {
     /// The part's data from the cache or its upstream, per its policy; traced as a span
     /// whose `tessera.cache` says how it was answered (the event names of the metrics).
     pub(crate) async fn get(&self, lookup: Lookup<'_>) -> Result<Served, UpstreamError> {
-        let key = cache_key(lookup.upstream, lookup.path);
+        let mut key = cache_key(lookup.upstream, lookup.path);
+        if let Some(vary) = lookup.vary {
+            key.push_str(vary);
+        }
         let span = tracing::debug_span!(
             "cache lookup",
             otel.name = %format!("cache {}", lookup.label),
@@ -282,6 +290,7 @@ impl PartCache {
         let key_owned = key.to_owned();
         let (upstream, path) = (lookup.upstream.to_owned(), lookup.path.to_owned());
         let request_id = lookup.request_id.map(str::to_owned);
+        let forwarded = lookup.forwarded.clone();
         let policy = lookup.policy.clone();
         let label = lookup.label.to_owned();
         let upstreams = lookup.upstreams.clone();
@@ -301,7 +310,11 @@ impl PartCache {
                     &upstream,
                     &path,
                     deadline,
-                    request_id.as_deref(),
+                    Behalf {
+                        request_id: request_id.as_deref(),
+                        forwarded: Some(&forwarded),
+                        bearer: None,
+                    },
                     etag.as_deref(),
                 )
                 .await;
@@ -463,6 +476,22 @@ impl PartCache {
     }
 
     /// A rendered view still valid, by its key (see [`PartCache::keep_rendered`]).
+    /// The keys this replica holds, part entries and rendered views, sorted, at most `limit`
+    /// of each (for `GET /admin/cache`).
+    pub(crate) fn keys(&self, limit: usize) -> (Vec<String>, Vec<String>) {
+        let mut entries: Vec<String> = self
+            .inner
+            .local
+            .iter()
+            .take(limit)
+            .map(|(key, _)| key.to_string())
+            .collect();
+        entries.sort();
+        let mut rendered = self.inner.rendered.keys(limit);
+        rendered.sort();
+        (entries, rendered)
+    }
+
     pub(crate) fn rendered(&self, key: &str) -> Option<Arc<RenderedView>> {
         let invalidations = self.inner.invalidations.lock().expect("invalidations lock");
         self.inner.rendered.get(key, &invalidations)

@@ -348,6 +348,103 @@ impl SharedCache {
             .await;
     }
 
+    /// A value of the identity store (sessions, sign-in counters), outside the part cache's
+    /// keys and generations.
+    pub(crate) async fn value(&self, key: &str) -> Result<Option<Vec<u8>>, SharedError> {
+        let mut connection = self.connection.clone();
+        self.run(
+            "GET",
+            true,
+            redis::cmd("GET").arg(key).query_async(&mut connection),
+        )
+        .await
+    }
+
+    /// Stores a value of the identity store for `ttl`.
+    pub(crate) async fn set_value(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Duration,
+    ) -> Result<(), SharedError> {
+        let mut connection = self.connection.clone();
+        self.run(
+            "SET",
+            true,
+            redis::cmd("SET")
+                .arg(key)
+                .arg(value)
+                .arg("PX")
+                .arg(ttl.as_millis().max(1) as u64)
+                .query_async::<()>(&mut connection),
+        )
+        .await
+    }
+
+    /// Deletes a value of the identity store. Never skipped: a revocation must be tried.
+    pub(crate) async fn delete_value(&self, key: &str) -> Result<(), SharedError> {
+        let mut connection = self.connection.clone();
+        self.run(
+            "DEL",
+            false,
+            redis::cmd("DEL")
+                .arg(key)
+                .query_async::<()>(&mut connection),
+        )
+        .await
+    }
+
+    /// Adds one to a counter that lives `window` from its first count: the count, and how
+    /// long its window has left.
+    pub(crate) async fn count(
+        &self,
+        key: &str,
+        window: Duration,
+    ) -> Result<(u64, Duration), SharedError> {
+        let mut connection = self.connection.clone();
+        let (count, left_ms): (u64, i64) = self
+            .run(
+                "INCR",
+                true,
+                redis::pipe()
+                    .cmd("SET")
+                    .arg(key)
+                    .arg(0)
+                    .arg("PX")
+                    .arg(window.as_millis().max(1) as u64)
+                    .arg("NX")
+                    .ignore()
+                    .cmd("INCR")
+                    .arg(key)
+                    .cmd("PTTL")
+                    .arg(key)
+                    .query_async(&mut connection),
+            )
+            .await?;
+        Ok((count, Duration::from_millis(left_ms.max(0) as u64)))
+    }
+
+    /// A counter's value and how long its window has left (zero and nothing when absent).
+    pub(crate) async fn counted(&self, key: &str) -> Result<(u64, Duration), SharedError> {
+        let mut connection = self.connection.clone();
+        let (count, left_ms): (Option<u64>, i64) = self
+            .run(
+                "GET",
+                true,
+                redis::pipe()
+                    .cmd("GET")
+                    .arg(key)
+                    .cmd("PTTL")
+                    .arg(key)
+                    .query_async(&mut connection),
+            )
+            .await?;
+        Ok((
+            count.unwrap_or(0),
+            Duration::from_millis(left_ms.max(0) as u64),
+        ))
+    }
+
     /// Retires the target's scope in Redis (one script, whatever Redis holds) and tells every
     /// replica. Always tried, even while Redis is skipped; a drop Redis did not take is kept,
     /// and replayed before Redis is used again.

@@ -60,6 +60,15 @@ impl RenderedViews {
         Self { views }
     }
 
+    /// The keys of the views kept, at most `limit`.
+    pub(super) fn keys(&self, limit: usize) -> Vec<String> {
+        self.views
+            .iter()
+            .take(limit)
+            .map(|(key, _)| key.to_string())
+            .collect()
+    }
+
     /// The view, unless it went stale or one of its parts was dropped since it was composed.
     pub(super) fn get(&self, key: &str, log: &Invalidations) -> Option<Arc<RenderedView>> {
         let kept = self.views.get(key)?;

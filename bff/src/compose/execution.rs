@@ -17,10 +17,12 @@ use tracing::Instrument;
 use super::plan::{Each, PartPlan, ViewPlan};
 use super::verdict::{Verdict, is_complete};
 use crate::cache::{FreshKey, Lookup, PartCache, Served};
+use crate::config::Scope;
 use crate::config::shape::TransformError;
 use crate::config::template::RenderError;
+use crate::identity::Caller;
 use crate::metrics::Metrics;
-use crate::upstream::{Fetched, UpstreamError, Upstreams};
+use crate::upstream::{Behalf, Fetched, UpstreamError, Upstreams};
 
 pub(super) type PartFuture = Shared<BoxFuture<'static, Arc<Finished>>>;
 
@@ -50,6 +52,8 @@ pub(crate) struct Execution {
     pub(super) started: Instant,
     pub(super) requested: Vec<Arc<str>>,
     pub(super) pending: FuturesUnordered<NamedFuture>,
+    /// It holds a user part (see [`super::Document::personal`]).
+    pub(super) personal: bool,
 }
 
 /// A finished view: its envelope, its verdict, and the fresh cache entries it was made from.
@@ -73,6 +77,8 @@ pub(super) struct RunContext {
     pub(super) id: String,
     pub(super) page: u32,
     pub(super) request_id: Option<String>,
+    pub(super) caller: Option<Arc<Caller>>,
+    pub(super) forwarded: Arc<http::HeaderMap>,
     pub(super) budget_deadline: Instant,
 }
 
@@ -148,6 +154,18 @@ async fn run_part(
         failed,
         fetched,
     } = match &plan.each {
+        // Nobody to ask for: no call at all.
+        _ if plan.scope == Scope::User && context.caller.is_none() => Fetch {
+            result: Err((
+                PartStatus::Unauthorized,
+                PartError {
+                    code: "unauthorized".into(),
+                    message: "sign in to see this".into(),
+                },
+            )),
+            failed: Vec::new(),
+            fetched: false,
+        },
         None => fetch_one(plan, context, &data_of, started, deadline).await,
         Some(each) => fetch_each(plan, each, context, &data_of, started, deadline).await,
     };
@@ -169,8 +187,11 @@ async fn run_part(
         }
         other => (other, None),
     };
-    // A failure, or a list with holes, must not be kept as the rendered view.
-    if result.is_err() || !failed.is_empty() {
+    // A failure, a list with holes, or a shopper's data must not be kept as the rendered
+    // view. A user part for nobody signed in holds nothing of anyone's.
+    let unauthorized = matches!(&result, Err((PartStatus::Unauthorized, _)));
+    let shoppers = plan.scope == Scope::User && context.caller.is_some();
+    if (result.is_err() && !unauthorized) || !failed.is_empty() || shoppers {
         *context.fresh.lock().expect("freshness lock") = None;
     }
     let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -198,10 +219,11 @@ async fn run_part(
                 ..outcome(PartStatus::Stale, Some(served.data), None)
             },
         },
-        (Err((_, error)), Some(fallback)) => {
+        // Nobody signed in is not a failure a fallback stands in for.
+        (Err((status, error)), Some(fallback)) if status != PartStatus::Unauthorized => {
             outcome(PartStatus::Fallback, Some(fallback.clone()), Some(error))
         }
-        (Err((status, error)), None) => outcome(status, None, Some(error)),
+        (Err((status, error)), _) => outcome(status, None, Some(error)),
     };
     context
         .metrics
@@ -470,8 +492,20 @@ async fn fetch(
     refresh_timeout: Duration,
 ) -> Result<Served, UpstreamError> {
     let request_id = context.request_id.as_deref();
+    let token = match (&context.caller, plan.scope) {
+        (Some(caller), Scope::User) => Some(caller.token(&plan.upstream)),
+        _ => None,
+    };
+    let behalf = Behalf {
+        request_id,
+        forwarded: Some(&context.forwarded),
+        bearer: token.as_deref(),
+    };
     match &plan.cache {
-        Some(policy) => {
+        // SECURITY: a user part never goes through the cache (validation refuses the
+        // setting; this holds whatever the configuration says).
+        Some(policy) if plan.scope == Scope::Shared => {
+            let vary = context.upstreams.vary(&plan.upstream, &context.forwarded);
             context
                 .cache
                 .get(Lookup {
@@ -482,13 +516,15 @@ async fn fetch(
                     deadline,
                     refresh_timeout,
                     request_id,
+                    forwarded: &context.forwarded,
+                    vary: vary.as_deref(),
                     upstreams: &context.upstreams,
                 })
                 .await
         }
-        None => match context
+        _ => match context
             .upstreams
-            .get(&plan.upstream, path, deadline, request_id, None)
+            .get(&plan.upstream, path, deadline, behalf, None)
             .await?
         {
             Fetched::Fresh { data, .. } => Ok(Served {
@@ -512,6 +548,11 @@ impl Execution {
 
     pub(crate) fn started(&self) -> Instant {
         self.started
+    }
+
+    /// Whether it holds a user part.
+    pub(crate) fn is_personal(&self) -> bool {
+        self.personal
     }
 
     /// Waits for every requested part and assembles the view.

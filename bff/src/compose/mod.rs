@@ -27,6 +27,7 @@ use tokio::time::Instant;
 
 use crate::cache::{PartCache, RenderedView};
 use crate::config::{MalformedId, ViewConfig};
+use crate::identity::Caller;
 use crate::metrics::Metrics;
 use crate::upstream::Upstreams;
 pub(crate) use execution::Execution;
@@ -54,19 +55,30 @@ pub(crate) struct ViewRequest {
     pub page: Option<u32>,
     /// Passed on to every upstream call.
     pub request_id: Option<String>,
+    /// The signed-in shopper, for user parts; `None` makes them `unauthorized`.
+    pub caller: Option<Arc<Caller>>,
+    /// The request's headers some upstream passes on ([`Upstreams::forwarded`]).
+    pub forwarded: Arc<http::HeaderMap>,
 }
 
 impl ViewRequest {
     /// The key of this request's rendered view: the view (and its revision), the id, the
-    /// parts and the page.
+    /// parts, the page and the forwarded headers.
     fn rendered_key(&self, view: &str, revision: u64, id: &str) -> String {
-        format!(
+        let mut key = format!(
             "{view}@{revision}/{id}?{}&{}",
             self.parts
                 .as_ref()
                 .map_or_else(|| "*".into(), |p| p.join(",")),
             self.page.unwrap_or(1)
-        )
+        );
+        for (name, value) in self.forwarded.iter() {
+            key.push_str(&format!(
+                "#{name}={}",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        key
     }
 }
 
@@ -93,6 +105,9 @@ pub(crate) enum ComposeError {
         id: String,
         reason: String,
     },
+    /// A critical part belongs to a shopper, and nobody is signed in.
+    #[error("sign in to see {view} {id}")]
+    Unauthorized { view: String, id: String },
 }
 
 /// A view as one JSON document.
@@ -135,6 +150,19 @@ impl Composer {
     /// The revision of view `name` (see [`ViewPlan::revision`]).
     pub(crate) fn revision(&self, name: &str) -> Option<u64> {
         self.views.get(name).map(|view| view.revision)
+    }
+
+    /// Whether a request for these parts of view `name` (all when `None`) is personal:
+    /// it holds a user part, or the view is unknown (then it fails anyway).
+    pub(crate) fn is_personal(&self, name: &str, parts: Option<&[String]>) -> bool {
+        self.views
+            .get(name)
+            .is_none_or(|view| view.is_personal(parts))
+    }
+
+    /// The request headers some upstream passes on, picked from `headers`.
+    pub(crate) fn forwarded(&self, headers: &http::HeaderMap) -> Arc<http::HeaderMap> {
+        Arc::new(self.upstreams.forwarded(headers))
     }
 
     /// The configured view's own name, if there is one called `name`.
@@ -193,6 +221,8 @@ impl Composer {
             id: id.to_owned(),
             page: request.page.unwrap_or(1),
             request_id: request.request_id,
+            caller: request.caller,
+            forwarded: request.forwarded,
             budget_deadline: started + budget,
         });
         let mut futures = HashMap::new();
@@ -206,6 +236,7 @@ impl Composer {
             names.push(name);
         }
         Ok(Execution {
+            personal: view.is_personal(Some(&names_of(&names))),
             context,
             view: view_name.to_owned(),
             id: id.to_owned(),
@@ -224,9 +255,19 @@ impl Composer {
         request: ViewRequest,
     ) -> Result<Document, ComposeError> {
         // Checked first: a rendered copy must never answer a request the view would refuse.
-        let revision = self.check(view, id, request.parts.as_deref())?.revision;
-        let key = request.rendered_key(view, revision, id);
-        if let Some(rendered) = self.cache.rendered(&key) {
+        let plan = self.check(view, id, request.parts.as_deref())?;
+        let revision = plan.revision;
+        // SECURITY: a view holding a shopper's part is never kept rendered, nor answered
+        // from a rendered copy. Signed out, its user parts hold nothing, and its rendered
+        // copy is one of its own.
+        let personal = plan.is_personal(request.parts.as_deref());
+        let renderable = !personal || request.caller.is_none();
+        let whose = personal.then(|| whose(request.caller.as_deref()));
+        let mut key = request.rendered_key(view, revision, id);
+        if personal {
+            key.push_str("~signed-out");
+        }
+        if renderable && let Some(rendered) = self.cache.rendered(&key) {
             self.metrics.rendered_hit(view);
             return Ok(Document {
                 verdict: Verdict::Ok,
@@ -243,6 +284,7 @@ impl Composer {
         let etag = etag(
             &envelope.view,
             &envelope.id,
+            whose.as_deref(),
             envelope.parts.iter().map(|(n, o)| (n.as_str(), o)),
         );
         let body = Bytes::from(serde_json::to_vec(envelope).expect("envelopes serialize"));
@@ -252,7 +294,7 @@ impl Composer {
             .map(|(name, outcome)| format!("{name}:{}", outcome.status.as_str()))
             .collect::<Vec<_>>()
             .join(" ");
-        if composed.verdict == Verdict::Ok && !composed.fresh.is_empty() {
+        if renderable && composed.verdict == Verdict::Ok && !composed.fresh.is_empty() {
             let valid_until_ms = composed
                 .fresh
                 .iter()
@@ -287,17 +329,20 @@ impl Composer {
             parts: Some(vec![part.to_owned()]),
             ..request
         };
+        let caller = request.caller.clone();
         let mut execution = self.start(view, id, request)?;
         let (_, outcome) = execution
             .next()
             .await
             .expect("an execution yields every requested part");
+        let personal = execution.personal;
         drop(execution);
         // The execution is gone, so the outcome moves out without a copy.
         let outcome = Arc::try_unwrap(outcome).unwrap_or_else(|shared| (*shared).clone());
         let verdict = Verdict::of_part(&outcome);
         refuse(verdict, view, id, [&outcome])?;
-        let etag = etag(view, id, [(part, &outcome)]);
+        let whose = personal.then(|| whose(caller.as_deref()));
+        let etag = etag(view, id, whose.as_deref(), [(part, &outcome)]);
         Ok(PartAnswer {
             outcome,
             verdict,
@@ -327,6 +372,22 @@ fn refuse<'a>(
                 .find_map(|o| o.error.as_ref().filter(|e| e.code == "rejected"))
                 .map_or_else(|| "refused".to_owned(), |e| e.message.clone()),
         }),
+        Verdict::Unauthorized => Err(ComposeError::Unauthorized {
+            view: view.to_owned(),
+            id: id.to_owned(),
+        }),
         _ => Ok(()),
     }
+}
+
+/// Who a personal answer is for, in its entity tag: two shoppers never share one.
+fn whose(caller: Option<&Caller>) -> String {
+    caller.map_or_else(
+        || "signed out".to_owned(),
+        |c| format!("user {}", c.shopper.id),
+    )
+}
+
+fn names_of(names: &[Arc<str>]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
 }

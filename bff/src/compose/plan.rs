@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use crate::config::shape::Shape;
 use crate::config::template::{FieldRef, Template};
-use crate::config::{IdKind, PartCacheConfig, ViewConfig};
+use crate::config::{IdKind, PartCacheConfig, Scope, ViewConfig};
 
 /// One part of a view, ready to run.
 #[derive(Debug)]
@@ -29,6 +29,8 @@ pub(super) struct PartPlan {
     pub(super) shape: Shape,
     /// For a per-item part: the list it is called for.
     pub(super) each: Option<Each>,
+    /// Whose data it is: a user part is fetched with the shopper's token and never cached.
+    pub(super) scope: Scope,
 }
 
 /// A per-item part's list, and how many calls run at once.
@@ -47,6 +49,19 @@ pub(super) struct ViewPlan {
     /// The configuration generation this view's settings date from: part of its rendered
     /// views' keys, so a reload that changes the view never serves one rendered before.
     pub(super) revision: u64,
+}
+
+impl ViewPlan {
+    /// Whether these parts (all when `None`) hold a user part. A part that reads a user
+    /// part is one itself (validation says so), so the parts' own scopes are enough.
+    pub(super) fn is_personal(&self, parts: Option<&[String]>) -> bool {
+        match parts {
+            None => self.parts.values().any(|p| p.scope == Scope::User),
+            Some(names) => names
+                .iter()
+                .any(|n| self.parts.get(n).is_some_and(|p| p.scope == Scope::User)),
+        }
+    }
 }
 
 /// Plans every view of a validated configuration; `revision` gives each view's.
@@ -90,6 +105,7 @@ pub(super) fn plan(
                         fallback: part.fallback.clone(),
                         empty: part.empty.clone().unwrap_or(Value::Null),
                         cache: part.cache.clone(),
+                        scope: part.scope.as_ref().map_or(view.scope, |s| *s.get_ref()),
                         shape: Shape::parse(&part.shape_spec())
                             .expect("shaping is checked when the configuration is parsed"),
                     };

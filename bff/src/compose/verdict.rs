@@ -18,6 +18,8 @@ pub(crate) enum Verdict {
     Rejected,
     /// A critical part's upstream does not know the id.
     NotFound,
+    /// A critical part belongs to a shopper, and nobody is signed in.
+    Unauthorized,
 }
 
 impl Verdict {
@@ -35,6 +37,7 @@ impl Verdict {
     pub(crate) fn of_part(outcome: &PartOutcome) -> Self {
         match (&outcome.status, outcome.error.as_ref()) {
             (s, _) if s.has_data() => Self::Ok,
+            (PartStatus::Unauthorized, _) => Self::Unauthorized,
             (_, Some(e)) if e.code == "not_found" => Self::NotFound,
             (_, Some(e)) if e.code == "rejected" => Self::Rejected,
             (PartStatus::Timeout, _) => Self::TimedOut,
@@ -53,12 +56,18 @@ pub(crate) fn is_complete<'a>(parts: impl IntoIterator<Item = &'a PartOutcome>) 
 pub(crate) fn etag<'a>(
     view: &str,
     id: &str,
+    whose: Option<&str>,
     parts: impl IntoIterator<Item = (&'a str, &'a PartOutcome)>,
 ) -> String {
     let mut hasher = Sha256::new();
     hasher.update(view.as_bytes());
     hasher.update([0]);
     hasher.update(id.as_bytes());
+    if let Some(whose) = whose {
+        // A personal answer's tag is its shopper's alone.
+        hasher.update([1]);
+        hasher.update(whose.as_bytes());
+    }
     for (name, outcome) in parts {
         hasher.update([0]);
         hasher.update(name.as_bytes());
@@ -127,10 +136,18 @@ mod tests {
         slower.elapsed_ms = 999;
         let mut changed = a.clone();
         changed.data = Some(serde_json::json!({"a": 2}));
-        let tag = |o: &PartOutcome| etag("v", "1", [("p", o)]);
+        let tag = |o: &PartOutcome| etag("v", "1", None, [("p", o)]);
         assert_eq!(tag(&a), tag(&slower));
         assert_ne!(tag(&a), tag(&changed));
-        assert_ne!(etag("v", "1", [("p", &a)]), etag("v", "2", [("p", &a)]));
+        assert_ne!(
+            etag("v", "1", None, [("p", &a)]),
+            etag("v", "2", None, [("p", &a)])
+        );
+        assert_ne!(
+            etag("v", "1", Some("user 1"), [("p", &a)]),
+            etag("v", "1", Some("user 2"), [("p", &a)]),
+            "a personal tag is its shopper's"
+        );
         assert!(tag(&a).starts_with("W/\""));
     }
 }

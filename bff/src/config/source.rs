@@ -112,6 +112,14 @@ impl Config {
         }
     }
 
+    /// Signs with the key ring in `dir` (a test's, or a demo's), writing no key of its own.
+    pub fn override_keys_dir(&mut self, dir: impl Into<std::path::PathBuf>) {
+        if let Some(identity) = &mut self.identity {
+            identity.keys_dir = Spanned::new(0..0, dir.into());
+            identity.generate_keys = false;
+        }
+    }
+
     /// Applies `TESSERA_*` environment overrides, read through `var`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         if let Some(listen) = var("TESSERA_LISTEN") {
@@ -164,6 +172,26 @@ impl Config {
                 upstream.urls = urls.into_iter().map(|u| Spanned::new(0..0, u)).collect();
                 upstream.url = None;
             }
+        }
+        if let Some(dir) = var("TESSERA_KEYS_DIR")
+            && let Some(identity) = &mut self.identity
+        {
+            // Read (and, with generate_keys, filled) at start; a bad ring stops the start.
+            identity.keys_dir = Spanned::new(0..0, dir.into());
+        }
+        if let Some(from) = var("TESSERA_CLIENT_ADDRESS")
+            && let Some(identity) = &mut self.identity
+        {
+            identity.client_address = match from.as_str() {
+                "peer" => super::ClientAddress::Peer,
+                "x_forwarded_for" => super::ClientAddress::XForwardedFor,
+                other => {
+                    return Err(ConfigError::Override {
+                        source_name: "TESSERA_CLIENT_ADDRESS".into(),
+                        message: format!("{other:?} is neither \"peer\" nor \"x_forwarded_for\""),
+                    });
+                }
+            };
         }
         if let Some(url) = var("TESSERA_REDIS_URL") {
             self.cache.redis_url = Some(url).filter(|u| !u.is_empty());

@@ -34,6 +34,139 @@ pub struct Config {
     pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub warmup: WarmupConfig,
+    /// Signed-in shoppers: sessions, and the keys the BFF signs tokens and grants with. Off
+    /// (no sign-in, no user parts) when absent.
+    #[serde(default)]
+    pub identity: Option<IdentityConfig>,
+    /// Vault keys: `POST /api/keys/{name}/{id}` hands a signed-in shopper a short-lived URL on
+    /// the upstream itself for one document.
+    #[serde(default)]
+    pub grants: BTreeMap<String, GrantConfig>,
+}
+
+/// Who a part or a view belongs to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// The same for everyone: cacheable, shareable.
+    #[default]
+    Shared,
+    /// One shopper's: fetched with a token signed for them, never in a shared cache or a
+    /// rendered view; `unauthorized` for nobody signed in.
+    User,
+}
+
+/// Sessions and signing keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityConfig {
+    /// The upstream that checks passwords (`POST {check_path}` with `{user, password}`).
+    pub accounts: Spanned<String>,
+    #[serde(default = "default_check_path")]
+    pub check_path: String,
+    /// The key ring: `<kid>.key` (private, PKCS#8 PEM) and `<kid>.pub` files, written by
+    /// `tessera-bff keys generate`.
+    pub keys_dir: Spanned<std::path::PathBuf>,
+    /// The key id tokens and grants are signed with; may be left out when the ring holds one
+    /// private key.
+    #[serde(default)]
+    pub signing_key: Option<Spanned<String>>,
+    /// Write a first key pair when the ring is empty (for the demo; in production keys are
+    /// generated once and handed to the services).
+    #[serde(default)]
+    pub generate_keys: bool,
+    /// The lifetime of a user token sent to an upstream, at most 60 s.
+    #[serde(default = "default_token_lifetime_s")]
+    pub token_lifetime_s: u64,
+    /// How long a session lasts from sign-in.
+    #[serde(default = "default_session_ttl_s")]
+    pub session_ttl_s: u64,
+    #[serde(default = "default_cookie_name")]
+    pub cookie_name: String,
+    /// `auto` marks the cookie `Secure` when the request came over HTTPS (as a TLS-terminating
+    /// balancer says with `X-Forwarded-Proto: https`); `always` or `never` decide for it.
+    #[serde(default)]
+    pub secure_cookie: SecureCookie,
+    #[serde(default = "default_sign_in_timeout_ms")]
+    pub sign_in_timeout_ms: u64,
+    /// Failed sign-ins allowed per user name, and per client address, within the window;
+    /// past them, 429 until the window ends.
+    #[serde(default = "default_failures_per_user")]
+    pub max_failures_per_user: u32,
+    #[serde(default = "default_failures_per_address")]
+    pub max_failures_per_address: u32,
+    #[serde(default = "default_failure_window_s")]
+    pub failure_window_s: u64,
+    /// Where the client's address comes from: the connection's `peer`, or the last value of
+    /// `x-forwarded-for` (behind a balancer that sets it).
+    #[serde(default)]
+    pub client_address: ClientAddress,
+    /// Origins besides the BFF's own from which a state-changing request may come.
+    #[serde(default)]
+    pub allowed_origins: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SecureCookie {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAddress {
+    #[default]
+    Peer,
+    XForwardedFor,
+}
+
+fn default_check_path() -> String {
+    "/auth/check".to_owned()
+}
+fn default_token_lifetime_s() -> u64 {
+    30
+}
+fn default_session_ttl_s() -> u64 {
+    8 * 3600
+}
+fn default_cookie_name() -> String {
+    "tessera_session".to_owned()
+}
+fn default_sign_in_timeout_ms() -> u64 {
+    2_000
+}
+fn default_failures_per_user() -> u32 {
+    5
+}
+fn default_failures_per_address() -> u32 {
+    20
+}
+fn default_failure_window_s() -> u64 {
+    300
+}
+
+/// One kind of vault key: a URL on `upstream` at `path` (with `{id}`), signed for the shopper
+/// over method, path, expiry and user, valid for `lifetime_s`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantConfig {
+    pub upstream: Spanned<String>,
+    pub path: Spanned<String>,
+    /// What the id must look like.
+    pub id: IdKind,
+    #[serde(default = "default_grant_lifetime_s")]
+    pub lifetime_s: u64,
+    /// Where browsers reach the upstream (its first `url` when absent): the URL handed out
+    /// starts with it.
+    #[serde(default)]
+    pub public_url: Option<Spanned<String>>,
+}
+
+fn default_grant_lifetime_s() -> u64 {
+    120
 }
 
 /// Views composed once at start, before `/readyz` says ready: a new replica fills its cache
@@ -201,6 +334,10 @@ pub struct ActionConfig {
     /// Cache-key prefixes (`upstream:/path`, with `{id}`) to drop after a success.
     #[serde(default)]
     pub invalidate: Vec<Spanned<String>>,
+    /// A top-level field of the JSON body set to the signed-in shopper's name (whatever the
+    /// client sent), e.g. a review's `author`.
+    #[serde(default)]
+    pub user_field: Option<Spanned<String>>,
 }
 
 /// `GET /media/{name}/{file}`: relays an image from `upstream` at `path`, where `{file}` is the
@@ -273,6 +410,11 @@ pub struct UpstreamConfig {
     pub breaker: BreakerConfig,
     #[serde(default)]
     pub ejection: EjectionConfig,
+    /// Request headers passed on to the upstream (an allow-list, e.g. `["accept-language"]`).
+    /// Their values become part of cache keys and of the response's `Vary`. `cookie` and
+    /// `authorization` never: the BFF speaks for the user.
+    #[serde(default)]
+    pub forward_headers: Vec<Spanned<String>>,
 }
 
 impl UpstreamConfig {
@@ -351,6 +493,9 @@ pub struct ViewConfig {
     /// The whole view's deadline in milliseconds; a request may ask for less.
     #[serde(default = "default_budget_ms")]
     pub budget_ms: Spanned<u64>,
+    /// The scope of parts that do not say theirs.
+    #[serde(default)]
+    pub scope: Scope,
     pub parts: Spanned<BTreeMap<String, PartConfig>>,
 }
 
@@ -369,6 +514,9 @@ pub struct PartConfig {
     /// Whether the view fails (502/504) without this part.
     #[serde(default)]
     pub critical: bool,
+    /// Who the part belongs to; the view's scope when absent.
+    #[serde(default)]
+    pub scope: Option<Spanned<Scope>>,
     /// Data served, marked `fallback`, when the upstream fails or times out.
     #[serde(default)]
     pub fallback: Option<serde_json::Value>,

@@ -9,7 +9,8 @@ use toml::Spanned;
 use super::shape::Shape;
 use super::source::{ConfigError, Source};
 use super::template::{FieldRef, Param, Template};
-use super::types::{Config, ViewConfig, drop_target_problem};
+use super::types::{Config, IdentityConfig, Scope, ViewConfig, drop_target_problem};
+use crate::identity::KeyRing;
 
 impl Config {
     /// Cross-references the parts of the configuration: every part names a known upstream, every
@@ -101,7 +102,259 @@ impl Config {
             self.validate_view(source, view_name, view, &mut errors);
         }
         self.validate_limits(source, &mut errors);
+        self.validate_identity(source, &mut errors);
         errors
+    }
+
+    /// Sign-in, user parts, vault keys and forwarded headers: nothing may speak for a shopper
+    /// without `[identity]`, nothing of a shopper's may reach a shared cache, and the key ring
+    /// must be readable.
+    fn validate_identity(&self, source: &Source, errors: &mut Vec<ConfigError>) {
+        for (name, upstream) in &self.upstreams {
+            for header in &upstream.forward_headers {
+                if let Some(why) = forward_problem(header.get_ref()) {
+                    errors.push(source.error_at(
+                        header.span(),
+                        format!("upstreams.{name}.forward_headers"),
+                        format!("{:?} {why}", header.get_ref()),
+                    ));
+                }
+            }
+        }
+        let identity = self.identity.as_ref();
+        let no_identity = "needs an [identity] section (who the shopper is)";
+        for (view_name, view) in &self.views {
+            let parts = view.parts.get_ref();
+            let scope_of = |part: &super::types::PartConfig| {
+                part.scope.as_ref().map_or(view.scope, |s| *s.get_ref())
+            };
+            for (part_name, part) in parts {
+                let key = format!("views.{view_name}.parts.{part_name}");
+                let span = part
+                    .scope
+                    .as_ref()
+                    .map_or_else(|| part.path.span(), Spanned::span);
+                if scope_of(part) != Scope::User {
+                    // A shared part must not read a user part: it would carry the shopper's
+                    // data into shared caches.
+                    let reads = Template::parse(part.path.get_ref())
+                        .map(|t| t.dependencies().into_iter().map(str::to_owned).collect())
+                        .unwrap_or_else(|_| Vec::new())
+                        .into_iter()
+                        .chain(
+                            part.each
+                                .as_ref()
+                                .and_then(|e| FieldRef::parse(e.get_ref()).ok())
+                                .map(|f| f.part),
+                        );
+                    for dep in reads {
+                        if parts.get(&dep).is_some_and(|d| scope_of(d) == Scope::User) {
+                            errors.push(source.error_at(
+                                part.path.span(),
+                                format!("{key}.scope"),
+                                format!(
+                                    "reads the user part {dep:?}, so it must be `scope = \"user\"` too"
+                                ),
+                            ));
+                        }
+                    }
+                    continue;
+                }
+                if identity.is_none() {
+                    errors.push(source.error_at(span.clone(), format!("{key}.scope"), no_identity));
+                }
+                if part.cache.is_some() {
+                    errors.push(source.error_at(
+                        span,
+                        format!("{key}.cache"),
+                        "a user part is never cached (it is one shopper's): remove `cache`",
+                    ));
+                }
+            }
+        }
+        for (name, action) in &self.actions {
+            if let Some(field) = &action.user_field {
+                if identity.is_none() {
+                    errors.push(source.error_at(
+                        field.span(),
+                        format!("actions.{name}.user_field"),
+                        no_identity,
+                    ));
+                }
+                if field.get_ref().is_empty() {
+                    errors.push(source.error_at(
+                        field.span(),
+                        format!("actions.{name}.user_field"),
+                        "must name a field",
+                    ));
+                }
+            }
+        }
+        for (name, grant) in &self.grants {
+            let key = format!("grants.{name}");
+            let plain = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+            if name.is_empty() || !name.bytes().all(plain) {
+                errors.push(source.error_at(
+                    grant.path.span(),
+                    key.clone(),
+                    "a grant's name is letters, digits, '-' and '_'",
+                ));
+            }
+            if identity.is_none() {
+                errors.push(source.error_at(grant.upstream.span(), key.clone(), no_identity));
+            }
+            errors.extend(self.unknown_upstream(source, &grant.upstream, &key));
+            let path = grant.path.get_ref();
+            let rest = path.replacen("{id}", "", 1);
+            if !path.starts_with('/')
+                || !path.contains("{id}")
+                || rest.contains(['{', '}', '?', '#'])
+            {
+                errors.push(source.error_at(
+                    grant.path.span(),
+                    format!("{key}.path"),
+                    "must start with '/' and hold {id} once, and no other parameter or query",
+                ));
+            }
+            if !(1..=MAX_GRANT_LIFETIME_S).contains(&grant.lifetime_s) {
+                errors.push(source.error_at(
+                    key_span(source, &key, "lifetime_s"),
+                    format!("{key}.lifetime_s"),
+                    format!(
+                        "must be from 1 to {MAX_GRANT_LIFETIME_S} s, got {}",
+                        grant.lifetime_s
+                    ),
+                ));
+            }
+            if let Some(url) = &grant.public_url
+                && let Err(why) = check_origin(url.get_ref())
+            {
+                errors.push(source.error_at(url.span(), format!("{key}.public_url"), why));
+            }
+        }
+        if let Some(identity) = identity {
+            self.validate_identity_section(source, identity, errors);
+        }
+    }
+
+    fn validate_identity_section(
+        &self,
+        source: &Source,
+        identity: &IdentityConfig,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        errors.extend(self.unknown_upstream(source, &identity.accounts, "identity"));
+        let mut range = |key: &str, value: u64, (low, high): (u64, u64), unit: &str| {
+            if !(low..=high).contains(&value) {
+                errors.push(source.error_at(
+                    key_span(source, "identity", key),
+                    format!("identity.{key}"),
+                    format!("must be from {low} to {high} {unit}, got {value}"),
+                ));
+            }
+        };
+        range(
+            "token_lifetime_s",
+            identity.token_lifetime_s,
+            (1, tessera_contract::keys::MAX_TOKEN_LIFETIME_S),
+            "s",
+        );
+        range(
+            "session_ttl_s",
+            identity.session_ttl_s,
+            (60, 30 * 86_400),
+            "s",
+        );
+        range(
+            "failure_window_s",
+            identity.failure_window_s,
+            (1, 86_400),
+            "s",
+        );
+        range(
+            "sign_in_timeout_ms",
+            identity.sign_in_timeout_ms,
+            (1, MAX_TIMEOUT_MS),
+            "ms",
+        );
+        range(
+            "max_failures_per_user",
+            identity.max_failures_per_user.into(),
+            (1, 1_000_000),
+            "",
+        );
+        range(
+            "max_failures_per_address",
+            identity.max_failures_per_address.into(),
+            (1, 1_000_000),
+            "",
+        );
+        let cookie = &identity.cookie_name;
+        if cookie.is_empty()
+            || !cookie
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            errors.push(source.error_at(
+                key_span(source, "identity", "cookie_name"),
+                "identity.cookie_name",
+                "a cookie name is letters, digits, '-' and '_'",
+            ));
+        }
+        if !identity.check_path.starts_with('/') {
+            errors.push(source.error_at(
+                key_span(source, "identity", "check_path"),
+                "identity.check_path",
+                "must start with '/'",
+            ));
+        }
+        for origin in &identity.allowed_origins {
+            if let Err(why) = check_origin(origin.get_ref()) {
+                errors.push(source.error_at(origin.span(), "identity.allowed_origins", why));
+            }
+        }
+        // The key ring: readable, and holding the key that signs (a ring `generate_keys` will
+        // fill at start may be empty).
+        let ring = match KeyRing::read_config(identity) {
+            Ok(ring) => ring,
+            Err(e) => {
+                errors.push(source.error_at(
+                    identity.keys_dir.span(),
+                    "identity.keys_dir",
+                    e.to_string(),
+                ));
+                return;
+            }
+        };
+        let kids = ring.kids();
+        let empty_but_generated = kids.is_empty() && identity.generate_keys;
+        match &identity.signing_key {
+            _ if empty_but_generated => {}
+            Some(kid) if !kids.contains(&kid.get_ref().as_str()) => errors.push(source.error_at(
+                kid.span(),
+                "identity.signing_key",
+                format!(
+                    "no private key {:?} in {} (it has: {})",
+                    kid.get_ref(),
+                    identity.keys_dir.get_ref().display(),
+                    if kids.is_empty() { "none".to_owned() } else { kids.join(", ") }
+                ),
+            )),
+            None if kids.len() != 1 => errors.push(source.error_at(
+                identity.keys_dir.span(),
+                "identity.keys_dir",
+                if kids.is_empty() {
+                    format!(
+                        "no private key in {} (write one with `tessera-bff keys generate --dir {}`, or set generate_keys = true)",
+                        identity.keys_dir.get_ref().display(),
+                        identity.keys_dir.get_ref().display()
+                    )
+                } else {
+                    format!("several private keys ({}): say which signs with `signing_key`", kids.join(", "))
+                },
+            )),
+            _ => {}
+        }
     }
 
     /// Numbers and texts the types accept but the BFF cannot use: zero or absurdly long
@@ -457,6 +710,45 @@ impl Config {
         let start = source.text.find(&header).unwrap_or(0);
         start..start + header.len()
     }
+}
+
+/// The longest a vault key may live: an hour.
+const MAX_GRANT_LIFETIME_S: u64 = 3_600;
+
+/// Why a header may not be passed on to an upstream, if it may not: the BFF speaks for the
+/// user (no cookie, no credentials), and sets the headers of the connection and its own.
+fn forward_problem(name: &str) -> Option<&'static str> {
+    const NEVER: [&str; 16] = [
+        "cookie",
+        "authorization",
+        "proxy-authorization",
+        "set-cookie",
+        "host",
+        "connection",
+        "keep-alive",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+        "accept",
+        "if-none-match",
+        "x-request-id",
+        "traceparent",
+    ];
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() || name != name.to_lowercase() {
+        return Some("is not a header name (lowercase letters, digits and '-')");
+    }
+    if matches!(
+        name,
+        "cookie" | "authorization" | "proxy-authorization" | "set-cookie"
+    ) {
+        return Some("cannot be forwarded: the BFF speaks for the user");
+    }
+    if NEVER.contains(&name) || name == "tracestate" {
+        return Some("cannot be forwarded: the BFF sets it itself");
+    }
+    None
 }
 
 /// The longest timeout or budget accepted: an hour is far beyond any page, and far inside what

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::error::AppError;
 use super::extract::Path;
 use super::request_id::request_id;
+use super::session::caller;
 use super::state::Current;
 use crate::cache::Invalidation;
 use crate::config::IdKind;
@@ -36,8 +37,25 @@ pub(crate) async fn action(
     if !is_json(&headers) {
         return Err(AppError::UnsupportedMediaType);
     }
-    serde_json::from_slice::<serde_json::Value>(&body)
+    let mut json = serde_json::from_slice::<serde_json::Value>(&body)
         .map_err(|e| AppError::BadRequest(format!("the body is not JSON: {e}")))?;
+    // The signed-in shopper's name, whatever the client wrote: the BFF speaks for the user.
+    let body = match &action.user_field {
+        Some(field) => match caller(&state, &headers).await? {
+            Some(caller) => {
+                let object = json
+                    .as_object_mut()
+                    .ok_or_else(|| AppError::BadRequest("the body must be a JSON object".into()))?;
+                object.insert(
+                    field.get_ref().clone(),
+                    serde_json::Value::String(caller.shopper.name.clone()),
+                );
+                Bytes::from(serde_json::to_vec(&json).expect("JSON values serialize"))
+            }
+            None => body,
+        },
+        None => body,
+    };
 
     let upstream = action.upstream.get_ref();
     let path = action.path.get_ref().replace("{id}", &id);

@@ -1,6 +1,7 @@
 //! The admin API, behind a bearer token: `POST /admin/invalidate` drops cache entries by key
 //! or prefix on every replica, `POST /admin/reload` loads the configuration again, and
-//! `GET /admin/stats` is the live state the ops page shows.
+//! `GET /admin/stats` is the live state the ops page shows; `GET /admin/cache` lists what this
+//! replica keeps in memory.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -63,6 +64,18 @@ pub(crate) async fn stats(
     authorize(&app, &headers)?;
     let stats: Stats = live.stats();
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(stats)).into_response())
+}
+
+/// `GET /admin/cache`: the keys of the part entries and rendered views this replica holds in
+/// memory (at most 10,000 of each), to see what is cached — and what never may be.
+pub(crate) async fn cache_keys(
+    Current(app): Current,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    authorize(&app, &headers)?;
+    let (entries, rendered) = app.cache.keys(10_000);
+    let body = serde_json::json!({ "entries": entries, "rendered": rendered });
+    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
 }
 
 /// The admin API is off without a token, and needs exactly that token as a bearer.

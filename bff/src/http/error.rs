@@ -12,6 +12,7 @@ use crate::assets::Refusal;
 use crate::cache::{BadTarget, SharedError};
 use crate::compose::{ComposeError, Verdict};
 use crate::config::MalformedId;
+use crate::identity::SessionError;
 use crate::upstream::UpstreamError;
 
 /// Everything a BFF request can fail with.
@@ -47,6 +48,16 @@ pub(crate) enum AppError {
     /// A drop the shared cache did not take (this replica's own layers did).
     #[error("dropped on this replica only: {0}")]
     SharedCache(#[from] SharedError),
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    #[error("too many failed sign-ins; try again in {} s", retry_after.as_secs().max(1))]
+    TooManyAttempts { retry_after: std::time::Duration },
+    #[error("sign in first")]
+    NotSignedIn,
+    #[error("sign-in is not configured here")]
+    IdentityOff,
+    #[error(transparent)]
+    Sessions(#[from] SessionError),
 }
 
 impl AppError {
@@ -64,6 +75,11 @@ impl AppError {
             Self::BadTarget(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::SharedCache(_) => (StatusCode::SERVICE_UNAVAILABLE, "shared_cache_unavailable"),
             Self::Rejected { status, .. } => (*status, rejection_code(*status)),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::TooManyAttempts { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            Self::NotSignedIn => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::IdentityOff => (StatusCode::NOT_FOUND, "not_found"),
+            Self::Sessions(_) => (StatusCode::SERVICE_UNAVAILABLE, "sessions_unavailable"),
             Self::Compose(e) => match e {
                 ComposeError::UnknownView(_) | ComposeError::NotFound { .. } => {
                     (StatusCode::NOT_FOUND, "not_found")
@@ -71,6 +87,7 @@ impl AppError {
                 ComposeError::MalformedId(_)
                 | ComposeError::UnknownPart { .. }
                 | ComposeError::Rejected { .. } => (StatusCode::BAD_REQUEST, "bad_request"),
+                ComposeError::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "unauthorized"),
             },
             Self::Asset(e) => match e {
                 Refusal::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
@@ -100,6 +117,7 @@ pub(crate) fn verdict_status(verdict: Verdict) -> StatusCode {
         Verdict::TimedOut => StatusCode::GATEWAY_TIMEOUT,
         Verdict::Rejected => StatusCode::BAD_REQUEST,
         Verdict::NotFound => StatusCode::NOT_FOUND,
+        Verdict::Unauthorized => StatusCode::UNAUTHORIZED,
     }
 }
 
@@ -122,6 +140,14 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        if let Self::TooManyAttempts { retry_after } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.as_secs().max(1).into());
+        }
+        if let Self::Sessions(e) = &self {
+            tracing::warn!(error = %e, "session store failed");
         }
         response
     }

@@ -14,10 +14,14 @@ pub(crate) async fn healthz(Current(state): Current) -> axum::Json<serde_json::V
         .cache
         .shared()
         .map_or("off", |shared| shared.state().as_str());
+    // The id of the key this replica signs with (a rotation can be followed replica by
+    // replica), never the key.
+    let signing_key = state.identity.as_ref().map(|i| i.signer.kid().to_owned());
     axum::Json(serde_json::json!({
         "status": "ok",
         "shared_cache": shared_cache,
         "config_generation": state.generation,
+        "signing_key": signing_key,
     }))
 }
 

@@ -6,6 +6,8 @@
 //! - `state`: what handlers can reach; `extract`: extractors whose rejections are ours;
 //! - `views`: composite views and single parts; `actions`: writes; `admin`: invalidation,
 //!   reload and the ops page's stats;
+//! - `session`: signing in and out, and the shopper a cookie stands for; `keys`: vault keys;
+//!   `same_site`: state-changing requests from other sites refused;
 //!   `media`: relayed images; `health`: `/healthz` and `/metrics`;
 //! - `request_id`: the id every request carries; `observe`: request metrics;
 //!   `error`: the one error type and its mapping;
@@ -16,10 +18,13 @@ mod admin;
 mod error;
 mod extract;
 mod health;
+mod keys;
 mod media;
 mod observe;
 mod request_id;
+mod same_site;
 mod serve;
+mod session;
 mod state;
 mod views;
 
@@ -54,8 +59,19 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         .route("/views/{view}/{id}", get(views::view))
         .route("/parts/{view}/{part}/{id}", get(views::part))
         .route("/actions/{name}/{id}", post(actions::action))
+        .route(
+            "/session",
+            post(session::sign_in)
+                .get(session::whoami)
+                .delete(session::sign_out),
+        )
+        .route("/keys/{grant}/{id}", post(keys::grant))
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            same_site::same_site,
+        ))
         .layer(compression);
 
     Router::new()
@@ -73,6 +89,10 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         .route(
             "/admin/stats",
             get(admin::stats).fallback(|| async { AppError::MethodNotAllowed }),
+        )
+        .route(
+            "/admin/cache",
+            get(admin::cache_keys).fallback(|| async { AppError::MethodNotAllowed }),
         )
         .route("/media/{name}/{file}", get(media::media))
         .nest("/api", api)
@@ -145,7 +165,8 @@ async fn static_files(
         Err(refusal) => AppError::Asset(refusal).into_response(),
     };
     let h = response.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, assets.policy().clone());
+    let policy = state.page_policy.as_ref().unwrap_or(assets.policy());
+    h.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     response
 }

@@ -37,7 +37,7 @@ pub(crate) async fn serve(
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -57,7 +57,12 @@ pub(crate) async fn serve(
         let app = app.clone();
         let service = hyper::service::service_fn(move |request: Request<Incoming>| {
             let mut app = app.clone();
-            tower::Service::call(&mut app, request.map(Body::new))
+            let mut request = request.map(Body::new);
+            // The client's address, for what is counted per client (failed sign-ins).
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            tower::Service::call(&mut app, request)
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {

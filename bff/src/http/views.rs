@@ -19,7 +19,8 @@ use tessera_contract::{PartOutcome, StreamLine, encode_part_line, if_none_match}
 use super::error::{AppError, verdict_status};
 use super::extract::{Path, Query};
 use super::request_id::request_id;
-use super::state::Current;
+use super::session::caller;
+use super::state::{App, Current};
 use crate::compose::{self, Execution, Verdict, ViewRequest};
 
 /// The request header with which a client asks for a shorter budget than the view's, in ms.
@@ -58,12 +59,22 @@ pub(crate) async fn view(
     request: axum::extract::Request,
 ) -> Result<Response, AppError> {
     let headers = request.headers();
+    let parts = query.parts.as_deref().map(parse_parts).transpose()?;
+    let personal = state.composer.is_personal(&view, parts.as_deref());
     let request = ViewRequest {
-        parts: query.parts.as_deref().map(parse_parts).transpose()?,
+        parts,
         budget: budget(headers)?,
         page: query.page.as_deref().map(parse_page).transpose()?,
         request_id: request_id(),
+        // The session is looked up only for a view that holds a user part.
+        caller: if personal {
+            caller(&state, headers).await?
+        } else {
+            None
+        },
+        forwarded: state.composer.forwarded(headers),
     };
+    let vary = Vary::of(&state, personal);
     if query.stream.is_some() || accepts_ndjson(headers) {
         let open = OpenStream::new(&state.metrics.streams_open);
         return Ok(stream(state.composer.start(&view, &id, request)?, open));
@@ -71,24 +82,50 @@ pub(crate) async fn view(
     let document = state.composer.document(&view, &id, request).await?;
     let summary = PartsSummary(document.summary);
     let mut response = if document.verdict == Verdict::Ok {
-        json_response(headers, document.body, &document.etag)
+        json_response(headers, document.body, &document.etag, &vary)
     } else {
         let mut response =
             (verdict_status(document.verdict), json_body(document.body)).into_response();
-        set_validators(&mut response, &document.etag);
+        set_validators(&mut response, &document.etag, &vary);
         response
     };
     response.extensions_mut().insert(summary);
     Ok(response)
 }
 
+/// What a view's answer varies with besides its URL: the encoding, the forwarded headers,
+/// and — for one holding a user part — the cookie (and then no shared cache may keep it).
+#[derive(Debug)]
+struct Vary {
+    header: HeaderValue,
+    personal: bool,
+}
+
+impl Vary {
+    fn of(app: &App, personal: bool) -> Self {
+        let mut names = vec!["accept-encoding".to_owned()];
+        names.extend(
+            app.upstreams
+                .forwarded_names()
+                .iter()
+                .map(|n| n.as_str().to_owned()),
+        );
+        if personal {
+            names.push("cookie".to_owned());
+        }
+        let header = HeaderValue::from_str(&names.join(", "))
+            .unwrap_or(HeaderValue::from_static("accept-encoding"));
+        Self { header, personal }
+    }
+}
+
 /// A 200 JSON response with its ETag, or a 304 when the client has it already.
-fn json_response(headers: &HeaderMap, body: Bytes, etag: &str) -> Response {
+fn json_response(headers: &HeaderMap, body: Bytes, etag: &str, vary: &Vary) -> Response {
     if matches_etag(headers, etag) {
-        return not_modified(etag);
+        return not_modified(etag, vary);
     }
     let mut response = json_body(body).into_response();
-    set_validators(&mut response, etag);
+    set_validators(&mut response, etag, vary);
     response
 }
 
@@ -111,18 +148,28 @@ pub(crate) async fn part(
     Query(query): Query<PartQuery>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
+    let personal = state
+        .composer
+        .is_personal(&view, Some(std::slice::from_ref(&part)));
     let request = ViewRequest {
         parts: None,
         budget: budget(&headers)?,
         page: query.page.as_deref().map(parse_page).transpose()?,
         request_id: request_id(),
+        caller: if personal {
+            caller(&state, &headers).await?
+        } else {
+            None
+        },
+        forwarded: state.composer.forwarded(&headers),
     };
+    let vary = Vary::of(&state, personal);
     let answer = state.composer.part(&view, &part, &id, request).await?;
     if answer.verdict == Verdict::Ok && matches_etag(&headers, &answer.etag) {
-        return Ok(not_modified(&answer.etag));
+        return Ok(not_modified(&answer.etag, &vary));
     }
     let mut response = (verdict_status(answer.verdict), axum::Json(answer.outcome)).into_response();
-    set_validators(&mut response, &answer.etag);
+    set_validators(&mut response, &answer.etag, &vary);
     Ok(response)
 }
 
@@ -135,6 +182,7 @@ fn stream(execution: Execution, open: OpenStream) -> Response {
         done: bool,
         _open: OpenStream,
     }
+    let progress_personal = execution.is_personal();
     let progress = Progress {
         execution,
         outcomes: Vec::new(),
@@ -167,10 +215,18 @@ fn stream(execution: Execution, open: OpenStream) -> Response {
         line.push(b'\n');
         Some((Ok::<_, Infallible>(Bytes::from(line)), progress))
     });
+    let personal = progress_personal;
     let mut response = Response::new(Body::from_stream(lines));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(if personal {
+            "private, no-store"
+        } else {
+            "no-store"
+        }),
+    );
     // Ask reverse proxies (nginx and the like) not to buffer the stream either.
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
@@ -261,18 +317,27 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
 /// Views are fresh data: caches may keep them but must revalidate every time. A 304 carries the
 /// same validators and `Vary` as the 200 it stands for (RFC 9110 §15.4.5); the compression layer
 /// adds nothing to a `Vary` that already names the encoding.
-fn set_validators(response: &mut Response, etag: &str) {
+fn set_validators(response: &mut Response, etag: &str, vary: &Vary) {
     let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    // SECURITY: a shopper's answer is theirs alone: no shared cache may keep it.
+    let cache_control = if vary.personal {
+        "private, no-cache"
+    } else {
+        "no-cache"
+    };
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(cache_control),
+    );
+    headers.insert(header::VARY, vary.header.clone());
     if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
     }
 }
 
-fn not_modified(etag: &str) -> Response {
+fn not_modified(etag: &str, vary: &Vary) -> Response {
     let mut response = StatusCode::NOT_MODIFIED.into_response();
-    set_validators(&mut response, etag);
+    set_validators(&mut response, etag, vary);
     response
 }
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use http::header;
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -72,6 +72,18 @@ struct Upstream {
     /// Indexed by [`Lane`].
     lanes: [Guards; 3],
     retry: RetryPolicy,
+    /// The request headers passed on to it.
+    forward: Vec<HeaderName>,
+}
+
+/// What a read sends on behalf of the request it serves: the request id, the request's
+/// headers (each upstream passes on those of its allow-list only) and, for a user part, the
+/// token signed for the shopper.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Behalf<'a> {
+    pub(crate) request_id: Option<&'a str>,
+    pub(crate) forwarded: Option<&'a HeaderMap>,
+    pub(crate) bearer: Option<&'a str>,
 }
 
 /// All configured upstreams by name. Cheap to share behind an `Arc`.
@@ -120,6 +132,11 @@ impl Upstreams {
                         bulkhead: Arc::new(Semaphore::new(config.max_concurrency)),
                     }),
                     retry: RetryPolicy::new(config.retry.clone()),
+                    forward: config
+                        .forward_headers
+                        .iter()
+                        .filter_map(|h| HeaderName::try_from(h.get_ref().as_str()).ok())
+                        .collect(),
                 }),
             );
         }
@@ -178,6 +195,48 @@ impl Upstreams {
         changed
     }
 
+    /// The request's headers that some upstream passes on (what a view's parts may send).
+    pub(crate) fn forwarded(&self, headers: &HeaderMap) -> HeaderMap {
+        let mut picked = HeaderMap::new();
+        for name in self.by_name.values().flat_map(|u| &u.forward) {
+            if picked.contains_key(name) {
+                continue;
+            }
+            for value in headers.get_all(name) {
+                picked.append(name.clone(), value.clone());
+            }
+        }
+        picked
+    }
+
+    /// What `upstream` would be sent of `forwarded`, as a suffix for the cache keys of its
+    /// answers (`#accept-language=fr`); `None` when it forwards nothing of it.
+    pub(crate) fn vary(&self, upstream: &str, forwarded: &HeaderMap) -> Option<String> {
+        let target = self.by_name.get(upstream)?;
+        let mut suffix = String::new();
+        for name in &target.forward {
+            for value in forwarded.get_all(name) {
+                suffix.push_str(&format!(
+                    "#{name}={}",
+                    String::from_utf8_lossy(value.as_bytes())
+                ));
+            }
+        }
+        (!suffix.is_empty()).then_some(suffix)
+    }
+
+    /// The request headers every upstream passes on, by name (for the responses' `Vary`).
+    pub(crate) fn forwarded_names(&self) -> Vec<HeaderName> {
+        let mut names: Vec<HeaderName> = self
+            .by_name
+            .values()
+            .flat_map(|u| u.forward.iter().cloned())
+            .collect();
+        names.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        names.dedup();
+        names
+    }
+
     /// `GET {upstream}{path}` as JSON, giving up at `deadline`. With `if_none_match`, a 304
     /// comes back as [`Fetched::NotModified`].
     pub(crate) async fn get(
@@ -185,24 +244,50 @@ impl Upstreams {
         upstream: &str,
         path: &str,
         deadline: Instant,
-        request_id: Option<&str>,
+        behalf: Behalf<'_>,
         if_none_match: Option<&str>,
     ) -> Result<Fetched, UpstreamError> {
+        let extra = self.extra_headers(upstream, behalf);
+        let request_id = behalf.request_id;
         self.call(
             upstream,
             Lane::Reads,
             path,
             deadline,
-            |client, url, trace| async move {
-                let sent = Sent {
-                    request_id,
-                    if_none_match,
-                    trace,
-                };
-                attempt(&client, &url, sent).await
+            |client, url, mut trace| {
+                trace.extend(extra.clone());
+                async move {
+                    let sent = Sent {
+                        request_id,
+                        if_none_match,
+                        trace,
+                    };
+                    attempt(&client, &url, sent).await
+                }
             },
         )
         .await
+    }
+
+    /// The headers a read of `upstream` carries for its request: the forwarded ones of its
+    /// allow-list, and the shopper's token.
+    fn extra_headers(&self, upstream: &str, behalf: Behalf<'_>) -> HeaderMap {
+        let mut extra = HeaderMap::new();
+        if let (Some(target), Some(forwarded)) = (self.by_name.get(upstream), behalf.forwarded) {
+            for name in &target.forward {
+                for value in forwarded.get_all(name) {
+                    extra.append(name.clone(), value.clone());
+                }
+            }
+        }
+        if let Some(token) = behalf.bearer
+            && let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            // SECURITY: never in logs or traces.
+            value.set_sensitive(true);
+            extra.insert(header::AUTHORIZATION, value);
+        }
+        extra
     }
 
     /// `GET {upstream}{path}` for an image: its bytes and validators, under the same

@@ -2,6 +2,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod redis;
+
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -27,6 +29,36 @@ pub fn config(upstreams: &[(&str, String)], dist: Option<&Path>) -> Config {
     let mut config = Config::parse(&Source::builtin()).unwrap();
     config.override_upstreams(upstreams.iter().map(|(n, u)| (*n, u.clone())));
     config.server.dist_dir = dist.map_or_else(|| "/nonexistent".into(), Path::to_owned);
+    // Keys of the test's own, never the working directory's: the ring of a test process.
+    if let Some(identity) = &mut config.identity {
+        identity.keys_dir = toml::Spanned::new(0..0, test_keys_dir());
+    }
+    config
+}
+
+/// The key ring of this test process (filled on first use), so that no test writes keys into
+/// the working directory.
+pub fn test_keys_dir() -> std::path::PathBuf {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("tessera-test-keys-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        tessera_bff::generate_key(&dir, Some("test-1")).unwrap();
+        dir
+    })
+    .clone()
+}
+
+/// The built-in configuration over the demo services, signing with the key ring the
+/// accounts service verifies with.
+pub fn demo_config(services: &Services) -> Config {
+    let mut config = config(&services.demo.upstreams(), None);
+    let identity = config
+        .identity
+        .as_mut()
+        .expect("the demo signs shoppers in");
+    identity.keys_dir = toml::Spanned::new(0..0, services.demo.keys_dir());
+    identity.generate_keys = false;
     config
 }
 
@@ -35,6 +67,10 @@ pub fn config(upstreams: &[(&str, String)], dist: Option<&Path>) -> Config {
 pub fn config_text(upstreams: &[(&str, String)], extra: &str) -> String {
     let builtin = Config::parse(&Source::builtin()).unwrap();
     let mut text = tessera_bff::config::DEFAULT_CONFIG.to_owned();
+    text = text.replace(
+        "keys_dir = \"data/keys\"",
+        &format!("keys_dir = \"{}\"", test_keys_dir().display()),
+    );
     for (name, url) in upstreams {
         let default = builtin.upstreams[*name].hosts().next().unwrap().to_owned();
         text = text.replace(&format!("\"{default}\""), &format!("\"{url}\""));
@@ -58,7 +94,7 @@ pub async fn start_bff(config: &Config) -> SocketAddr {
 /// The demo services, and a BFF over them with the built-in configuration (no front end).
 pub async fn demo_with_bff() -> (Services, SocketAddr) {
     let services = start_services().await;
-    let bff = start_bff(&config(&services.demo.upstreams(), None)).await;
+    let bff = start_bff(&demo_config(&services)).await;
     (services, bff)
 }
 

@@ -1,5 +1,5 @@
 //! HTTP conventions every demo service follows: JSON errors, strong ETags with 304s, and
-//! `Cache-Control` on every successful read.
+//! `Cache-Control` on every successful read (public, or private to one user).
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -28,8 +28,29 @@ pub enum ServiceError {
     UnsupportedMediaType(String),
     #[error("injected fault")]
     Injected(StatusCode),
+    /// A sign-in with an unknown user or a wrong password: the same answer for both.
+    #[error("wrong user name or password")]
+    InvalidCredentials,
+    /// No bearer token (`None`), or one that does not hold (why).
+    #[error("{}", unauthorized(.0.as_deref()))]
+    Unauthorized(Option<String>),
+    #[error("{0}")]
+    Forbidden(String),
+    /// What was asked for existed but has expired (a vault key past its time).
+    #[error("{0}")]
+    Gone(String),
+    /// A failure inside the service (a worker thread that died); details in the log.
+    #[error("{0}")]
+    Internal(String),
     #[error(transparent)]
     Db(#[from] DbError),
+}
+
+fn unauthorized(why: Option<&str>) -> String {
+    match why {
+        None => "a bearer token is required".to_owned(),
+        Some(why) => format!("invalid token: {why}"),
+    }
 }
 
 impl ServiceError {
@@ -43,7 +64,11 @@ impl ServiceError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }
             Self::Injected(status) => (*status, "injected_fault"),
-            Self::Db(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Self::Gone(_) => (StatusCode::GONE, "expired"),
+            Self::Db(_) | Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
 }
@@ -57,9 +82,26 @@ impl IntoResponse for ServiceError {
                 tracing::error!(error = %e, "database failure");
                 "internal error".to_owned()
             }
+            Self::Internal(e) => {
+                tracing::error!(error = %e, "internal failure");
+                "internal error".to_owned()
+            }
             other => other.to_string(),
         };
-        (status, axum::Json(ErrorBody::new(code, message))).into_response()
+        let mut response = (status, axum::Json(ErrorBody::new(code, message))).into_response();
+        if let Self::Unauthorized(why) = &self {
+            // RFC 6750 §3: a request without credentials gets the bare challenge, one with a
+            // token that does not hold gets `invalid_token`.
+            let challenge = match why {
+                None => "Bearer",
+                Some(_) => "Bearer error=\"invalid_token\"",
+            };
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 }
 
@@ -97,6 +139,27 @@ pub fn etag_of(body: &[u8]) -> String {
 /// A JSON read response with a content ETag and `Cache-Control: public, max-age=<max_age>`,
 /// answering a matching `If-None-Match` with 304.
 pub fn cached_json<T: Serialize>(request: &HeaderMap, value: &T, max_age: u32) -> Response {
+    let cache_control = format!("public, max-age={max_age}");
+    json_with_etag(request, value, None, &cache_control)
+}
+
+/// A JSON read response for one user only: `Cache-Control: private, no-cache` (a browser or the
+/// BFF may keep it, but asks again each time), `Vary: Authorization`, and an ETag over `user` and
+/// the bytes, so two users never share a tag even when their answers are equal.
+pub fn private_json<T: Serialize>(request: &HeaderMap, user: &str, value: &T) -> Response {
+    let mut response = json_with_etag(request, value, Some(user), "private, no-cache");
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Authorization"));
+    response
+}
+
+fn json_with_etag<T: Serialize>(
+    request: &HeaderMap,
+    value: &T,
+    scope: Option<&str>,
+    cache_control: &str,
+) -> Response {
     let body = match serde_json::to_vec(value) {
         Ok(body) => body,
         Err(e) => {
@@ -108,11 +171,14 @@ pub fn cached_json<T: Serialize>(request: &HeaderMap, value: &T, max_age: u32) -
                 .into_response();
         }
     };
-    let etag = etag_of(&body);
-    let cache_control = format!("public, max-age={max_age}");
+    let etag = match scope {
+        None => etag_of(&body),
+        // The scope is a user id (no newline), so no two (user, body) pairs hash the same input.
+        Some(scope) => etag_of(&[scope.as_bytes(), b"\n", &body].concat()),
+    };
     let headers = [
         (header::ETAG, etag.clone()),
-        (header::CACHE_CONTROL, cache_control),
+        (header::CACHE_CONTROL, cache_control.to_owned()),
     ];
     let not_modified = request
         .get(header::IF_NONE_MATCH)
@@ -157,5 +223,24 @@ mod tests {
         assert!(a.starts_with('"') && a.ends_with('"'));
         assert_eq!(a, etag_of(b"hello"));
         assert_ne!(a, etag_of(b"hello!"));
+    }
+
+    #[test]
+    fn private_answers_are_tagged_per_user() {
+        let none = HeaderMap::new();
+        let value = serde_json::json!({"orders": 3});
+        let alice = private_json(&none, "1", &value);
+        let bob = private_json(&none, "2", &value);
+        assert_ne!(alice.headers()["etag"], bob.headers()["etag"]);
+        assert_eq!(alice.headers()["cache-control"], "private, no-cache");
+        assert_eq!(alice.headers()["vary"], "Authorization");
+
+        let mut again = HeaderMap::new();
+        again.insert(header::IF_NONE_MATCH, alice.headers()["etag"].clone());
+        assert_eq!(
+            private_json(&again, "1", &value).status(),
+            StatusCode::NOT_MODIFIED
+        );
+        assert_eq!(private_json(&again, "2", &value).status(), StatusCode::OK);
     }
 }

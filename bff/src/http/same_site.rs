@@ -1,0 +1,60 @@
+//! SECURITY: a state-changing request under `/api` (sign-in and sign-out included) is refused
+//! when a browser says it comes from another site — by `Sec-Fetch-Site`, or else by an
+//! `Origin` that is neither the BFF's own nor a configured one. A page elsewhere can then
+//! neither act with a shopper's session nor sign them in as someone else. Clients that are not
+//! browsers send neither header and pass.
+
+use axum::extract::Request;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::error::json_error;
+use super::state::{App, AppState};
+
+pub(crate) async fn same_site(
+    axum::extract::State(live): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let unsafe_method = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    if unsafe_method {
+        let app = request
+            .extensions()
+            .get::<std::sync::Arc<App>>()
+            .cloned()
+            .unwrap_or_else(|| live.current());
+        if let Some(why) = cross_site(request.headers(), &app) {
+            return json_error(StatusCode::FORBIDDEN, "cross_site", why);
+        }
+    }
+    next.run(request).await
+}
+
+/// Why the request comes from another site, if it does.
+fn cross_site(headers: &HeaderMap, app: &App) -> Option<String> {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        // `none`: the user's own action (typed, bookmarked); `same-origin`: this page.
+        return (!matches!(site, "same-origin" | "none"))
+            .then(|| format!("a {site} request may not change anything here"));
+    }
+    let origin = headers.get(header::ORIGIN)?.to_str().ok()?;
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let own = host.is_some_and(|host| {
+        origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"))
+            == Some(host)
+    });
+    let allowed = app.identity.as_ref().is_some_and(|identity| {
+        identity
+            .config
+            .allowed_origins
+            .iter()
+            .any(|o| o.get_ref().trim_end_matches('/') == origin)
+    });
+    (!own && !allowed).then(|| format!("requests from {origin} may not change anything here"))
+}
