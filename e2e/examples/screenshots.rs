@@ -1,5 +1,7 @@
 //! Takes the README's screenshots from the running app, in headless Chromium over WebDriver:
-//! the home page, a product page, its "how this page loaded" panel (with the reviews service
+//! the home page, a product page, the same signed in as the demo's `alice` (the header with her
+//! name, the "you bought this" tile), her account page with its orders, the product page's
+//! "how this page loaded" panel (with the reviews service
 //! slowed, so that the waterfall has a story to tell), a product page with the recommendations
 //! service failing, and the ops page in that state, after some 50 s of traffic (so that its
 //! figures and sparklines have something to show). Each shot waits for the state it shows.
@@ -71,6 +73,31 @@ async fn shoot(stack: &Stack, browser: &Browser, out: &std::path::Path) -> anyho
     wait("[data-testid=tile-reviews][data-status=ok]").await?;
     wait("[data-testid=tile-category_picks][data-status=ok]").await?;
     save("product.png").await?;
+
+    // Signed in as alice: the header names her, product 1 says when she bought it, and her
+    // account lists her orders (one invoice fetched, to show its status).
+    browser.goto(&stack.url("/product/1")).await?;
+    browser.sign_in("alice", "tessera").await?;
+    wait("[data-testid=session-name]").await?;
+    wait("[data-testid=tile-purchases][data-status=ok]").await?;
+    wait("[data-testid=tile-reviews][data-status=ok]").await?;
+    save("signed-in-product.png").await?;
+    browser.click("[data-testid=account-link]").await?;
+    wait("[data-testid=tile-orders][data-status=ok] [data-order-id]").await?;
+    let first = browser
+        .attr("[data-testid=tile-orders] [data-order-id]", "data-order-id")
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("alice's first order has no id"))?;
+    browser
+        .click(&format!("[data-testid=invoice-{first}]"))
+        .await?;
+    wait(&format!(
+        "[data-testid=invoice-status-{first}][data-state=saved]"
+    ))
+    .await?;
+    full_height(browser, 1280).await?;
+    save("account.png").await?;
+    browser.sign_out().await?;
 
     stack.services.reviews.faults.set(Faults::slowed(450));
     client.set_window_size(1280, 760).await?;

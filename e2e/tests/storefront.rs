@@ -199,7 +199,7 @@ async fn going_back_shows_the_tiles_at_once_and_refreshes_them() -> anyhow::Resu
             let headline = browser.text_of("[data-testid=waterfall-headline]").await?;
             assert!(headline.contains("this browser's copy"), "{headline}");
             let rows = browser.find_all("[data-testid=waterfall-row]").await?;
-            assert_eq!(rows.len(), 6, "one row per part");
+            assert_eq!(rows.len(), 7, "one row per part");
             let last = rows.last().expect("rows").attr("data-part").await?;
             assert_eq!(
                 last.as_deref(),

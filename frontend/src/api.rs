@@ -1,10 +1,15 @@
-//! Talking to the BFF: the streaming view client, the part and action requests, the ops page's
-//! stats request, and (from the contract crate) the types of the demo services' data.
+//! Talking to the BFF: the streaming view client, the part and action requests, signing in and
+//! out, vault keys (and the one request made elsewhere: a document fetched with such a key from
+//! its service), the ops page's stats request, and (from the contract crate) the types of the
+//! demo services' data.
 
 use gloo_net::http::{Request, Response};
 use tessera_contract::ops::Stats;
 use tessera_contract::{ErrorBody, PartOutcome, PartStatus, StreamLine};
 
+pub(crate) use tessera_contract::account::{
+    KeyGrant, Order, Orders, Purchase, Purchases, SessionInfo, SignIn,
+};
 /// The services' data as the page reads it. The types live in the contract crate, where the
 /// services' own tests check them against the services' real answers.
 pub(crate) use tessera_contract::data::{
@@ -27,6 +32,15 @@ impl ApiError {
             status: Some(404),
             code: "not_found".into(),
             message: message.into(),
+        }
+    }
+
+    /// A shopper's own view, asked for by nobody signed in.
+    pub(crate) fn unauthorized() -> Self {
+        Self {
+            status: Some(401),
+            code: "unauthorized".into(),
+            message: "sign in to see this".into(),
         }
     }
 
@@ -205,6 +219,110 @@ pub(crate) async fn post_review(product_id: &str, review: &NewReview) -> Result<
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     Err(error_of(status, &text))
+}
+
+/// Why a sign-in did not open a session.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum SignInError {
+    /// 401: the user name or the password is wrong (the BFF does not say which).
+    Refused,
+    /// 429: too many failed attempts; the BFF's `Retry-After`, in seconds, if it sent one.
+    TooMany { retry_after_s: Option<u64> },
+    /// Not reached, or refused for another reason (a bad form, another site).
+    Failed(ApiError),
+}
+
+/// Signs in (`POST /api/session`). The answer sets the session's `HttpOnly` cookie, which the
+/// page never sees: it only learns who is signed in.
+pub(crate) async fn sign_in(form: &SignIn) -> Result<SessionInfo, SignInError> {
+    let request = Request::post("/api/session")
+        .json(form)
+        .map_err(|e| SignInError::Failed(ApiError::network(format!("could not send: {e}"))))?;
+    let response = answer(request.send()).await.map_err(SignInError::Failed)?;
+    let status = response.status();
+    let retry_after_s = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let text = response.text().await.unwrap_or_default();
+    match status {
+        200 => serde_json::from_str(&text).map_err(|_| SignInError::Failed(error_of(status, ""))),
+        401 => Err(SignInError::Refused),
+        429 => Err(SignInError::TooMany { retry_after_s }),
+        _ => Err(SignInError::Failed(error_of(status, &text))),
+    }
+}
+
+/// Who is signed in (`GET /api/session`): `None` for nobody (401). A 404 means this BFF has no
+/// sign-in at all, and is returned as that error.
+pub(crate) async fn whoami() -> Result<Option<SessionInfo>, ApiError> {
+    let response = answer(
+        Request::get("/api/session")
+            .header("accept", "application/json")
+            .cache(web_sys::RequestCache::NoStore)
+            .send(),
+    )
+    .await?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    match status {
+        200 => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|_| error_of(status, "")),
+        401 => Ok(None),
+        _ => Err(error_of(status, &text)),
+    }
+}
+
+/// Signs out (`DELETE /api/session`): the BFF ends the session and clears its cookie.
+pub(crate) async fn sign_out() -> Result<(), ApiError> {
+    let response = answer(Request::delete("/api/session").send()).await?;
+    if response.ok() {
+        return Ok(());
+    }
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    Err(error_of(status, &text))
+}
+
+/// Asks for a vault key to order `order`'s invoice (`POST /api/keys/invoice/{order}`): a URL on
+/// the accounts service itself, good for a minute or two.
+pub(crate) async fn invoice_key(order: i64) -> Result<KeyGrant, ApiError> {
+    let response = answer(Request::post(&format!("/api/keys/invoice/{order}")).send()).await?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !response.ok() {
+        return Err(error_of(status, &text));
+    }
+    serde_json::from_str(&text).map_err(|_| error_of(status, ""))
+}
+
+/// Fetches the document a vault key opens, straight from its service (not through the BFF).
+/// SECURITY: without credentials: the URL is all the authority needed, and the service's
+/// origin is not sent the shop's cookies.
+pub(crate) async fn fetch_granted(url: &str) -> Result<String, ApiError> {
+    let response = Request::get(url)
+        .mode(web_sys::RequestMode::Cors)
+        .credentials(web_sys::RequestCredentials::Omit)
+        .cache(web_sys::RequestCache::NoStore)
+        .send()
+        .await
+        .map_err(|e| {
+            ApiError::network(format!("the accounts service could not be reached: {e}"))
+        })?;
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| ApiError::network(format!("the document was cut off: {e}")))?;
+    if !response.ok() {
+        let mut error = error_of(status, &text);
+        if status == 410 {
+            error.message = "the download link expired".into();
+        }
+        return Err(error);
+    }
+    Ok(text)
 }
 
 /// Why `GET /admin/stats` gave no stats. The ops page treats each differently: a refused token

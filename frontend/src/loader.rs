@@ -2,6 +2,10 @@
 //! is kept in the browser so that coming back to a page shows its tiles at once (and refreshes
 //! them in the background: stale-while-revalidate), and every arrival is timed for the "how
 //! this page loaded" panel.
+//!
+//! SECURITY: a view's personal parts (the signed-in shopper's own) are never kept in that copy,
+//! and are dropped from the page and asked for again whenever this tab signs in or out, so
+//! that nothing of one shopper is ever shown after they signed out.
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
@@ -11,6 +15,7 @@ use send_wrapper::SendWrapper;
 use tessera_contract::{PartOutcome, PartStatus, StreamLine};
 
 use crate::api::{ApiError, failed_part, fetch_part, stream_view};
+use crate::session::use_session;
 
 /// Which view a page shows: the view's id and, for paged views, the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +66,8 @@ pub(crate) struct LoadedView {
     pub refreshing: RwSignal<bool>,
     pub timeline: RwSignal<Timeline>,
     key: RwSignal<Option<ViewKey>>,
+    /// The parts that belong to the signed-in shopper.
+    personal: &'static [&'static str],
     /// The reloads of single parts in flight, the latest of each part only.
     reloads: StoredValue<Reloads>,
 }
@@ -114,22 +121,31 @@ fn worth(status: PartStatus) -> u8 {
         // Some items missing: better than a fallback, worse than the whole list.
         PartStatus::Partial => 2,
         PartStatus::Fallback => 1,
-        PartStatus::Timeout | PartStatus::Error => 0,
+        PartStatus::Timeout | PartStatus::Error | PartStatus::Unauthorized => 0,
     }
 }
 
 /// The merge rule of the browser's copy, and of a page showing it: an answer takes the place
 /// of what is held of a part only if it is worth as much or more. So an error never replaces
-/// data, and a fallback never replaces real data.
+/// data, and a fallback never replaces real data. `unauthorized` always does: nobody is
+/// signed in, and whatever was held of a shopper must go.
 fn replaces(held: Option<&PartOutcome>, answer: &PartOutcome) -> bool {
-    held.is_none_or(|held| worth(answer.status) >= worth(held.status))
+    answer.status == PartStatus::Unauthorized
+        || held.is_none_or(|held| worth(answer.status) >= worth(held.status))
 }
 
 /// Shows `answer` for `name` unless what the page holds is better (see [`replaces`]). Data
-/// kept that way is marked stale: the shop could not confirm it this time.
-fn show(parts: &mut BTreeMap<String, PartOutcome>, name: String, answer: PartOutcome) {
+/// kept that way is marked stale: the shop could not confirm it this time. A `personal` part
+/// always shows its latest answer: what the shop could not confirm of a shopper is not shown
+/// as theirs.
+fn show(
+    parts: &mut BTreeMap<String, PartOutcome>,
+    name: String,
+    answer: PartOutcome,
+    personal: bool,
+) {
     match parts.get_mut(&name) {
-        Some(held) if !replaces(Some(held), &answer) => {
+        Some(held) if !personal && !replaces(Some(held), &answer) => {
             if held.status == PartStatus::Ok {
                 held.status = PartStatus::Stale;
             }
@@ -150,8 +166,13 @@ fn kept(key: &str) -> Option<BTreeMap<String, PartOutcome>> {
 
 /// Merges answers into the browser's copy of the view `key` (making it the newest): only parts
 /// with data go in, each by the rule of [`replaces`], so the copy only ever improves or is
-/// replaced by a good answer, and a failure never reaches it.
-fn keep<'a>(key: &str, answers: impl IntoIterator<Item = (&'a String, &'a PartOutcome)>) {
+/// replaced by a good answer, and a failure never reaches it. The `personal` parts never go
+/// in (and a part answered `unauthorized` goes out): the copy is nobody's in particular.
+fn keep<'a>(
+    key: &str,
+    answers: impl IntoIterator<Item = (&'a String, &'a PartOutcome)>,
+    personal: &[&str],
+) {
     KEPT.with_borrow_mut(|kept| {
         let mut parts = kept
             .iter()
@@ -160,7 +181,9 @@ fn keep<'a>(key: &str, answers: impl IntoIterator<Item = (&'a String, &'a PartOu
             .map(|(_, parts)| parts)
             .unwrap_or_default();
         for (name, answer) in answers {
-            if answer.status.has_data() && replaces(parts.get(name), answer) {
+            if personal.contains(&name.as_str()) || answer.status == PartStatus::Unauthorized {
+                parts.remove(name);
+            } else if answer.status.has_data() && replaces(parts.get(name), answer) {
                 parts.insert(name.clone(), answer.clone());
             }
         }
@@ -202,12 +225,15 @@ fn mark_after_paint(name: &'static str) {
 
 /// Loads the view `key()` names, again whenever it changes. `parts` names every part the page
 /// shows (those a cut-off stream never delivered are shown as failed), `critical` those whose
-/// arrival counts as "the page's critical content is on screen". Leaving the page, or moving
-/// to another key, aborts the request and every reload of a part.
+/// arrival counts as "the page's critical content is on screen", `personal` those that belong
+/// to the signed-in shopper: with any, the view is also loaded again each time this tab signs
+/// in or out, and nothing of them is kept. Leaving the page, or moving to another key (or
+/// shopper), aborts the request and every reload of a part.
 pub(crate) fn use_view(
     key: impl Fn() -> ViewKey + Send + Sync + 'static,
     parts: &'static [&'static str],
     critical: &'static [&'static str],
+    personal: &'static [&'static str],
 ) -> LoadedView {
     let loaded = LoadedView {
         parts: RwSignal::new(BTreeMap::new()),
@@ -215,10 +241,17 @@ pub(crate) fn use_view(
         refreshing: RwSignal::new(false),
         timeline: RwSignal::new(Timeline::default()),
         key: RwSignal::new(None),
+        personal,
         reloads: StoredValue::new(Reloads::default()),
     };
+    let session = use_session();
     Effect::new(move |_| {
         let key = key();
+        if !personal.is_empty() {
+            // Signed in or out: the parts of the shopper before are dropped (the copy has
+            // none of them) and the view asked for again, with the cookie as it is now.
+            session.changes.track();
+        }
         let cache_key = key.cache_key();
         let copy = kept(&cache_key);
         loaded.refreshing.set(copy.is_some());
@@ -271,7 +304,10 @@ pub(crate) fn use_view(
                         .try_with_value(|r| r.reloaded_since(&name, ticket))
                         .unwrap_or(true);
                     if !reloaded {
-                        loaded.parts.try_update(|p| show(p, name, outcome));
+                        let personal = personal.contains(&name.as_str());
+                        loaded
+                            .parts
+                            .try_update(|p| show(p, name, outcome, personal));
                     }
                 }
                 StreamLine::Summary { status, id, .. } => {
@@ -285,8 +321,12 @@ pub(crate) fn use_view(
                         loaded.failure.try_set(Some(ApiError::not_found(format!(
                             "nothing found for {id:?}"
                         ))));
+                    } else if status == 401 {
+                        // A shopper's view asked for by nobody signed in.
+                        forget(&cache_key);
+                        loaded.failure.try_set(Some(ApiError::unauthorized()));
                     } else {
-                        keep(&cache_key, &fresh);
+                        keep(&cache_key, &fresh, personal);
                     }
                 }
             };
@@ -300,7 +340,7 @@ pub(crate) fn use_view(
                 return;
             }
             loaded.refreshing.try_set(false);
-            keep(&cache_key, &fresh);
+            keep(&cache_key, &fresh, personal);
             // With nothing on screen (no part arrived, no copy), the page itself failed.
             if loaded.parts.try_with_untracked(BTreeMap::is_empty) != Some(false) {
                 loaded.failure.try_set(Some(error));
@@ -319,7 +359,8 @@ pub(crate) fn use_view(
                         .try_with_value(|r| r.reloaded_since(name, ticket))
                         .unwrap_or(true);
                     if !reloaded {
-                        show(p, (*name).to_owned(), failed.clone());
+                        let own = personal.contains(name);
+                        show(p, (*name).to_owned(), failed.clone(), own);
                     }
                 }
             });
@@ -378,7 +419,11 @@ impl LoadedView {
                 return;
             }
             if own_page {
-                keep(&key.cache_key(), [(&part.to_owned(), &outcome)]);
+                keep(
+                    &key.cache_key(),
+                    [(&part.to_owned(), &outcome)],
+                    self.personal,
+                );
             }
             self.parts
                 .try_update(|p| p.insert(part.to_owned(), outcome));
@@ -392,5 +437,85 @@ impl LoadedView {
     /// The part's outcome, if it is in (tracked).
     pub(crate) fn part(self, name: &str) -> Option<PartOutcome> {
         self.parts.with(|p| p.get(name).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(status: PartStatus) -> PartOutcome {
+        PartOutcome {
+            status,
+            critical: false,
+            elapsed_ms: 1,
+            age_s: None,
+            data: status
+                .has_data()
+                .then(|| serde_json::json!({ "orders": [] })),
+            error: None,
+            failed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn unauthorized_replaces_whatever_was_held() {
+        let held = outcome(PartStatus::Ok);
+        assert!(replaces(Some(&held), &outcome(PartStatus::Unauthorized)));
+        assert!(!replaces(Some(&held), &outcome(PartStatus::Error)));
+        assert!(replaces(None, &outcome(PartStatus::Unauthorized)));
+    }
+
+    #[test]
+    fn a_personal_part_always_shows_its_latest_answer() {
+        let mut parts = BTreeMap::new();
+        parts.insert("purchases".to_owned(), outcome(PartStatus::Ok));
+        parts.insert("stock".to_owned(), outcome(PartStatus::Ok));
+        show(
+            &mut parts,
+            "purchases".into(),
+            outcome(PartStatus::Error),
+            true,
+        );
+        show(
+            &mut parts,
+            "stock".into(),
+            outcome(PartStatus::Error),
+            false,
+        );
+        assert_eq!(
+            parts["purchases"].status,
+            PartStatus::Error,
+            "never kept as stale"
+        );
+        assert_eq!(
+            parts["stock"].status,
+            PartStatus::Stale,
+            "shared data is kept"
+        );
+    }
+
+    #[test]
+    fn personal_parts_never_reach_the_browsers_copy() {
+        let key = "product/1?1";
+        let answers = BTreeMap::from([
+            ("product".to_owned(), outcome(PartStatus::Ok)),
+            ("purchases".to_owned(), outcome(PartStatus::Ok)),
+        ]);
+        keep(key, &answers, &["purchases"]);
+        let copy = kept(key).expect("the shared part is kept");
+        assert!(copy.contains_key("product"));
+        assert!(!copy.contains_key("purchases"));
+
+        // A view that is all the shopper's leaves no copy at all.
+        let account = "account/me?1";
+        let answers = BTreeMap::from([("profile".to_owned(), outcome(PartStatus::Ok))]);
+        keep(account, &answers, &["profile", "orders"]);
+        assert_eq!(kept(account), None);
+
+        // Nor does an answer of nobody signed in, and it takes out what was there.
+        let answers = BTreeMap::from([("product".to_owned(), outcome(PartStatus::Unauthorized))]);
+        keep(key, &answers, &[]);
+        assert_eq!(kept(key), None);
     }
 }

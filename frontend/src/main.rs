@@ -5,10 +5,14 @@
 
 mod api;
 mod app;
+mod download;
+mod format;
 mod loader;
 mod ops;
 mod pages;
 mod review_form;
+mod session;
+mod session_menu;
 mod tiles;
 mod waterfall;
 

@@ -1,11 +1,13 @@
 //! The form to write a review of one product. It posts through the BFF's `review` action, which
 //! drops the product's cached review parts everywhere, so reloading the summary shows the new
-//! review.
+//! review. Signed in, the review is the shopper's: the BFF writes their name as its author, and
+//! the form shows that name instead of asking for one.
 
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 
 use crate::api::{NewReview, post_review};
+use crate::session::use_session;
 
 /// Where a submission stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +27,7 @@ pub(crate) fn ReviewForm(product_id: String, posted: Callback<String>) -> impl I
     let body = RwSignal::new(String::new());
     let author = RwSignal::new(String::new());
     let sending = RwSignal::new(Sending::Idle);
+    let session = use_session();
 
     let submit = move |event: SubmitEvent| {
         event.prevent_default();
@@ -35,7 +38,9 @@ pub(crate) fn ReviewForm(product_id: String, posted: Callback<String>) -> impl I
             rating: rating.get_untracked(),
             title: title.get_untracked().trim().to_owned(),
             body: body.get_untracked().trim().to_owned(),
-            author: author.get_untracked().trim().to_owned(),
+            // The BFF puts the signed-in shopper's name here whatever is sent.
+            author: untrack(|| session.name())
+                .unwrap_or_else(|| author.get_untracked().trim().to_owned()),
         };
         if review.title.is_empty() || review.body.is_empty() || review.author.is_empty() {
             sending.set(Sending::Failed("Please fill in every field.".into()));
@@ -96,12 +101,24 @@ pub(crate) fn ReviewForm(product_id: String, posted: Callback<String>) -> impl I
                         prop:value=move || body.get()
                         on:input=move |ev| body.set(event_target_value(&ev))></textarea>
                 </label>
-                <label>
-                    "Your name"
-                    <input type="text" name="author" maxlength="60" required autocomplete="name"
-                        prop:value=move || author.get()
-                        on:input=move |ev| author.set(event_target_value(&ev)) />
-                </label>
+                {move || match session.name() {
+                    Some(name) => view! {
+                        <p class="review-author" data-testid="review-author">
+                            "Posting as "<strong>{name.clone()}</strong>
+                            <input type="hidden" name="author" value=name />
+                        </p>
+                    }
+                    .into_any(),
+                    None => view! {
+                        <label>
+                            "Your name"
+                            <input type="text" name="author" maxlength="60" required autocomplete="name"
+                                prop:value=move || author.get()
+                                on:input=move |ev| author.set(event_target_value(&ev)) />
+                        </label>
+                    }
+                    .into_any(),
+                }}
                 <button type="submit" data-testid="review-submit" disabled={move || sending.get() == Sending::Busy}>
                     {move || if sending.get() == Sending::Busy { "Sending…" } else { "Post review" }}
                 </button>

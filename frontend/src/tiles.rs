@@ -6,7 +6,9 @@ use leptos::prelude::*;
 use serde::de::DeserializeOwned;
 use tessera_contract::{PartOutcome, PartStatus};
 
-use crate::api::{Items, Page, Related, Review, ReviewSummary, Stock};
+use crate::api::{Items, Page, Purchase, Purchases, Related, Review, ReviewSummary, Stock};
+use crate::format::{long_date, money};
+use crate::session_menu::focus_sign_in;
 
 /// The part's data as `T`, or why there is none.
 pub(crate) fn decode<T: DeserializeOwned>(part: &Option<PartOutcome>) -> Result<T, String> {
@@ -27,16 +29,11 @@ pub(crate) fn part_status(part: &Option<PartOutcome>) -> &'static str {
 
 /// `12.49 EUR`.
 pub(crate) fn format_price(stock: &Stock) -> String {
-    format!(
-        "{}.{:02} {}",
-        stock.price_cents / 100,
-        stock.price_cents % 100,
-        stock.currency
-    )
+    money(stock.price_cents, &stock.currency)
 }
 
 /// The frame every tile shares: title, status attributes, stale/fallback marker, error state.
-fn frame(
+pub(crate) fn frame(
     name: &'static str,
     title: &'static str,
     part: &Option<PartOutcome>,
@@ -124,6 +121,8 @@ pub(crate) fn loading_tile(name: &'static str, title: &'static str) -> AnyView {
             <div class="skeleton skeleton-pager"></div>
         }
         .into_any(),
+        // One sentence.
+        "purchases" => view! { <div class="skeleton skeleton-line"></div> }.into_any(),
         _ => view! {
             <div class="skeleton skeleton-line"></div>
             <div class="skeleton skeleton-line short"></div>
@@ -262,4 +261,83 @@ pub(crate) fn RelatedTile(
         view! { <ul class="related">{items}</ul> }.into_any()
     });
     frame(name, title, &part, body, retry)
+}
+
+/// When the shopper bought a product, in a sentence: the latest time, and how many more.
+pub(crate) fn bought_text(orders: &[Purchase]) -> String {
+    let Some(latest) = orders.iter().map(|o| o.placed_at.as_str()).max() else {
+        return "You have not bought this yet".to_owned();
+    };
+    let date = long_date(latest);
+    match orders.len() - 1 {
+        0 => format!("You bought this on {date}"),
+        1 => format!("You bought this on {date} (and 1 more time)"),
+        more => format!("You bought this on {date} (and {more} more times)"),
+    }
+}
+
+/// The signed-in shopper's own orders of the product. For nobody signed in, an invitation to
+/// sign in: not an error.
+#[component]
+pub(crate) fn PurchasesTile(
+    part: Option<PartOutcome>,
+    #[prop(optional)] retry: Option<Callback<()>>,
+) -> impl IntoView {
+    let signed_out = part
+        .as_ref()
+        .is_some_and(|p| p.status == PartStatus::Unauthorized);
+    let body = if signed_out {
+        Ok(view! {
+            <p class="purchases-text muted" data-testid="purchases-text">"Sign in to see your orders"</p>
+            <button type="button" class="retry" on:click=|_| focus_sign_in()>"Sign in"</button>
+        }
+        .into_any())
+    } else {
+        decode::<Purchases>(&part).map(|purchases| {
+            let bought = !purchases.orders.is_empty();
+            view! {
+                <p class="purchases-text" data-testid="purchases-text">{bought_text(&purchases.orders)}</p>
+                {bought.then(|| view! { <a href="/account" class="purchases-link">"See your orders"</a> })}
+            }
+            .into_any()
+        })
+    };
+    frame("purchases", "Your orders", &part, body, retry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bought(dates: &[&str]) -> Vec<Purchase> {
+        dates
+            .iter()
+            .zip(1..)
+            .map(|(date, id)| Purchase {
+                order_id: id,
+                placed_at: (*date).to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn never_bought_says_so() {
+        assert_eq!(bought_text(&[]), "You have not bought this yet");
+    }
+
+    #[test]
+    fn the_latest_purchase_is_named_and_the_rest_counted() {
+        assert_eq!(
+            bought_text(&bought(&["2026-03-14"])),
+            "You bought this on 14 March 2026"
+        );
+        assert_eq!(
+            bought_text(&bought(&["2025-10-03", "2026-03-14"])),
+            "You bought this on 14 March 2026 (and 1 more time)"
+        );
+        assert_eq!(
+            bought_text(&bought(&["2026-03-14", "2024-01-02", "2025-10-03"])),
+            "You bought this on 14 March 2026 (and 2 more times)"
+        );
+    }
 }

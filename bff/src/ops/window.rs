@@ -96,8 +96,15 @@ pub(crate) struct PartSlot {
 }
 
 /// The part statuses counted per second.
-pub(crate) const PART_STATUSES: [&str; 6] =
-    ["ok", "stale", "partial", "fallback", "timeout", "error"];
+pub(crate) const PART_STATUSES: [&str; 7] = [
+    "ok",
+    "stale",
+    "partial",
+    "fallback",
+    "timeout",
+    "error",
+    "unauthorized",
+];
 
 impl PartSlot {
     pub(crate) fn add(&mut self, other: &Self) {

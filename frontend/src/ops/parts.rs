@@ -10,7 +10,15 @@ use super::format::{count, percent};
 
 /// Outcomes in the order of their worth, so the bars of every part read alike (any outcome
 /// the BFF adds later goes after these).
-const ORDER: [&str; 6] = ["ok", "stale", "partial", "fallback", "timeout", "error"];
+const ORDER: [&str; 7] = [
+    "ok",
+    "stale",
+    "partial",
+    "fallback",
+    "timeout",
+    "error",
+    "unauthorized",
+];
 
 /// The fresh share of lookups, if there were any.
 fn hit_ratio(window: &PartWindow) -> Option<f64> {
@@ -40,6 +48,7 @@ fn colour(name: &str) -> &'static str {
         "fallback" => "seg-fallback",
         "timeout" => "seg-timeout",
         "error" => "seg-error",
+        "unauthorized" => "seg-unauthorized",
         _ => "seg-other",
     }
 }

@@ -23,6 +23,7 @@ pub(crate) fn CategoryPage() -> impl IntoView {
         },
         LISTING_PARTS,
         &["products"],
+        &[],
     );
     // The category's name, once the categories part is in; its slug until then.
     let title = Signal::derive(move || {

@@ -19,6 +19,7 @@ pub(crate) fn Home() -> impl IntoView {
         },
         LISTING_PARTS,
         &["products"],
+        &[],
     );
     Effect::new(move |_| set_title(None));
     let href = Callback::new(|n: u32| {

@@ -1,5 +1,6 @@
 //! One module per page.
 
+pub(crate) mod account;
 pub(crate) mod category;
 pub(crate) mod home;
 pub(crate) mod listing;

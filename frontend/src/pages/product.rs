@@ -1,5 +1,6 @@
 //! The product page: loads the `product` view and renders a tile per part — the critical
-//! facts (product, price and stock) first, then ratings, reviews and recommendations.
+//! facts (product, price and stock) first, then the signed-in shopper's own purchases of it,
+//! ratings, reviews and recommendations.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_params_map;
@@ -8,7 +9,10 @@ use tessera_contract::{PartOutcome, PartStatus};
 use crate::api::{ApiError, Product, media_url};
 use crate::loader::{ViewKey, set_title, use_view};
 use crate::review_form::ReviewForm;
-use crate::tiles::{RelatedTile, ReviewsTile, StockTile, SummaryTile, decode, loading_tile};
+use crate::session::use_session;
+use crate::tiles::{
+    PurchasesTile, RelatedTile, ReviewsTile, StockTile, SummaryTile, decode, loading_tile,
+};
 use crate::waterfall::Waterfall;
 
 #[component]
@@ -28,9 +32,12 @@ pub(crate) fn ProductPage() -> impl IntoView {
             "reviews",
             "recommendations",
             "category_picks",
+            "purchases",
         ],
         &["product", "stock"],
+        &["purchases"],
     );
+    let session = use_session();
     let slot = move |name: &'static str,
                      title: &'static str,
                      tile: fn(PartOutcome, Callback<()>) -> AnyView| {
@@ -65,6 +72,10 @@ pub(crate) fn ProductPage() -> impl IntoView {
                             Some(part) => view! { <ProductTile part=Some(part) /> }.into_any(),
                         }}
                         {slot("stock", "Price", |p, r| view! { <StockTile part=Some(p) retry=r /> }.into_any())}
+                        // A BFF without sign-in has no shoppers to speak of.
+                        <Show when=move || !session.is_off()>
+                            {slot("purchases", "Your orders", |p, r| view! { <PurchasesTile part=Some(p) retry=r /> }.into_any())}
+                        </Show>
                         <div class="product-more">
                             {slot("recommendations", "Customers also bought", |p, r| {
                                 view! { <RelatedTile name="recommendations" title="Customers also bought" part=Some(p) retry=r /> }.into_any()
