@@ -200,7 +200,7 @@ async fn wrong_passwords_are_refused_then_limited_per_user_and_per_address() {
     let (_services, bff) = stack(|config| {
         let identity = config.identity.as_mut().unwrap();
         identity.max_failures_per_user = 3;
-        identity.max_failures_per_address = 8;
+        identity.max_failures_per_address = 11;
     })
     .await;
     let mut browser = Browser::new(bff);
@@ -210,7 +210,7 @@ async fn wrong_passwords_are_refused_then_limited_per_user_and_per_address() {
         let body: Value = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "invalid_credentials");
     }
-    // The user's failures are used up: even the right password waits.
+    // The user's attempts are used up: even the right password waits.
     let limited = browser.sign_in("alice", "tessera").await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = limited.headers()["retry-after"]
@@ -221,6 +221,11 @@ async fn wrong_passwords_are_refused_then_limited_per_user_and_per_address() {
     assert!((1..=300).contains(&retry), "{retry}");
     let body: Value = limited.json().await.unwrap();
     assert_eq!(body["error"]["code"], "too_many_attempts");
+    // The same name with spaces or capitals is the same user, with the same limit.
+    for alias in [" alice", "ALICE ", "\talice"] {
+        let status = browser.sign_in(alias, "tessera").await.status();
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{alias:?}");
+    }
     // An unknown user is refused in the same words as a wrong password.
     let unknown = browser.sign_in("nobody-here", "tessera").await;
     assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
@@ -231,8 +236,9 @@ async fn wrong_passwords_are_refused_then_limited_per_user_and_per_address() {
         browser.sign_in("bob", "tessera").await.status(),
         StatusCode::OK
     );
-    // ...until the address has failed too often, whoever it tries.
-    for n in 0..4 {
+    // ...until the address has tried too often, whoever it tries (11 attempts: alice's seven,
+    // the unknown user, these three; Bob's success was given back).
+    for n in 0..3 {
         let status = browser.sign_in(&format!("guess{n}"), "x").await.status();
         assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
@@ -833,4 +839,35 @@ async fn allowed_headers_are_forwarded_and_keep_cached_answers_apart() {
             "nor the client's credentials"
         );
     }
+}
+
+#[tokio::test]
+async fn a_burst_of_parallel_guesses_gets_no_more_tries_than_the_limit() {
+    let (services, bff) = stack(|config| {
+        config.identity.as_mut().unwrap().max_failures_per_user = 5;
+    })
+    .await;
+    // The accounts service answers slowly: every guess is in flight at once.
+    services
+        .demo
+        .accounts
+        .faults
+        .set(serde_json::from_value(json!({"latency_ms": 300})).unwrap());
+    let guesses = (0..40).map(|n| async move {
+        let mut browser = Browser::new(bff);
+        browser
+            .sign_in("alice", &format!("guess-{n}"))
+            .await
+            .status()
+    });
+    let statuses = futures::future::join_all(guesses).await;
+    let checked = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((checked, limited), (5, 35), "{statuses:?}");
 }

@@ -363,9 +363,15 @@ async fn stats_need_the_admin_token() {
     let names: Vec<&str> = shown.upstreams.iter().map(|u| u.name.as_str()).collect();
     assert_eq!(
         names,
-        ["catalog", "inventory", "recommendations", "reviews"]
+        [
+            "accounts",
+            "catalog",
+            "inventory",
+            "recommendations",
+            "reviews"
+        ]
     );
-    let catalog = &shown.upstreams[0];
+    let catalog = &shown.upstreams[1];
     assert_eq!(catalog.breaker.state, "closed");
     assert_eq!(catalog.hosts[0].state, "up");
     assert_eq!(

@@ -121,6 +121,34 @@ impl SigningKey {
         Self::from_pem(kid, &pem).map_err(|e| e.in_file(&path))
     }
 
+    /// Every private key (`<kid>.key`) of a key ring's folder, by key id; a missing folder
+    /// holds none. An error names the file.
+    pub fn read_ring(dir: &Path) -> Result<Vec<Self>, KeyError> {
+        let io = |source| KeyError::Io {
+            path: dir.to_owned(),
+            source,
+        };
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io(e)),
+        };
+        let mut kids = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io)?.path();
+            if path.extension().is_some_and(|e| e == "key") && path.is_file() {
+                let kid = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
+                check_kid(kid).map_err(|e| e.in_file(&path))?;
+                kids.push(kid.to_owned());
+            }
+        }
+        kids.sort();
+        kids.iter().map(|kid| Self::read_from(dir, kid)).collect()
+    }
+
     /// The key as a PKCS#8 `PRIVATE KEY` PEM document.
     pub fn to_pem(&self) -> String {
         self.key
@@ -362,6 +390,13 @@ impl Verifier {
         }
         Ok(query.user.clone())
     }
+}
+
+/// The audience of the token with which the BFF asks an accounts service to check a password
+/// (`accounts/auth-check` for the service `accounts`): only the BFF may ask, so the BFF's limits
+/// on failed sign-ins cannot be walked around.
+pub fn auth_check_audience(audience: &str) -> String {
+    format!("{audience}/auth-check")
 }
 
 /// Random bytes as base64url without padding (session ids etc.).

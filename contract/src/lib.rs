@@ -116,7 +116,8 @@ pub struct PartError {
 pub struct ViewEnvelope {
     pub view: String,
     pub id: String,
-    /// True when every requested part is `ok`.
+    /// True when every requested part is `ok` (or `unauthorized`: nothing to get for a
+    /// visitor who is not signed in).
     pub complete: bool,
     pub elapsed_ms: u64,
     pub parts: BTreeMap<String, PartOutcome>,

@@ -44,6 +44,10 @@ const PER_PAGE: u32 = 20;
 const MAX_PER_PAGE: u32 = 50;
 /// The longest login name looked up; a longer one is simply unknown.
 const MAX_LOGIN_LEN: usize = 64;
+/// The longest password checked; a longer one is simply wrong.
+const MAX_PASSWORD_LEN: usize = 1_024;
+/// Password checks (Argon2, 8 MiB each) running at once.
+static PASSWORD_CHECKS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(4);
 
 /// How the service checks what the BFF signed, and which pages may read its invoices.
 #[derive(Debug, Clone)]
@@ -181,6 +185,50 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS users (
 /// The shopper a request's bearer token names (its `sub`).
 struct Bearer(i64);
 
+/// The claims of the request's bearer token, checked for `audience`.
+async fn bearer_claims(
+    parts: &Parts,
+    accounts: &Accounts,
+    audience: &str,
+) -> Result<tessera_contract::keys::Claims, ServiceError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(ServiceError::Unauthorized(None));
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .ok_or_else(|| ServiceError::Unauthorized(Some("not a bearer token".into())))?;
+    accounts
+        .keys
+        .token(token, audience, now_s())
+        .await
+        .map_err(|e| {
+            tracing::info!(reason = %e, "bearer token refused");
+            ServiceError::Unauthorized(Some(e.to_string()))
+        })
+}
+
+/// The BFF itself, asking to check a password: a token it signed for the audience
+/// `<audience>/auth-check` (see [`tessera_contract::keys::auth_check_audience`]). Without one,
+/// nobody can guess passwords here past the BFF's sign-in limits.
+pub struct FromBff;
+
+impl FromRequestParts<Accounts> for FromBff {
+    type Rejection = ServiceError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        accounts: &Accounts,
+    ) -> Result<Self, Self::Rejection> {
+        let audience = tessera_contract::keys::auth_check_audience(&accounts.audience);
+        bearer_claims(parts, accounts, &audience).await?;
+        Ok(Self)
+    }
+}
+
 impl FromRequestParts<Accounts> for Bearer {
     type Rejection = ServiceError;
 
@@ -188,24 +236,7 @@ impl FromRequestParts<Accounts> for Bearer {
         parts: &mut Parts,
         accounts: &Accounts,
     ) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ServiceError::Unauthorized(None));
-        };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or_else(|| ServiceError::Unauthorized(Some("not a bearer token".into())))?;
-        let claims = accounts
-            .keys
-            .token(token, &accounts.audience, now_s())
-            .await
-            .map_err(|e| {
-                tracing::info!(reason = %e, "bearer token refused");
-                ServiceError::Unauthorized(Some(e.to_string()))
-            })?;
+        let claims = bearer_claims(parts, accounts, &accounts.audience).await?;
         match parse_id(&claims.sub) {
             Ok(id) => Ok(Self(id)),
             Err(_) => Err(ServiceError::Unauthorized(Some(
@@ -219,10 +250,14 @@ impl FromRequestParts<Accounts> for Bearer {
 /// password get the same answer after the same work.
 async fn check_credentials(
     State(accounts): State<Accounts>,
+    _bff: FromBff,
     body: Result<axum::Json<Credentials>, JsonRejection>,
 ) -> Result<Response, ServiceError> {
     let axum::Json(credentials) = body?;
     let login = credentials.user.trim().to_ascii_lowercase();
+    if credentials.password.len() > MAX_PASSWORD_LEN {
+        return Err(ServiceError::InvalidCredentials);
+    }
     let found = if login.is_empty() || login.len() > MAX_LOGIN_LEN {
         None
     } else {
@@ -250,7 +285,12 @@ async fn check_credentials(
         || Arc::clone(&accounts.dummy_hash),
         |(_, hash)| hash.as_str().into(),
     );
-    // Argon2 is deliberately slow: off the runtime's threads.
+    // Argon2 is deliberately slow (and takes memory): off the runtime's threads, a few at a
+    // time, so a flood of sign-ins queues instead of taking the machine.
+    let _permit = PASSWORD_CHECKS
+        .acquire()
+        .await
+        .map_err(|e| ServiceError::Internal(format!("password check: {e}")))?;
     let matches = tokio::task::spawn_blocking(move || {
         use argon2::password_hash::PasswordVerifier as _;
         argon2::Argon2::default()

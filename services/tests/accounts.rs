@@ -73,14 +73,23 @@ impl Service {
         format!("http://{}{path}", self.addr)
     }
 
-    async fn sign_in(&self, body: Value) -> (StatusCode, Value) {
-        let response = self
-            .client
+    /// The token with which the BFF asks for a password check.
+    fn bff_token(&self) -> String {
+        let now = now_s();
+        let audience = tessera_contract::keys::auth_check_audience("accounts");
+        self.key
+            .token(&claims("tessera-bff", &audience, now, now + 30))
+    }
+
+    /// `POST /auth/check`, as the BFF.
+    fn check(&self) -> reqwest::RequestBuilder {
+        self.client
             .post(self.url("/auth/check"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .bearer_auth(self.bff_token())
+    }
+
+    async fn sign_in(&self, body: Value) -> (StatusCode, Value) {
+        let response = self.check().json(&body).send().await.unwrap();
         (response.status(), response.json().await.unwrap())
     }
 
@@ -153,6 +162,20 @@ fn code(body: &Value) -> &str {
 async fn signing_in_says_who_the_shopper_is_and_refuses_alike_otherwise() {
     let service = start().await;
 
+    // Only the BFF may ask: without its token (or with a user's), no password is checked.
+    for token in [None, Some(token_for(&service.key, "1"))] {
+        let mut request = service.client.post(service.url("/auth/check"));
+        if let Some(token) = &token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .json(&json!({"user": "alice", "password": "tessera"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+    }
+
     let (status, alice) = service
         .sign_in(json!({"user": "alice", "password": "tessera"}))
         .await;
@@ -199,8 +222,7 @@ async fn signing_in_says_who_the_shopper_is_and_refuses_alike_otherwise() {
         assert_eq!(code(&body), "bad_request");
     }
     let not_json = service
-        .client
-        .post(service.url("/auth/check"))
+        .check()
         .header("content-type", "application/json")
         .body("{\"user\": ")
         .send()
@@ -208,16 +230,14 @@ async fn signing_in_says_who_the_shopper_is_and_refuses_alike_otherwise() {
         .unwrap();
     assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
     let huge = service
-        .client
-        .post(service.url("/auth/check"))
+        .check()
         .json(&json!({"user": "alice", "password": "x".repeat(20_000)}))
         .send()
         .await
         .unwrap();
     assert_eq!(huge.status(), StatusCode::PAYLOAD_TOO_LARGE);
     let form = service
-        .client
-        .post(service.url("/auth/check"))
+        .check()
         .body("user=alice&password=tessera")
         .send()
         .await

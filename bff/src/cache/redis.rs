@@ -395,54 +395,40 @@ impl SharedCache {
     }
 
     /// Adds one to a counter that lives `window` from its first count: the count, and how
-    /// long its window has left.
+    /// long its window has left. One script, so the counter can never be left without its
+    /// expiry (which would refuse for good what it counts).
     pub(crate) async fn count(
         &self,
         key: &str,
         window: Duration,
     ) -> Result<(u64, Duration), SharedError> {
+        const COUNT: &str = "local n = redis.call('INCR', KEYS[1]) \
+             if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end \
+             return {n, redis.call('PTTL', KEYS[1])}";
         let mut connection = self.connection.clone();
+        let script = redis::Script::new(COUNT);
+        let mut invocation = script.key(key);
+        invocation.arg(window.as_millis().max(1) as u64);
         let (count, left_ms): (u64, i64) = self
-            .run(
-                "INCR",
-                true,
-                redis::pipe()
-                    .cmd("SET")
-                    .arg(key)
-                    .arg(0)
-                    .arg("PX")
-                    .arg(window.as_millis().max(1) as u64)
-                    .arg("NX")
-                    .ignore()
-                    .cmd("INCR")
-                    .arg(key)
-                    .cmd("PTTL")
-                    .arg(key)
-                    .query_async(&mut connection),
-            )
+            .run("EVALSHA", true, invocation.invoke_async(&mut connection))
             .await?;
         Ok((count, Duration::from_millis(left_ms.max(0) as u64)))
     }
 
-    /// A counter's value and how long its window has left (zero and nothing when absent).
-    pub(crate) async fn counted(&self, key: &str) -> Result<(u64, Duration), SharedError> {
+    /// Takes one off a counter (never below zero, never outliving its window).
+    pub(crate) async fn uncount(&self, key: &str) -> Result<(), SharedError> {
+        const UNCOUNT: &str = "if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then \
+             redis.call('DECR', KEYS[1]) end return 0";
         let mut connection = self.connection.clone();
-        let (count, left_ms): (Option<u64>, i64) = self
-            .run(
-                "GET",
-                true,
-                redis::pipe()
-                    .cmd("GET")
-                    .arg(key)
-                    .cmd("PTTL")
-                    .arg(key)
-                    .query_async(&mut connection),
-            )
-            .await?;
-        Ok((
-            count.unwrap_or(0),
-            Duration::from_millis(left_ms.max(0) as u64),
-        ))
+        let script = redis::Script::new(UNCOUNT);
+        let invocation = script.key(key);
+        self.run(
+            "EVALSHA",
+            true,
+            invocation.invoke_async::<i64>(&mut connection),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Retires the target's scope in Redis (one script, whatever Redis holds) and tells every

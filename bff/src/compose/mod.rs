@@ -75,7 +75,7 @@ impl ViewRequest {
         for (name, value) in self.forwarded.iter() {
             key.push_str(&format!(
                 "#{name}={}",
-                String::from_utf8_lossy(value.as_bytes())
+                crate::upstream::key_text(value.as_bytes())
             ));
         }
         key

@@ -46,9 +46,12 @@ impl Verdict {
     }
 }
 
-/// A view is complete when every part has fresh data of its own.
+/// A view is complete when every part has fresh data of its own — or, for a user part with
+/// nobody signed in, needs none: there is nothing more to get for this visitor.
 pub(crate) fn is_complete<'a>(parts: impl IntoIterator<Item = &'a PartOutcome>) -> bool {
-    parts.into_iter().all(|o| o.status == PartStatus::Ok)
+    parts
+        .into_iter()
+        .all(|o| matches!(o.status, PartStatus::Ok | PartStatus::Unauthorized))
 }
 
 /// A weak entity tag over what a view says — each part's status, data and error code — and not

@@ -10,7 +10,6 @@ use super::shape::Shape;
 use super::source::{ConfigError, Source};
 use super::template::{FieldRef, Param, Template};
 use super::types::{Config, IdentityConfig, Scope, ViewConfig, drop_target_problem};
-use crate::identity::KeyRing;
 
 impl Config {
     /// Cross-references the parts of the configuration: every part names a known upstream, every
@@ -206,14 +205,18 @@ impl Config {
             errors.extend(self.unknown_upstream(source, &grant.upstream, &key));
             let path = grant.path.get_ref();
             let rest = path.replacen("{id}", "", 1);
-            if !path.starts_with('/')
-                || !path.contains("{id}")
-                || rest.contains(['{', '}', '?', '#'])
-            {
+            // What is signed is the path as written, and what the browser sends must be the
+            // same bytes: unreserved characters and '/' only, no dot segments.
+            let plain_path = rest.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~')
+            }) && !rest
+                .split('/')
+                .any(|segment| segment == "." || segment == "..");
+            if !path.starts_with('/') || !path.contains("{id}") || !plain_path {
                 errors.push(source.error_at(
                     grant.path.span(),
                     format!("{key}.path"),
-                    "must start with '/' and hold {id} once, and no other parameter or query",
+                    "must start with '/' and hold {id} once; the rest only letters, digits and '/', '-', '_', '.', '~' (no query, no dot segments)",
                 ));
             }
             if !(1..=MAX_GRANT_LIFETIME_S).contains(&grant.lifetime_s) {
@@ -315,7 +318,8 @@ impl Config {
         }
         // The key ring: readable, and holding the key that signs (a ring `generate_keys` will
         // fill at start may be empty).
-        let ring = match KeyRing::read_config(identity) {
+        let ring = match tessera_contract::keys::SigningKey::read_ring(identity.keys_dir.get_ref())
+        {
             Ok(ring) => ring,
             Err(e) => {
                 errors.push(source.error_at(
@@ -326,7 +330,7 @@ impl Config {
                 return;
             }
         };
-        let kids = ring.kids();
+        let kids: Vec<&str> = ring.iter().map(|k| k.kid()).collect();
         let empty_but_generated = kids.is_empty() && identity.generate_keys;
         match &identity.signing_key {
             _ if empty_but_generated => {}

@@ -62,7 +62,14 @@ pub(crate) async fn action(
     let deadline = Instant::now() + Duration::from_millis(action.timeout_ms);
     let (status, answer) = state
         .upstreams
-        .post_json(upstream, &path, body, deadline, request_id().as_deref())
+        .post_json(
+            upstream,
+            &path,
+            body,
+            deadline,
+            request_id().as_deref(),
+            None,
+        )
         .await
         .map_err(|error| AppError::Upstream {
             upstream: upstream.clone(),

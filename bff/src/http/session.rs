@@ -13,6 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tessera_contract::account::{SessionInfo, SignIn};
+use tessera_contract::keys;
 use tokio::time::Instant;
 
 use super::error::AppError;
@@ -39,13 +40,10 @@ pub(crate) async fn sign_in(
         return Err(AppError::InvalidCredentials);
     }
     let config = &identity.config;
-    let user_key = format!("user:{}", user.to_lowercase());
-    let address_key = format!(
-        "addr:{}",
-        client
-            .0
-            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
-    );
+    // The name as the accounts service reads it (trimmed, ASCII case folded): ` Alice` must
+    // not be a user of its own with a limit of its own.
+    let user_key = format!("user:{}", user.trim().to_ascii_lowercase());
+    let address_key = format!("addr:{}", client.key());
     let counted = [
         Counted {
             key: &user_key,
@@ -59,7 +57,7 @@ pub(crate) async fn sign_in(
     let window = Duration::from_secs(config.failure_window_s);
     identity
         .limiter
-        .check(&counted, window)
+        .attempt(&counted, window)
         .await
         .map_err(|limited| AppError::TooManyAttempts {
             retry_after: limited.retry_after,
@@ -80,6 +78,12 @@ pub(crate) async fn sign_in(
             body.into(),
             deadline,
             request_id().as_deref(),
+            // Only the BFF may ask: the service's password check is not for anyone else.
+            Some(
+                &identity
+                    .signer
+                    .service_token(&keys::auth_check_audience(accounts)),
+            ),
         )
         .await
         .map_err(|error| AppError::Upstream {
@@ -89,10 +93,9 @@ pub(crate) async fn sign_in(
     match status {
         200 => {}
         401 | 403 | 404 => {
-            identity.limiter.failed(&counted, window).await;
-            // SECURITY: the attempt is logged without the password, and without saying which
-            // of the two was wrong.
-            tracing::info!(user = %user, address = %address_key, "sign-in refused");
+            // SECURITY: the attempt is logged without the password, without saying which of
+            // the two was wrong, and with the name quoted (it may hold anything).
+            tracing::info!(user = ?user, address = %address_key, "sign-in refused");
             return Err(AppError::InvalidCredentials);
         }
         other => {
@@ -106,6 +109,7 @@ pub(crate) async fn sign_in(
         upstream: accounts.clone(),
         error: crate::upstream::UpstreamError::Decode,
     })?;
+    identity.limiter.succeeded(&counted).await;
     let ttl = Duration::from_secs(config.session_ttl_s);
     let (id, expires_at) = identity.sessions.open(shopper.clone(), ttl).await?;
     tracing::info!(user = %shopper.user, "signed in");
@@ -258,6 +262,21 @@ fn set_private(response: &mut Response, cookie: HeaderValue) {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Client(pub(crate) Option<IpAddr>);
 
+impl Client {
+    /// What sign-ins are counted under: the address, or for IPv6 its /64 (a client holds a
+    /// whole /64 and could otherwise take a fresh address per guess).
+    fn key(self) -> String {
+        match self.0 {
+            None => "unknown".to_owned(),
+            Some(IpAddr::V4(ip)) => ip.to_string(),
+            Some(IpAddr::V6(ip)) => {
+                let s = ip.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for Client {
     type Rejection = std::convert::Infallible;
 
@@ -279,15 +298,17 @@ impl FromRequestParts<AppState> for Client {
             Some(ClientAddress::XForwardedFor)
         );
         if from_header {
-            // The balancer appends the address it saw: the last value is the one to trust.
+            // The balancer appends the address it saw: the last value is the one to trust, and
+            // only it (the ones before it are whatever the client wrote). One that is not an
+            // address falls back to the connection's.
             let forwarded = parts
                 .headers
                 .get_all("x-forwarded-for")
                 .iter()
-                .filter_map(|v| v.to_str().ok())
-                .flat_map(|v| v.split(','))
-                .filter_map(|ip| ip.trim().parse::<IpAddr>().ok())
-                .next_back();
+                .next_back()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
             return Ok(Self(forwarded.or(peer)));
         }
         Ok(Self(peer))

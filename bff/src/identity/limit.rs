@@ -1,7 +1,9 @@
-//! Failed sign-ins, counted per user name and per client address in a fixed window: past the
-//! limit, sign-ins are refused (429) until the window ends. Counted in Redis when the BFF has
-//! one (every replica adds to the same count), in memory otherwise — and in memory whenever
-//! Redis does not answer, so a lost Redis does not lift the limit.
+//! Sign-in attempts, counted per user name and per client address in a fixed window: past the
+//! limit, sign-ins are refused (429) until the window ends. An attempt is counted *before* the
+//! password is checked — so a burst of parallel guesses cannot all slip in while the first
+//! answers are on their way — and given back when it succeeds. Counted in Redis when the BFF
+//! has one (every replica adds to the same count), in memory otherwise — and in memory
+//! whenever Redis does not answer, so a lost Redis does not lift the limit.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,56 +60,49 @@ impl SignInLimiter {
         }
     }
 
-    /// Refuses a sign-in whose user or address has used up its failures.
-    pub(crate) async fn check(
+    /// Counts an attempt against each of `counted`; refused when one is past its limit.
+    pub(crate) async fn attempt(
         &self,
         counted: &[Counted<'_>],
         window: Duration,
     ) -> Result<(), Limited> {
+        let mut refused = None;
         for c in counted {
             let key = counter_key(c.key);
-            let (count, left) = match self.shared_count(&key, false, window).await {
-                Some(shared) => shared,
-                None => self.local_count(&key, false, window),
+            let local = self.local_add(&key, window);
+            let (count, left) = match &self.shared {
+                // What this replica counted while Redis was away still counts.
+                Some(shared) => match shared.count(&key, window).await {
+                    Ok(shared) => shared.max(local),
+                    Err(_) => local,
+                },
+                None => local,
             };
-            if count >= u64::from(c.limit) {
-                return Err(Limited {
-                    retry_after: left.max(Duration::from_secs(1)),
-                });
+            if count > u64::from(c.limit) {
+                let retry_after = left.max(Duration::from_secs(1));
+                refused = Some(refused.map_or(retry_after, |r: Duration| r.max(retry_after)));
             }
         }
-        Ok(())
+        refused.map_or(Ok(()), |retry_after| Err(Limited { retry_after }))
     }
 
-    /// Counts a failed sign-in against each of `counted`.
-    pub(crate) async fn failed(&self, counted: &[Counted<'_>], window: Duration) {
+    /// Gives back the attempts of a sign-in that succeeded: only failures use up a limit.
+    pub(crate) async fn succeeded(&self, counted: &[Counted<'_>]) {
         for c in counted {
             let key = counter_key(c.key);
-            if self.shared_count(&key, true, window).await.is_none() {
-                self.local_count(&key, true, window);
+            if let Some(window) = self.local.get(&key) {
+                let _ = window
+                    .count
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            }
+            if let Some(shared) = &self.shared {
+                let _ = shared.uncount(&key).await;
             }
         }
     }
 
-    /// The shared count (after adding one when `add`), or `None` without a shared store.
-    async fn shared_count(
-        &self,
-        key: &str,
-        add: bool,
-        window: Duration,
-    ) -> Option<(u64, Duration)> {
-        let shared = self.shared.as_ref()?;
-        let result = if add {
-            shared.count(key, window).await
-        } else {
-            shared.counted(key).await
-        };
-        let local = self.local_count(key, false, window);
-        // Whatever Redis says, what this replica counted while Redis was away still counts.
-        result.ok().map(|shared| shared.max(local))
-    }
-
-    fn local_count(&self, key: &str, add: bool, window: Duration) -> (u64, Duration) {
+    /// Adds one to this replica's count: the count, and how long its window has left.
+    fn local_add(&self, key: &str, window: Duration) -> (u64, Duration) {
         let now = Instant::now();
         let fresh = || {
             Arc::new(Window {
@@ -115,26 +110,12 @@ impl SignInLimiter {
                 count: AtomicU64::new(0),
             })
         };
-        let mut entry = if add {
-            self.local.get_with(key.to_owned(), fresh)
-        } else {
-            match self.local.get(key) {
-                Some(entry) => entry,
-                None => return (0, Duration::ZERO),
-            }
-        };
+        let mut entry = self.local.get_with(key.to_owned(), fresh);
         if now.duration_since(entry.started) >= window {
-            if !add {
-                return (0, Duration::ZERO);
-            }
             entry = fresh();
             self.local.insert(key.to_owned(), entry.clone());
         }
-        let count = if add {
-            entry.count.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            entry.count.load(Ordering::Relaxed)
-        };
+        let count = entry.count.fetch_add(1, Ordering::Relaxed) + 1;
         (
             count,
             window.saturating_sub(now.duration_since(entry.started)),
@@ -151,7 +132,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn failures_past_the_limit_are_refused_until_the_window_ends() {
+    async fn attempts_past_the_limit_are_refused_until_the_window_ends() {
         let limiter = SignInLimiter::new(None);
         let counted = [Counted {
             key: "user:alice",
@@ -159,21 +140,34 @@ mod tests {
         }];
         let window = Duration::from_secs(60);
         for _ in 0..3 {
-            assert!(limiter.check(&counted, window).await.is_ok());
-            limiter.failed(&counted, window).await;
+            assert!(limiter.attempt(&counted, window).await.is_ok());
         }
-        let refused = limiter.check(&counted, window).await.unwrap_err();
+        let refused = limiter.attempt(&counted, window).await.unwrap_err();
         assert!(refused.retry_after <= window && refused.retry_after > Duration::from_secs(50));
         let other = [Counted {
             key: "user:bob",
             limit: 3,
         }];
-        assert!(limiter.check(&other, window).await.is_ok(), "per user");
+        assert!(limiter.attempt(&other, window).await.is_ok(), "per user");
         let short = Duration::from_millis(1);
         std::thread::sleep(Duration::from_millis(5));
         assert!(
-            limiter.check(&counted, short).await.is_ok(),
+            limiter.attempt(&counted, short).await.is_ok(),
             "a window ends"
         );
+    }
+
+    #[tokio::test]
+    async fn a_success_gives_its_attempt_back() {
+        let limiter = SignInLimiter::new(None);
+        let counted = [Counted {
+            key: "user:alice",
+            limit: 2,
+        }];
+        let window = Duration::from_secs(60);
+        for _ in 0..10 {
+            assert!(limiter.attempt(&counted, window).await.is_ok());
+            limiter.succeeded(&counted).await;
+        }
     }
 }

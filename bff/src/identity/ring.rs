@@ -56,49 +56,12 @@ impl KeyRing {
         Ok(ring)
     }
 
-    /// The ring as configured, without writing anything (for `check`).
-    pub(crate) fn read_config(config: &IdentityConfig) -> Result<Self, RingError> {
-        Self::read(config.keys_dir.get_ref())
-    }
-
     /// The keys in `dir` (a missing folder holds none).
     fn read(dir: &Path) -> Result<Self, RingError> {
-        let folder_error = |error| RingError::Folder {
-            dir: dir.to_owned(),
-            error,
-        };
-        let mut keys = Vec::new();
-        let entries = match std::fs::read_dir(dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self {
-                    dir: dir.to_owned(),
-                    keys,
-                });
-            }
-            Err(e) => return Err(folder_error(e)),
-        };
-        let mut paths: Vec<PathBuf> = entries
-            .map(|entry| entry.map(|e| e.path()))
-            .collect::<Result<_, _>>()
-            .map_err(folder_error)?;
-        paths.sort();
-        for path in paths {
-            if path.extension().is_none_or(|e| e != "key") {
-                continue;
-            }
-            let file_error = |error: String| RingError::File {
-                path: path.clone(),
-                error,
-            };
-            let kid = path
-                .file_stem()
-                .and_then(|s| s.to_str())
-                .ok_or_else(|| file_error("the file name is not a key id".into()))?;
-            let pem = std::fs::read_to_string(&path).map_err(|e| file_error(e.to_string()))?;
-            let key = SigningKey::from_pem(kid, &pem).map_err(|e| file_error(e.to_string()))?;
-            keys.push(key);
-        }
+        let keys = SigningKey::read_ring(dir).map_err(|e| RingError::File {
+            path: dir.to_owned(),
+            error: e.to_string(),
+        })?;
         Ok(Self {
             dir: dir.to_owned(),
             keys,
@@ -213,6 +176,20 @@ impl Signer {
         self.key.token(&Claims {
             sub: shopper.id.clone(),
             name: shopper.name.clone(),
+            aud: audience.to_owned(),
+            iss: keys::ISSUER.to_owned(),
+            iat,
+            exp: iat + self.token_lifetime_s,
+        })
+    }
+
+    /// A token for the BFF itself (subject `tessera-bff`), for calls no shopper makes, such as
+    /// asking the accounts service to check a password.
+    pub(crate) fn service_token(&self, audience: &str) -> String {
+        let iat = keys::now_s();
+        self.key.token(&Claims {
+            sub: keys::ISSUER.to_owned(),
+            name: String::new(),
             aud: audience.to_owned(),
             iss: keys::ISSUER.to_owned(),
             iat,

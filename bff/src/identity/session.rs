@@ -33,6 +33,22 @@ struct Stored {
     expires_at: u64,
 }
 
+/// Drops a session from memory when it ends.
+struct UntilEnded;
+
+impl moka::Expiry<String, Arc<Stored>> for UntilEnded {
+    fn expire_after_create(
+        &self,
+        _key: &String,
+        stored: &Arc<Stored>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(
+            stored.expires_at.saturating_sub(keys::now_s()),
+        ))
+    }
+}
+
 /// The session store could not be reached.
 #[derive(Debug, thiserror::Error)]
 #[error("the session store is unavailable: {0}")]
@@ -60,6 +76,7 @@ impl Sessions {
             shared,
             local: moka::sync::Cache::builder()
                 .max_capacity(MAX_LOCAL_SESSIONS)
+                .expire_after(UntilEnded)
                 .build(),
         }
     }

@@ -86,6 +86,19 @@ pub(crate) struct Behalf<'a> {
     pub(crate) bearer: Option<&'a str>,
 }
 
+/// A header value as it goes into a key: percent-encoded, so that no value can pass for
+/// another header's (`fr#x-currency=EUR`) and distinct bytes stay distinct.
+pub(crate) fn key_text(value: &[u8]) -> String {
+    const KEEP: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b',')
+        .remove(b';')
+        .remove(b'*');
+    percent_encoding::percent_encode(value, KEEP).to_string()
+}
+
 /// All configured upstreams by name. Cheap to share behind an `Arc`.
 #[derive(Debug)]
 pub(crate) struct Upstreams {
@@ -216,10 +229,7 @@ impl Upstreams {
         let mut suffix = String::new();
         for name in &target.forward {
             for value in forwarded.get_all(name) {
-                suffix.push_str(&format!(
-                    "#{name}={}",
-                    String::from_utf8_lossy(value.as_bytes())
-                ));
+                suffix.push_str(&format!("#{name}={}", key_text(value.as_bytes())));
             }
         }
         (!suffix.is_empty()).then_some(suffix)
@@ -532,6 +542,7 @@ impl Upstreams {
         body: bytes::Bytes,
         deadline: Instant,
         request_id: Option<&str>,
+        bearer: Option<&str>,
     ) -> Result<(u16, serde_json::Value), UpstreamError> {
         let target = self.target(upstream)?;
         let guards = &target.lanes[Lane::Writes as usize];
@@ -552,6 +563,12 @@ impl Upstreams {
                 .body(body);
             if let Some(id) = request_id {
                 request = request.header("x-request-id", id);
+            }
+            if let Some(token) = bearer {
+                let mut value = http::HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| UpstreamError::Decode)?;
+                value.set_sensitive(true);
+                request = request.header(header::AUTHORIZATION, value);
             }
             let response = request.send().await.map_err(classify)?;
             let status = response.status();

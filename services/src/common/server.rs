@@ -30,7 +30,10 @@ pub fn wrap(name: &'static str, routes: Router, faults: FaultSwitch) -> Router {
         .route("/healthz", get(move || async move { axum::Json(serde_json::json!({"service": name, "status": "ok"})) }))
         .fallback(|| async { ServiceError::NotFound("no such route".into()).into_response() })
         .method_not_allowed_fallback(|| async { ServiceError::MethodNotAllowed.into_response() })
-        .layer(TraceLayer::new_for_http())
+        // SECURITY: the span names the path only: a vault key's query is its signature.
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::extract::Request| {
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+        }))
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then drains in-flight requests.
