@@ -55,7 +55,10 @@ redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
 pids+=($!)
 "$bin/tessera-services" --data-dir "$data" --bff-keys "$data/keys" all >"$run/services.log" 2>&1 &
 pids+=($!)
-wait_for http://127.0.0.1:8081/healthz "the services" "${pids[1]}"
+# Each service answers once its store is open (the first start seeds them all).
+for service_port in 8081 8082 8083 8084 8085; do
+  wait_for "http://127.0.0.1:$service_port/healthz" "the services" "${pids[1]}"
+done
 
 servers=""
 for n in $(seq 1 "$replicas"); do

@@ -25,7 +25,8 @@ trap 'kill "$services" 2>/dev/null; wait "$services" 2>/dev/null' EXIT INT TERM
 
 # Wait until the services answer (first start seeds their stores).
 for _ in $(seq 1 600); do
-  if curl -fsS http://127.0.0.1:8081/healthz >/dev/null 2>&1; then break; fi
+  if curl -fsS http://127.0.0.1:8081/healthz >/dev/null 2>&1 &&
+     curl -fsS http://127.0.0.1:8085/healthz >/dev/null 2>&1; then break; fi
   kill -0 "$services" 2>/dev/null || { echo "[demo] the services failed to start" >&2; exit 1; }
   sleep 0.1
 done

@@ -78,7 +78,11 @@ impl Balancer {
 
 impl Drop for Balancer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, not SIGKILL: the master then stops its workers too (killed, it would leave
+        // them running).
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -134,12 +138,13 @@ struct Seen {
     failures: std::sync::Mutex<Vec<String>>,
 }
 
-/// `workers` loops of GETs through the balancer — views, parts and streams of products
-/// 1–20 — until `stop` is set. A response counts only when its whole body arrived (a stream
-/// with its summary line).
+/// `workers` loops of GETs through the balancer — views and parts of products 1–20, and
+/// streams of them when `streams` — until `stop` is set. A response counts only when its
+/// whole body arrived (a stream with its summary line).
 fn request_loop(
     base: String,
     workers: usize,
+    streams: bool,
     stop: Arc<AtomicBool>,
 ) -> (Arc<Seen>, Vec<tokio::task::JoinHandle<()>>) {
     let seen = Arc::new(Seen::default());
@@ -154,8 +159,8 @@ fn request_loop(
                     let id = n % 20 + 1;
                     let path = match n % 3 {
                         0 => format!("/api/views/product/{id}"),
-                        1 => format!("/api/parts/product/stock/{id}"),
-                        _ => format!("/api/views/product/{id}?stream"),
+                        2 if streams => format!("/api/views/product/{id}?stream"),
+                        _ => format!("/api/parts/product/stock/{id}"),
                     };
                     let outcome = async {
                         let response = client.get(format!("{base}{path}")).send().await?;
@@ -201,16 +206,23 @@ async fn replicas_killed_or_stopped_under_load_lose_no_request() {
         .reviews
         .faults
         .set(serde_json::from_value(json!({"latency_ms": 150})).unwrap());
+    // SIGKILL: what that replica held is lost to it, and nginx retries it on another. (A
+    // stream the killed replica had begun to send cannot be replayed by any balancer: the page
+    // marks its missing tiles and retries them; the buffered answers here are whole or not
+    // begun.)
     let stop = Arc::new(AtomicBool::new(false));
-    let (seen, handles) = request_loop(cluster.url(""), 6, stop.clone());
+    let (seen, handles) = request_loop(cluster.url(""), 6, false, stop.clone());
     tokio::time::sleep(Duration::from_millis(1_500)).await;
-
-    // SIGKILL: whatever that replica held is lost to it, and retried on another by nginx.
     cluster.replicas[1].kill();
     tokio::time::sleep(Duration::from_millis(2_000)).await;
-    let before_term = seen.ok.load(Ordering::Relaxed);
+    finish(&stop, handles).await;
+    assert_no_failures(&seen, "a replica killed");
 
-    // SIGTERM: the replica stops taking connections, finishes what it holds, then exits.
+    // SIGTERM: the replica stops taking connections, finishes what it holds — streams too —
+    // then exits.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (seen, handles) = request_loop(cluster.url(""), 6, true, stop.clone());
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
     cluster.replicas[2].terminate();
     let status = cluster.replicas[2].exited(Duration::from_secs(20)).await;
     assert!(
@@ -219,16 +231,16 @@ async fn replicas_killed_or_stopped_under_load_lose_no_request() {
     );
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     finish(&stop, handles).await;
+    assert_no_failures(&seen, "a replica stopped");
+}
 
+fn assert_no_failures(seen: &Seen, what: &str) {
     let failures = seen.failures.lock().unwrap();
     let ok = seen.ok.load(Ordering::Relaxed);
-    assert!(
-        before_term > 20 && ok > before_term,
-        "traffic went on: {before_term} then {ok}"
-    );
+    assert!(ok > 50, "{what}: traffic went on ({ok} answers)");
     assert!(
         failures.is_empty(),
-        "{} of {} failed: {failures:#?}",
+        "{what}: {} of {} failed: {failures:#?}",
         failures.len(),
         ok + failures.len()
     );
@@ -290,7 +302,7 @@ async fn a_write_through_one_replica_is_read_through_every_one_and_redis_restart
 
     // Redis stopped and started again under load: no 5xx.
     let stop = Arc::new(AtomicBool::new(false));
-    let (seen, handles) = request_loop(cluster.url(""), 4, stop.clone());
+    let (seen, handles) = request_loop(cluster.url(""), 4, true, stop.clone());
     tokio::time::sleep(Duration::from_millis(500)).await;
     let port = cluster.redis.url().rsplit(':').next().unwrap().to_owned();
     cluster.redis.stop();
@@ -314,9 +326,7 @@ async fn a_write_through_one_replica_is_read_through_every_one_and_redis_restart
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     finish(&stop, handles).await;
     drop(restarted);
-    let failures = seen.failures.lock().unwrap();
-    assert!(seen.ok.load(Ordering::Relaxed) > 20);
-    assert!(failures.is_empty(), "{failures:#?}");
+    assert_no_failures(&seen, "Redis restarted");
 }
 
 struct KillOnDrop(Child);
