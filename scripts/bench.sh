@@ -20,6 +20,7 @@ run tracing_bench 500
 run reload_bench 100
 run warmup_bench
 run identity_bench
+run memory_bench
 run cache_bench
 run static_bench dist
 TESSERA_DIST_DIR=dist run page_load

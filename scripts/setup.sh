@@ -34,8 +34,9 @@ else
 fi
 
 # 2. Debian packages: Chromium + driver for e2e, redis-server for the shared cache,
-#    nginx and wrk for benchmarks.
-apt_pkgs=(chromium chromium-driver redis-server nginx-light wrk brotli)
+#    nginx and wrk for benchmarks and the cluster, Varnish (with varnish-modules' xkey for
+#    tag purges) as the CDN-style edge cache.
+apt_pkgs=(chromium chromium-driver redis-server nginx-light wrk brotli varnish varnish-modules)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -50,6 +51,7 @@ if ((${#missing[@]})); then
   # Debian starts services on install; the project starts its own on ephemeral ports.
   "${sudo_cmd[@]}" service redis-server stop >/dev/null 2>&1 || true
   "${sudo_cmd[@]}" service nginx stop >/dev/null 2>&1 || true
+  "${sudo_cmd[@]}" service varnish stop >/dev/null 2>&1 || true
 else
   say "Debian packages: present"
 fi

@@ -185,6 +185,11 @@ impl Peer {
         })
     }
 
+    /// The server's process id (nginx: its master).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Waits until the port accepts connections.
     pub fn wait_ready(&self) -> anyhow::Result<()> {
         for _ in 0..200 {
@@ -215,6 +220,39 @@ impl Drop for Peer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Resident memory of a process and its direct children (nginx's master and workers), in
+/// bytes, from `/proc`.
+pub fn resident_bytes(pid: u32) -> u64 {
+    let rss = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|status| {
+                status.lines().find_map(|l| {
+                    l.strip_prefix("VmRSS:")
+                        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<u64>().ok())
+                })
+            })
+            .map_or(0, |kb| kb * 1024)
+    };
+    let children: u64 = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|child| {
+            std::fs::read_to_string(format!("/proc/{child}/stat"))
+                .ok()
+                .and_then(|stat| {
+                    // The parent is the second field after the command's closing parenthesis.
+                    let after = stat.rsplit_once(')')?.1;
+                    after.split_whitespace().nth(1)?.parse::<u32>().ok()
+                })
+                == Some(pid)
+        })
+        .map(rss)
+        .sum();
+    rss(pid) + children
 }
 
 /// The composite benchmark's view: three upstreams and a part that depends on the first.

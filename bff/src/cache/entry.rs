@@ -53,6 +53,8 @@ impl Entry {
 pub(crate) struct FreshKey {
     pub key: String,
     pub fresh_until_ms: u64,
+    /// Its stale-while-revalidate window, in ms (what a shared cache in front may add).
+    pub revalidate_ms: u64,
 }
 
 /// An entry as the local layer keeps it: with the invalidation mark taken before the work that

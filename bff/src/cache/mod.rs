@@ -13,6 +13,7 @@
 //! - `redis`: the shared layer and the invalidation channel between replicas;
 //! - `rendered`: whole view responses kept while all their parts are fresh.
 
+mod edge;
 mod entry;
 mod invalidation;
 mod redis;
@@ -31,6 +32,8 @@ use tracing::Instrument;
 use crate::config::{CacheConfig, PartCacheConfig};
 use crate::metrics::Metrics;
 use crate::upstream::{Behalf, Fetched, UpstreamError, Upstreams};
+use edge::EdgeCache;
+pub(crate) use edge::tags as edge_tags;
 pub(crate) use entry::FreshKey;
 use entry::{ByLifetime, Entry, Kept, estimate_size, new_entry, now_ms};
 use invalidation::Invalidations;
@@ -118,6 +121,8 @@ struct Inner {
     invalidations: Mutex<Invalidations>,
     /// Fills that may go on after every client waiting for them left (each holds a permit).
     detached: Arc<Semaphore>,
+    /// The edge cache in front, purged by tag when something drops.
+    edge: Option<EdgeCache>,
     metrics: Metrics,
 }
 
@@ -150,6 +155,11 @@ impl PartCache {
             .expire_after(ByLifetime)
             .build();
         let rendered = RenderedViews::new(config.max_bytes / 4, floor);
+        let edge = config.edge_purge_url.as_deref().and_then(|url| {
+            EdgeCache::new(url, Duration::from_millis(config.edge_timeout_ms))
+                .inspect_err(|e| tracing::error!(error = %e, "no edge purges: no HTTP client"))
+                .ok()
+        });
         Self {
             inner: Arc::new(Inner {
                 local,
@@ -160,6 +170,7 @@ impl PartCache {
                 sweep_at: AtomicUsize::new(MIN_SWEEP),
                 invalidations: Mutex::new(Invalidations::new(retention)),
                 detached: Arc::new(Semaphore::new(config.max_detached_fills)),
+                edge,
                 metrics,
             }),
         }
@@ -463,6 +474,13 @@ impl PartCache {
             None => Ok(()),
         };
         self.invalidate_local(target, "here");
+        // Then the edge: views it keeps were made of what is now dropped.
+        if let Some(edge) = &self.inner.edge
+            && let Err(error) = edge.purge(target).await
+        {
+            self.inner.metrics.invalidation_failures.inc();
+            tracing::error!(?target, %error, "an invalidation did not reach the edge cache");
+        }
         if let Err(error) = &shared {
             self.inner.metrics.invalidation_failures.inc();
             tracing::error!(
@@ -475,7 +493,6 @@ impl PartCache {
         shared
     }
 
-    /// A rendered view still valid, by its key (see [`PartCache::keep_rendered`]).
     /// The keys this replica holds, part entries and rendered views, sorted, at most `limit`
     /// of each (for `GET /admin/cache`).
     pub(crate) fn keys(&self, limit: usize) -> (Vec<String>, Vec<String>) {
@@ -492,6 +509,7 @@ impl PartCache {
         (entries, rendered)
     }
 
+    /// A rendered view still valid, by its key (see [`PartCache::keep_rendered`]).
     pub(crate) fn rendered(&self, key: &str) -> Option<Arc<RenderedView>> {
         let invalidations = self.inner.invalidations.lock().expect("invalidations lock");
         self.inner.rendered.get(key, &invalidations)
@@ -571,6 +589,7 @@ fn fresh(entry: &Entry, key: &str) -> Served {
         fresh: Some(FreshKey {
             key: key.to_owned(),
             fresh_until_ms: entry.stored_at_ms.saturating_add(entry.fresh_ms),
+            revalidate_ms: entry.swr_ms,
         }),
     }
 }

@@ -16,6 +16,8 @@ pub(crate) struct RenderedView {
     /// The part entries it was made from.
     pub keys: Vec<String>,
     pub valid_until_ms: u64,
+    /// The shortest stale-while-revalidate window of its parts, in ms.
+    pub revalidate_ms: u64,
 }
 
 /// A view as kept: with the invalidation mark taken before it was composed.

@@ -25,7 +25,7 @@ use futures::stream::FuturesUnordered;
 use tessera_contract::PartOutcome;
 use tokio::time::Instant;
 
-use crate::cache::{PartCache, RenderedView};
+use crate::cache::{PartCache, RenderedView, edge_tags};
 use crate::config::{MalformedId, ViewConfig};
 use crate::identity::Caller;
 use crate::metrics::Metrics;
@@ -116,8 +116,37 @@ pub(crate) struct Document {
     pub verdict: Verdict,
     pub body: Bytes,
     pub etag: String,
+    /// For a view made only of fresh shared parts: how long a shared cache in front may keep
+    /// it, and its tags.
+    pub edge: Option<Edge>,
     /// A word per part for the access log (`product:ok reviews:timeout`), or `rendered`.
     pub summary: String,
+}
+
+/// What a shared cache in front may do with a view: keep it `max_age_s` (its parts' least
+/// freshness left), serve it stale while revalidating for `revalidate_s`, and purge it by
+/// `tags` (see [`crate::cache::edge_tags`]).
+#[derive(Debug, Clone)]
+pub(crate) struct Edge {
+    pub max_age_s: u64,
+    pub revalidate_s: u64,
+    pub tags: String,
+}
+
+impl Edge {
+    /// `None` when the view is fresh for less than a second.
+    fn of<'a>(
+        valid_until_ms: u64,
+        revalidate_ms: u64,
+        keys: impl IntoIterator<Item = &'a str>,
+    ) -> Option<Self> {
+        let max_age_s = valid_until_ms.saturating_sub(crate::ops::now_unix_ms()) / 1000;
+        (max_age_s > 0).then(|| Self {
+            max_age_s,
+            revalidate_s: revalidate_ms / 1000,
+            tags: edge_tags(keys),
+        })
+    }
 }
 
 /// One part's outcome on its own.
@@ -269,10 +298,20 @@ impl Composer {
         }
         if renderable && let Some(rendered) = self.cache.rendered(&key) {
             self.metrics.rendered_hit(view);
+            let edge = (!personal)
+                .then(|| {
+                    Edge::of(
+                        rendered.valid_until_ms,
+                        rendered.revalidate_ms,
+                        rendered.keys.iter().map(String::as_str),
+                    )
+                })
+                .flatten();
             return Ok(Document {
                 verdict: Verdict::Ok,
                 body: rendered.body.clone(),
                 etag: rendered.etag.clone(),
+                edge,
                 summary: "rendered".into(),
             });
         }
@@ -294,6 +333,7 @@ impl Composer {
             .map(|(name, outcome)| format!("{name}:{}", outcome.status.as_str()))
             .collect::<Vec<_>>()
             .join(" ");
+        let mut edge = None;
         if renderable && composed.verdict == Verdict::Ok && !composed.fresh.is_empty() {
             let valid_until_ms = composed
                 .fresh
@@ -301,11 +341,26 @@ impl Composer {
                 .map(|f| f.fresh_until_ms)
                 .min()
                 .unwrap_or(0);
+            let revalidate_ms = composed
+                .fresh
+                .iter()
+                .map(|f| f.revalidate_ms)
+                .min()
+                .unwrap_or(0);
+            let keys: Vec<String> = composed.fresh.into_iter().map(|f| f.key).collect();
+            if !personal {
+                edge = Edge::of(
+                    valid_until_ms,
+                    revalidate_ms,
+                    keys.iter().map(String::as_str),
+                );
+            }
             let view = RenderedView {
                 body: body.clone(),
                 etag: etag.clone(),
-                keys: composed.fresh.into_iter().map(|f| f.key).collect(),
+                keys,
                 valid_until_ms,
+                revalidate_ms,
             };
             self.cache.keep_rendered(key, view, mark);
         }
@@ -313,6 +368,7 @@ impl Composer {
             verdict: composed.verdict,
             body,
             etag,
+            edge,
             summary,
         })
     }

@@ -253,6 +253,10 @@ pub struct CacheConfig {
     /// How many cache fills may run on after every client waiting for them left (to serve the
     /// next client); past that, a fill ends with its last client, as an uncached call does.
     pub max_detached_fills: usize,
+    /// The edge cache in front (Varnish with xkey, or a CDN's purge endpoint): every drop is
+    /// also sent there as `PURGE` with an `xkey-purge` tag.
+    pub edge_purge_url: Option<String>,
+    pub edge_timeout_ms: u64,
 }
 
 impl Default for CacheConfig {
@@ -263,6 +267,8 @@ impl Default for CacheConfig {
             redis_url: None,
             redis_timeout_ms: 100,
             max_detached_fills: 64,
+            edge_purge_url: None,
+            edge_timeout_ms: 500,
         }
     }
 }

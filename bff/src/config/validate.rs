@@ -383,6 +383,12 @@ impl Config {
             self.cache.redis_timeout_ms,
             timeout,
         );
+        check(
+            "cache".into(),
+            "edge_timeout_ms",
+            self.cache.edge_timeout_ms,
+            timeout,
+        );
         let read = self.server.header_read_timeout_ms;
         check("server".into(), "header_read_timeout_ms", read, timeout);
         for (name, upstream) in &self.upstreams {
@@ -478,6 +484,15 @@ impl Config {
                     format!("must be from 0 to {MAX_BUDGET_PERCENT}, got {percent}"),
                 ));
             }
+        }
+        if let Some(url) = &self.cache.edge_purge_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            errors.push(source.error_at(
+                key_span(source, "cache", "edge_purge_url"),
+                "cache.edge_purge_url",
+                format!("{url:?} is not an http(s) URL"),
+            ));
         }
         if let Some(origin) = &self.server.asset_origin
             && let Err(why) = check_origin(origin)

@@ -81,6 +81,10 @@ pub(crate) async fn view(
     }
     let document = state.composer.document(&view, &id, request).await?;
     let summary = PartsSummary(document.summary);
+    let vary = Vary {
+        edge: document.edge.clone(),
+        ..vary
+    };
     let mut response = if document.verdict == Verdict::Ok {
         json_response(headers, document.body, &document.etag, &vary)
     } else {
@@ -99,6 +103,8 @@ pub(crate) async fn view(
 struct Vary {
     header: HeaderValue,
     personal: bool,
+    /// A view a shared cache may keep (never a personal one).
+    edge: Option<compose::Edge>,
 }
 
 impl Vary {
@@ -115,7 +121,11 @@ impl Vary {
         }
         let header = HeaderValue::from_str(&names.join(", "))
             .unwrap_or(HeaderValue::from_static("accept-encoding"));
-        Self { header, personal }
+        Self {
+            header,
+            personal,
+            edge: None,
+        }
     }
 }
 
@@ -320,15 +330,24 @@ fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
 fn set_validators(response: &mut Response, etag: &str, vary: &Vary) {
     let headers = response.headers_mut();
     // SECURITY: a shopper's answer is theirs alone: no shared cache may keep it.
-    let cache_control = if vary.personal {
-        "private, no-cache"
-    } else {
-        "no-cache"
+    let cache_control = match (&vary.edge, vary.personal) {
+        (_, true) => HeaderValue::from_static("private, no-cache"),
+        // Browsers revalidate every time; a shared cache in front keeps it while its parts
+        // are fresh, and is purged by its tags when one of them drops.
+        (Some(edge), false) => {
+            if let Ok(tags) = HeaderValue::from_str(&edge.tags) {
+                headers.insert("xkey", tags.clone());
+                headers.insert("surrogate-key", tags);
+            }
+            HeaderValue::from_str(&format!(
+                "public, max-age=0, s-maxage={}, stale-while-revalidate={}",
+                edge.max_age_s, edge.revalidate_s
+            ))
+            .unwrap_or(HeaderValue::from_static("no-cache"))
+        }
+        (None, false) => HeaderValue::from_static("no-cache"),
     };
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(cache_control),
-    );
+    headers.insert(header::CACHE_CONTROL, cache_control);
     headers.insert(header::VARY, vary.header.clone());
     if let Ok(value) = HeaderValue::from_str(etag) {
         headers.insert(header::ETAG, value);
