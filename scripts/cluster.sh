@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Runs Tessera as a cluster on this machine: the demo services, one Redis, N BFF replicas
-# (default 3) and nginx balancing them (config/cluster/nginx.conf), each replica with the
-# settings of config/cluster/bff.env. Prints the URL; Ctrl-C stops everything.
+# (default 3), nginx balancing them (config/cluster/nginx.conf) and Varnish in front of nginx
+# as the edge cache (config/cluster/varnish.vcl), each replica with the settings of
+# config/cluster/bff.env and purging the edge. Prints the URLs; Ctrl-C stops everything.
 #
-#   ./scripts/cluster.sh [replicas]        # TESSERA_CLUSTER_PORT (8080) is nginx's port
+#   ./scripts/cluster.sh [replicas]   # TESSERA_CLUSTER_PORT (8080): nginx; TESSERA_EDGE_PORT
+#                                     # (6081): Varnish
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$here/scripts/env.sh"
 cd "$here"
 replicas="${1:-3}"
 port="${TESSERA_CLUSTER_PORT:-8080}"
+edge_port="${TESSERA_EDGE_PORT:-6081}"
 [[ "$replicas" =~ ^[1-9][0-9]?$ ]] || { echo "usage: $0 [replicas 1-99]" >&2; exit 2; }
 
 "$here/scripts/setup.sh"
@@ -45,6 +48,7 @@ set -a
 source "$here/config/cluster/bff.env"
 set +a
 export TESSERA_KEYS_DIR="$data/keys"
+export TESSERA_EDGE_PURGE_URL="http://127.0.0.1:$edge_port/"
 redis_port="${TESSERA_REDIS_URL##*:}"
 if ! compgen -G "$data/keys/*.key" >/dev/null; then
   "$bin/tessera-bff" keys generate --dir "$data/keys" --kid demo-1 >/dev/null
@@ -83,7 +87,13 @@ nginx -p "$run/nginx" -c "$run/nginx/nginx.conf" 2>"$run/nginx.log" &
 pids+=($!)
 wait_for "http://127.0.0.1:$port/healthz" "nginx" "${pids[-1]}"
 
-echo "Tessera cluster: $replicas replicas behind nginx at http://127.0.0.1:$port (logs in $run)"
+sed "s/\.port = \"8080\";/.port = \"$port\";/" "$here/config/cluster/varnish.vcl" >"$run/edge.vcl"
+varnishd -F -j none -s malloc,256m -a "127.0.0.1:$edge_port" -f "$run/edge.vcl" \
+  -n "$run/varnish" >"$run/varnish.log" 2>&1 &
+pids+=($!)
+wait_for "http://127.0.0.1:$edge_port/healthz" "varnish" "${pids[-1]}"
+
+echo "Tessera cluster: $replicas replicas behind nginx at http://127.0.0.1:$port, with Varnish in front at http://127.0.0.1:$edge_port (logs in $run)"
 echo "Ctrl-C stops it."
 wait -n "${pids[@]}" || true
 echo "[cluster] a process stopped; stopping the rest" >&2

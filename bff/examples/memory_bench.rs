@@ -60,7 +60,11 @@ async fn main() -> anyhow::Result<()> {
     }
     stub.on("/slow/1", Reply::hang());
     let config = BffConfig::new()
-        .upstream("items", &stub.url())
+        // Room for every stream's call: the bulkhead would refuse the ones past 128 at once.
+        .upstream_with(
+            "items",
+            &format!("url = \"{}\"\nmax_concurrency = 512", stub.url()),
+        )
         .view(
             "item",
             [Part::new("item", "items", "/items/{id}", 1_000).cached(3_600_000, 0, 0)],

@@ -193,6 +193,9 @@ impl Config {
                 }
             };
         }
+        if let Some(url) = var("TESSERA_EDGE_PURGE_URL") {
+            self.cache.edge_purge_url = Some(url).filter(|u| !u.is_empty());
+        }
         if let Some(url) = var("TESSERA_REDIS_URL") {
             self.cache.redis_url = Some(url).filter(|u| !u.is_empty());
         }
