@@ -21,6 +21,7 @@ run reload_bench 100
 run warmup_bench
 run identity_bench
 run memory_bench
+run soak --minutes 10
 run cache_bench
 run static_bench dist
 TESSERA_DIST_DIR=dist run page_load

@@ -6,7 +6,6 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -16,50 +15,18 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::redis::Redis;
 use support::{Binary, Services, config_text, start_services};
+use tessera_testkit::bench::Peer;
 
-/// nginx with `config/cluster/nginx.conf`, its replicas and port rewritten; stopped on drop.
+/// nginx with `config/cluster/nginx.conf` (see [`Peer::balancer`]), once it answers.
 struct Balancer {
-    child: Child,
+    _peer: Peer,
     addr: SocketAddr,
-    _prefix: tempfile::TempDir,
 }
 
 impl Balancer {
     async fn start(replicas: &[SocketAddr]) -> Self {
-        let prefix = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let text = std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cluster/nginx.conf"),
-        )
-        .unwrap();
-        let (head, rest) = text.split_once("# tessera:replicas").unwrap();
-        let (_, tail) = rest.split_once("# /tessera:replicas").unwrap();
-        let servers: String = replicas
-            .iter()
-            .map(|addr| format!("        server {addr} max_fails=2 fail_timeout=5s;\n"))
-            .collect();
-        let conf = format!("{head}# tessera:replicas\n{servers}        # /tessera:replicas{tail}")
-            .replace(
-                "listen 127.0.0.1:8080;",
-                &format!("listen 127.0.0.1:{port};"),
-            );
-        assert!(conf.contains(&format!(":{port};")), "the listen line moved");
-        let file = prefix.path().join("nginx.conf");
-        std::fs::write(&file, conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(prefix.path())
-            .arg("-c")
-            .arg(&file)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nginx is installed (scripts/setup.sh)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let peer = Peer::balancer(replicas).expect("nginx is installed (scripts/setup.sh)");
+        let addr: SocketAddr = format!("127.0.0.1:{}", peer.port).parse().unwrap();
         let until = Instant::now() + Duration::from_secs(10);
         while reqwest::get(format!("http://{addr}/healthz"))
             .await
@@ -68,22 +35,7 @@ impl Balancer {
             assert!(Instant::now() < until, "nginx did not start");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Self {
-            child,
-            addr,
-            _prefix: prefix,
-        }
-    }
-}
-
-impl Drop for Balancer {
-    fn drop(&mut self) {
-        // SIGTERM, not SIGKILL: the master then stops its workers too (killed, it would leave
-        // them running).
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        Self { _peer: peer, addr }
     }
 }
 

@@ -170,6 +170,49 @@ impl Peer {
         })
     }
 
+    /// nginx as the cluster's balancer: the repository's `config/cluster/nginx.conf`, its
+    /// replicas (between the `tessera:replicas` markers) and its port replaced.
+    pub fn balancer(replicas: &[std::net::SocketAddr]) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let port = Self::free_port()?;
+        let scratch = tempfile::tempdir()?;
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cluster/nginx.conf"),
+        )?;
+        let (head, rest) = text
+            .split_once("# tessera:replicas")
+            .context("the balancer's file lost its replica markers")?;
+        let (_, tail) = rest
+            .split_once("# /tessera:replicas")
+            .context("the balancer's file lost its replica markers")?;
+        let servers: String = replicas
+            .iter()
+            .map(|addr| format!("        server {addr} max_fails=2 fail_timeout=5s;\n"))
+            .collect();
+        let conf = format!("{head}# tessera:replicas\n{servers}        # /tessera:replicas{tail}")
+            .replace(
+                "listen 127.0.0.1:8080;",
+                &format!("listen 127.0.0.1:{port};"),
+            );
+        anyhow::ensure!(conf.contains(&format!(":{port};")), "the listen line moved");
+        let file = scratch.path().join("nginx.conf");
+        std::fs::write(&file, conf)?;
+        let child = std::process::Command::new("nginx")
+            .arg("-p")
+            .arg(scratch.path())
+            .arg("-c")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("starting nginx (scripts/setup.sh installs nginx-light)")?;
+        Ok(Self {
+            child,
+            port,
+            _scratch: scratch,
+        })
+    }
+
     /// Any other server command, given its port.
     pub fn command(mut command: std::process::Command, port: u16) -> anyhow::Result<Self> {
         use anyhow::Context;
