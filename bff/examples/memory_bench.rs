@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::json;
-use tessera_testkit::bench::{Peer, machine, resident_bytes, write_section};
+use tessera_testkit::bench::{Peer, machine, resident_bytes, sibling_binary, write_section};
 use tessera_testkit::config::{BffConfig, Part};
 use tessera_testkit::stub::{Reply, Stub};
 
@@ -78,11 +78,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("tessera.toml");
     std::fs::write(&file, config)?;
-    let binary = std::env::current_exe()?
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|profile| profile.join("tessera-bff"))
-        .ok_or_else(|| anyhow::anyhow!("no profile folder"))?;
+    let binary = sibling_binary("tessera-bff")?;
     let port = Peer::free_port()?;
     let mut command = std::process::Command::new(&binary);
     command

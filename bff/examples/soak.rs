@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tessera_services::demo::Demo;
 use tessera_services::{Faults, Scale};
-use tessera_testkit::bench::{Peer, machine, percentile, resident_bytes, write_section};
+use tessera_testkit::bench::{
+    Peer, machine, percentile, resident_bytes, sibling_binary, write_section,
+};
 
 const WORKERS: usize = 12;
 const FAULT_PERIOD: Duration = Duration::from_secs(10);
@@ -108,11 +110,7 @@ async fn main() -> anyhow::Result<()> {
     }
     let file = dir.path().join("tessera.toml");
     std::fs::write(&file, text)?;
-    let binary = std::env::current_exe()?
-        .parent()
-        .and_then(|examples| examples.parent())
-        .map(|profile| profile.join("tessera-bff"))
-        .ok_or_else(|| anyhow::anyhow!("no profile folder"))?;
+    let binary = sibling_binary("tessera-bff")?;
     let mut replicas = Vec::new();
     let mut addrs = Vec::new();
     for _ in 0..3 {

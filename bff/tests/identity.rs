@@ -528,6 +528,11 @@ async fn a_review_written_signed_in_carries_the_shoppers_name() {
     assert_eq!(posted["author"], "Mallory");
 }
 
+/// The demo's signing key: the one private key of its ring.
+fn demo_key(dir: &std::path::Path) -> SigningKey {
+    SigningKey::read_ring(dir).unwrap().remove(0)
+}
+
 /// `url` with the value of one query parameter replaced.
 fn with_param(url: &str, name: &str, value: &str) -> String {
     let (base, query) = url.split_once('?').unwrap();
@@ -630,13 +635,8 @@ async fn vault_keys_open_one_document_on_the_service_itself_and_nothing_else() {
     assert_eq!(refused(bobs.url).await.0, StatusCode::FORBIDDEN);
 
     // An expired key (signed with the ring's own key, a second in the past): 410, never 200.
-    let ring = std::fs::read_dir(services.demo.keys_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "key"))
-        .unwrap();
-    let kid = ring.file_stem().unwrap().to_str().unwrap().to_owned();
-    let signing = SigningKey::from_pem(&kid, &std::fs::read_to_string(&ring).unwrap()).unwrap();
+    let signing = demo_key(&services.demo.keys_dir());
+    let kid = signing.kid().to_owned();
     let path = format!("/invoices/{order}");
     let past = keys::now_s() - 1;
     let sig = signing.sign_grant("GET", &path, past, "1");
@@ -724,13 +724,8 @@ async fn a_service_verifies_tokens_on_its_own_and_refuses_bad_ones() {
     let services = start_services().await;
     let accounts = format!("http://{}", services.demo.accounts.addr);
     let dir = services.demo.keys_dir();
-    let ring = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "key"))
-        .unwrap();
-    let kid = ring.file_stem().unwrap().to_str().unwrap().to_owned();
-    let key = SigningKey::from_pem(&kid, &std::fs::read_to_string(&ring).unwrap()).unwrap();
+    let key = demo_key(&dir);
+    let kid = key.kid().to_owned();
     let now = keys::now_s();
     let claims = |sub: &str, aud: &str, iat: u64, exp: u64| keys::Claims {
         sub: sub.into(),

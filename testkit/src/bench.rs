@@ -265,6 +265,16 @@ impl Drop for Peer {
     }
 }
 
+/// A binary of the workspace built with the same profile as the running example (cargo puts
+/// examples in `<profile>/examples/`, binaries in `<profile>/`).
+pub fn sibling_binary(name: &str) -> anyhow::Result<PathBuf> {
+    std::env::current_exe()?
+        .parent()
+        .and_then(Path::parent)
+        .map(|profile| profile.join(name))
+        .ok_or_else(|| anyhow::anyhow!("no profile folder above the running example"))
+}
+
 /// Resident memory of a process and its direct children (nginx's master and workers), in
 /// bytes, from `/proc`.
 pub fn resident_bytes(pid: u32) -> u64 {
