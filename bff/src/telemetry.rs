@@ -132,11 +132,11 @@ pub(crate) fn propagation(span: &Span) -> HeaderMap {
 
 /// Names `span` in the trace, after it began (its route is known only once the request has
 /// been looked at).
-pub(crate) fn rename(span: &Span, name: String) {
+pub(crate) fn rename(span: &Span, name: impl FnOnce() -> String) {
     let context = span.context();
     let otel = context.span();
     if otel.span_context().is_valid() {
-        otel.update_name(name);
+        otel.update_name(name());
     }
 }
 

@@ -50,6 +50,26 @@ pub(crate) struct App {
     /// The page's Content-Security-Policy: the build's, with the origins vault keys point at
     /// allowed to `connect-src` (the page fetches those documents itself).
     pub(crate) page_policy: Option<http::HeaderValue>,
+    /// What a view's answer varies with besides its URL — the encoding and the forwarded
+    /// headers, then also the cookie for a personal one: `[shared, personal]`, made once.
+    pub(crate) vary: [http::HeaderValue; 2],
+}
+
+/// The `Vary` values of views (see [`App::vary`]).
+fn vary(upstreams: &Upstreams) -> [http::HeaderValue; 2] {
+    let mut names = vec!["accept-encoding".to_owned()];
+    names.extend(
+        upstreams
+            .forwarded_names()
+            .iter()
+            .map(|n| n.as_str().to_owned()),
+    );
+    let shared = names.join(", ");
+    let value = |text: String| {
+        http::HeaderValue::from_str(&text)
+            .unwrap_or(http::HeaderValue::from_static("accept-encoding"))
+    };
+    [value(shared.clone()), value(format!("{shared}, cookie"))]
 }
 
 /// The build's policy, with the origins of `config`'s grants added to `connect-src`.
@@ -148,6 +168,7 @@ impl App {
         Ok(Self {
             generation: 1,
             page_policy: page_policy(assets.as_deref(), &config),
+            vary: vary(&upstreams),
             identity,
             admin_token: config.admin.token.clone().map(Arc::from),
             config,
@@ -216,6 +237,7 @@ impl App {
         let next = Self {
             generation,
             page_policy: page_policy(self.assets.as_deref(), &config),
+            vary: vary(&upstreams),
             identity,
             admin_token: config.admin.token.clone().map(Arc::from),
             config,

@@ -71,6 +71,13 @@ pub(crate) enum Scope {
 }
 
 impl Scope {
+    /// The prefix or the key.
+    fn text(&self) -> &str {
+        match self {
+            Self::Under(text) | Self::Key(text) => text,
+        }
+    }
+
     /// A name for it in a flat keyspace (Redis), distinct for every scope.
     pub(crate) fn name(&self) -> String {
         match self {
@@ -82,21 +89,29 @@ impl Scope {
 
 /// Every scope `key` lies in, broadest first.
 pub(crate) fn scopes_of(key: &str) -> Vec<Scope> {
-    let path_end = key.find('?').unwrap_or(key.len());
-    let mut scopes = vec![Scope::Under(String::new())];
-    let mut last = 0;
-    for (i, c) in key[..path_end].char_indices() {
-        // The upstream's name ends at the first ':'; segments end at each '/'.
-        if c == '/' || (c == ':' && last == 0) {
-            last = i + 1;
-            scopes.push(Scope::Under(key[..last].to_owned()));
-        }
-    }
-    if path_end > last {
-        scopes.push(Scope::Under(key[..path_end].to_owned()));
-    }
+    let mut scopes: Vec<Scope> = prefixes_of(key)
+        .map(|prefix| Scope::Under(prefix.to_owned()))
+        .collect();
     scopes.push(Scope::Key(key.to_owned()));
     scopes
+}
+
+/// The prefixes `key` lies under (its `Under` scopes), broadest first, borrowed from it.
+fn prefixes_of(key: &str) -> impl Iterator<Item = &str> {
+    let path_end = key.find('?').unwrap_or(key.len());
+    let path = &key[..path_end];
+    let mut after_name = false;
+    // The upstream's name ends at the first ':'; segments end at each '/'.
+    let ends = path.char_indices().filter_map(move |(i, c)| {
+        let end = c == '/' || (c == ':' && !after_name);
+        after_name |= end;
+        end.then_some(i + 1)
+    });
+    let whole =
+        path.ends_with('/') || (path.ends_with(':') && !path[..path.len() - 1].contains(':'));
+    std::iter::once("")
+        .chain(ends.map(move |end| &path[..end]))
+        .chain((!path.is_empty() && !whole).then_some(path))
 }
 
 /// The drops this replica has seen, numbered in order: for each scope, the number of its
@@ -108,7 +123,10 @@ pub(crate) fn scopes_of(key: &str) -> Vec<Scope> {
 pub(super) struct Invalidations {
     /// The number the next drop gets.
     pub(super) next: u64,
-    latest: HashMap<Scope, u64>,
+    /// The latest drop of each `Under` scope, and of each `Key` scope (two maps, so a key's
+    /// scopes are looked up by borrowed text: a read allocates nothing).
+    latest_under: HashMap<String, u64>,
+    latest_key: HashMap<String, u64>,
     log: VecDeque<(Instant, u64, Scope)>,
     floor: u64,
     retention: Duration,
@@ -121,7 +139,8 @@ impl Invalidations {
     pub(super) fn new(retention: Duration) -> Self {
         Self {
             next: 0,
-            latest: HashMap::new(),
+            latest_under: HashMap::new(),
+            latest_key: HashMap::new(),
             log: VecDeque::new(),
             floor: 0,
             retention,
@@ -137,7 +156,8 @@ impl Invalidations {
         let now = Instant::now();
         let number = self.next;
         self.next += 1;
-        self.latest.insert(scope.clone(), number);
+        self.latest_of(&scope)
+            .insert(scope.text().to_owned(), number);
         self.log.push_back((now, number, scope));
         while let Some((at, number)) = self.log.front().map(|(at, n, _)| (*at, *n)) {
             let expired = now.duration_since(at) > self.retention;
@@ -146,19 +166,27 @@ impl Invalidations {
             }
             self.floor = self.floor.max(number + 1);
             let (_, _, scope) = self.log.pop_front().expect("a front record");
-            if self.latest.get(&scope) == Some(&number) {
-                self.latest.remove(&scope);
+            let latest = self.latest_of(&scope);
+            if latest.get(scope.text()) == Some(&number) {
+                latest.remove(scope.text());
             }
         }
     }
 
     /// Whether a drop numbered `mark` or later concerns `key`.
     pub(super) fn overtook(&self, mark: u64, key: &str) -> bool {
+        let since = |latest: Option<&u64>| latest.is_some_and(|&n| n >= mark);
         mark < self.floor
-            || (!self.latest.is_empty()
-                && scopes_of(key)
-                    .iter()
-                    .any(|scope| self.latest.get(scope).is_some_and(|&n| n >= mark)))
+            || since(self.latest_key.get(key))
+            || (!self.latest_under.is_empty()
+                && prefixes_of(key).any(|prefix| since(self.latest_under.get(prefix))))
+    }
+
+    fn latest_of(&mut self, scope: &Scope) -> &mut HashMap<String, u64> {
+        match scope {
+            Scope::Under(_) => &mut self.latest_under,
+            Scope::Key(_) => &mut self.latest_key,
+        }
     }
 
     /// How many drops are remembered.

@@ -13,6 +13,8 @@ use super::invalidation::Invalidations;
 pub(crate) struct RenderedView {
     pub body: bytes::Bytes,
     pub etag: String,
+    /// Its tags for a shared cache in front (`None`: a shared cache may not keep it).
+    pub tags: Option<http::HeaderValue>,
     /// The part entries it was made from.
     pub keys: Vec<String>,
     pub valid_until_ms: u64,

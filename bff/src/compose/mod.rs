@@ -130,22 +130,25 @@ pub(crate) struct Document {
 pub(crate) struct Edge {
     pub max_age_s: u64,
     pub revalidate_s: u64,
-    pub tags: String,
+    /// Computed once per rendering (hashing every scope of every key is not per-request work).
+    pub tags: http::HeaderValue,
 }
 
 impl Edge {
     /// `None` when the view is fresh for less than a second.
-    fn of<'a>(
-        valid_until_ms: u64,
-        revalidate_ms: u64,
-        keys: impl IntoIterator<Item = &'a str>,
-    ) -> Option<Self> {
+    fn of(valid_until_ms: u64, revalidate_ms: u64, tags: &http::HeaderValue) -> Option<Self> {
         let max_age_s = valid_until_ms.saturating_sub(crate::ops::now_unix_ms()) / 1000;
         (max_age_s > 0).then(|| Self {
             max_age_s,
             revalidate_s: revalidate_ms / 1000,
-            tags: edge_tags(keys),
+            tags: tags.clone(),
         })
+    }
+
+    /// The tags of a view made from `keys`, as a header value.
+    fn tags<'a>(keys: impl IntoIterator<Item = &'a str>) -> http::HeaderValue {
+        // Tags are hex digits and spaces: always a valid header value.
+        http::HeaderValue::from_str(&edge_tags(keys)).unwrap_or(http::HeaderValue::from_static(""))
     }
 }
 
@@ -298,15 +301,10 @@ impl Composer {
         }
         if renderable && let Some(rendered) = self.cache.rendered(&key) {
             self.metrics.rendered_hit(view);
-            let edge = (!personal)
-                .then(|| {
-                    Edge::of(
-                        rendered.valid_until_ms,
-                        rendered.revalidate_ms,
-                        rendered.keys.iter().map(String::as_str),
-                    )
-                })
-                .flatten();
+            let edge = rendered
+                .tags
+                .as_ref()
+                .and_then(|tags| Edge::of(rendered.valid_until_ms, rendered.revalidate_ms, tags));
             return Ok(Document {
                 verdict: Verdict::Ok,
                 body: rendered.body.clone(),
@@ -348,16 +346,15 @@ impl Composer {
                 .min()
                 .unwrap_or(0);
             let keys: Vec<String> = composed.fresh.into_iter().map(|f| f.key).collect();
-            if !personal {
-                edge = Edge::of(
-                    valid_until_ms,
-                    revalidate_ms,
-                    keys.iter().map(String::as_str),
-                );
+            // A personal view's rendering (signed out) is never offered to a shared cache.
+            let tags = (!personal).then(|| Edge::tags(keys.iter().map(String::as_str)));
+            if let Some(tags) = &tags {
+                edge = Edge::of(valid_until_ms, revalidate_ms, tags);
             }
             let view = RenderedView {
                 body: body.clone(),
                 etag: etag.clone(),
+                tags,
                 keys,
                 valid_until_ms,
                 revalidate_ms,

@@ -39,7 +39,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 
 use crate::assets::Refusal;
 use crate::config::ServerConfig;
@@ -123,10 +122,9 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             head_within(max_header_bytes, request, next)
         }))
-        // Inside tower-http's span, so that the request's own span (with its id, and the one
-        // traces export) is the current span for everything below.
+        // Outermost: the request's one span (with its id, and the one traces export) is the
+        // current span for everything below.
         .layer(middleware::from_fn(request_id::with_request_id))
-        .layer(TraceLayer::new_for_http())
 }
 
 /// SECURITY: a request head larger than `limit` (request line and headers) is refused with a

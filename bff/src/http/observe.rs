@@ -34,7 +34,9 @@ pub(crate) async fn observe(
     let metrics = &app.metrics;
     // The request's span (made with its id, outside this layer) gets its route's name.
     let span = tracing::Span::current();
-    telemetry::rename(&span, span_name(request.method(), route, name));
+    let method = request.method();
+    // Named only when traced: the name is per-request formatting nobody else reads.
+    telemetry::rename(&span, || span_name(method, route, name));
     span.record("tessera.route", route);
     span.record("tessera.name", name);
     let trace_id = telemetry::trace_id(&span);

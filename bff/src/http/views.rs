@@ -109,20 +109,8 @@ struct Vary {
 
 impl Vary {
     fn of(app: &App, personal: bool) -> Self {
-        let mut names = vec!["accept-encoding".to_owned()];
-        names.extend(
-            app.upstreams
-                .forwarded_names()
-                .iter()
-                .map(|n| n.as_str().to_owned()),
-        );
-        if personal {
-            names.push("cookie".to_owned());
-        }
-        let header = HeaderValue::from_str(&names.join(", "))
-            .unwrap_or(HeaderValue::from_static("accept-encoding"));
         Self {
-            header,
+            header: app.vary[usize::from(personal)].clone(),
             personal,
             edge: None,
         }
@@ -335,10 +323,8 @@ fn set_validators(response: &mut Response, etag: &str, vary: &Vary) {
         // Browsers revalidate every time; a shared cache in front keeps it while its parts
         // are fresh, and is purged by its tags when one of them drops.
         (Some(edge), false) => {
-            if let Ok(tags) = HeaderValue::from_str(&edge.tags) {
-                headers.insert("xkey", tags.clone());
-                headers.insert("surrogate-key", tags);
-            }
+            headers.insert("xkey", edge.tags.clone());
+            headers.insert("surrogate-key", edge.tags.clone());
             HeaderValue::from_str(&format!(
                 "public, max-age=0, s-maxage={}, stale-while-revalidate={}",
                 edge.max_age_s, edge.revalidate_s
