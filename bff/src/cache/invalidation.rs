@@ -98,20 +98,21 @@ pub(crate) fn scopes_of(key: &str) -> Vec<Scope> {
 
 /// The prefixes `key` lies under (its `Under` scopes), broadest first, borrowed from it.
 fn prefixes_of(key: &str) -> impl Iterator<Item = &str> {
-    let path_end = key.find('?').unwrap_or(key.len());
-    let path = &key[..path_end];
-    let mut after_name = false;
-    // The upstream's name ends at the first ':'; segments end at each '/'.
-    let ends = path.char_indices().filter_map(move |(i, c)| {
-        let end = c == '/' || (c == ':' && !after_name);
-        after_name |= end;
-        end.then_some(i + 1)
-    });
-    let whole =
-        path.ends_with('/') || (path.ends_with(':') && !path[..path.len() - 1].contains(':'));
+    let path = key.split_once('?').map_or(key, |(path, _)| path);
+    // The upstream's name ends at the first ':' (unless a '/' comes first); segments end at
+    // each '/'. One rule, for the prefixes and for whether the path itself is one of them.
+    let name_end = path
+        .find([':', '/'])
+        .filter(|&i| path.as_bytes()[i] == b':');
+    let is_end = move |(i, c): (usize, char)| c == '/' || Some(i) == name_end;
+    let ends = path
+        .char_indices()
+        .filter(move |&at| is_end(at))
+        .map(move |(i, _)| &path[..=i]);
+    let whole = path.char_indices().last().is_none_or(is_end);
     std::iter::once("")
-        .chain(ends.map(move |end| &path[..end]))
-        .chain((!path.is_empty() && !whole).then_some(path))
+        .chain(ends)
+        .chain((!whole).then_some(path))
 }
 
 /// The drops this replica has seen, numbered in order: for each scope, the number of its
@@ -204,6 +205,19 @@ mod tests {
 
     fn under(prefix: &str) -> Scope {
         Scope::Under(prefix.into())
+    }
+
+    #[test]
+    fn a_colon_after_a_slash_does_not_end_the_name() {
+        assert_eq!(
+            scopes_of("a/b:"),
+            [
+                under(""),
+                under("a/"),
+                under("a/b:"),
+                Scope::Key("a/b:".into())
+            ]
+        );
     }
 
     #[test]
