@@ -24,4 +24,5 @@ mod range;
 mod serve;
 mod site;
 
+pub(crate) use serve::accepts;
 pub use site::{AssetError, Assets, Refusal};

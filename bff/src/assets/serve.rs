@@ -133,7 +133,7 @@ fn empty(status: StatusCode) -> Response<Bytes> {
 }
 
 /// Whether an `Accept-Encoding` value accepts `coding` (present and not `q=0`).
-fn accepts(accept_encoding: &str, coding: &str) -> bool {
+pub(crate) fn accepts(accept_encoding: &str, coding: &str) -> bool {
     accept_encoding.split(',').any(|item| {
         let mut fields = item.split(';').map(str::trim);
         let name = fields.next().unwrap_or("");

@@ -9,6 +9,7 @@
 //! - `session`: signing in and out, and the shopper a cookie stands for; `keys`: vault keys;
 //!   `same_site`: state-changing requests from other sites refused;
 //!   `media`: relayed images; `health`: `/healthz` and `/metrics`;
+//!   `line_encoder`: NDJSON streams compressed and flushed line by line;
 //! - `request_id`: the id every request carries; `observe`: request metrics;
 //!   `error`: the one error type and its mapping;
 //! - `serve`: the connection loop (head deadlines and size, graceful shutdown).
@@ -19,6 +20,7 @@ mod error;
 mod extract;
 mod health;
 mod keys;
+mod line_encoder;
 mod media;
 mod observe;
 mod request_id;
@@ -49,7 +51,8 @@ pub(crate) use state::AppState;
 /// The BFF's HTTP interface.
 pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
     let max_header_bytes = server.max_header_bytes;
-    // Compressed on the fly, except NDJSON streams: an encoder would hold their lines back.
+    // Compressed on the fly, except NDJSON streams: they compress each line themselves
+    // (`line_encoder`), where this layer's encoder would hold lines back.
     // Level 4: most of brotli's gain at a small fraction of its default (11) cost per response.
     let compression = CompressionLayer::new()
         .quality(CompressionLevel::Precise(4))

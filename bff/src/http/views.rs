@@ -18,6 +18,7 @@ use tessera_contract::{PartOutcome, StreamLine, encode_part_line, if_none_match}
 
 use super::error::{AppError, verdict_status};
 use super::extract::{Path, Query};
+use super::line_encoder::LineEncoder;
 use super::request_id::request_id;
 use super::session::caller;
 use super::state::{App, Current};
@@ -77,7 +78,12 @@ pub(crate) async fn view(
     let vary = Vary::of(&state, personal);
     if query.stream.is_some() || accepts_ndjson(headers) {
         let open = OpenStream::new(&state.metrics.streams_open);
-        return Ok(stream(state.composer.start(&view, &id, request)?, open));
+        let encoder = LineEncoder::negotiate(headers);
+        return Ok(stream(
+            state.composer.start(&view, &id, request)?,
+            open,
+            encoder,
+        ));
     }
     let document = state.composer.document(&view, &id, request).await?;
     let summary = PartsSummary(document.summary);
@@ -172,19 +178,23 @@ pub(crate) async fn part(
 }
 
 /// The view as NDJSON: each part's line is written the moment the part finishes, then a
-/// summary line. The body polls the execution, so dropping it cancels the upstream calls.
-fn stream(execution: Execution, open: OpenStream) -> Response {
+/// summary line, compressed line by line when the client accepts it. The body polls the
+/// execution, so dropping it cancels the upstream calls.
+fn stream(execution: Execution, open: OpenStream, encoder: Option<LineEncoder>) -> Response {
     struct Progress {
         execution: Execution,
         outcomes: Vec<Arc<PartOutcome>>,
         done: bool,
+        encoder: Option<LineEncoder>,
         _open: OpenStream,
     }
-    let progress_personal = execution.is_personal();
+    let personal = execution.is_personal();
+    let coding = encoder.as_ref().map(LineEncoder::coding);
     let progress = Progress {
         execution,
         outcomes: Vec::new(),
         done: false,
+        encoder,
         _open: open,
     };
     let lines = futures::stream::unfold(progress, |mut progress| async move {
@@ -211,12 +221,24 @@ fn stream(execution: Execution, open: OpenStream) -> Response {
             }
         };
         line.push(b'\n');
-        Some((Ok::<_, Infallible>(Bytes::from(line)), progress))
+        let bytes = match (progress.encoder.take(), progress.done) {
+            (None, _) => Bytes::from(line),
+            (Some(encoder), true) => encoder.last(&line),
+            (Some(mut encoder), false) => {
+                let bytes = encoder.line(&line);
+                progress.encoder = Some(encoder);
+                bytes
+            }
+        };
+        Some((Ok::<_, Infallible>(bytes), progress))
     });
-    let personal = progress_personal;
     let mut response = Response::new(Body::from_stream(lines));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(NDJSON));
+    headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if let Some(coding) = coding {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(coding));
+    }
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(if personal {
