@@ -130,7 +130,7 @@ fn main() -> ExitCode {
             };
             let dist = dist.unwrap_or(config.server.dist_dir);
             let origin = asset_origin.or(config.server.asset_origin);
-            match tessera_bff::assets::cdn::export(&dist, &out, origin.as_deref()) {
+            match tessera_bff::assets::cdn::export(&dist, &out, origin.as_deref(), &config.routes) {
                 Ok(files) => {
                     eprintln!("exported {} files to {}", files.len(), out.display());
                     ExitCode::SUCCESS

@@ -140,6 +140,29 @@ fn error_of(status: u16, text: &str) -> ApiError {
     }
 }
 
+/// The view request the page's start script made while the wasm downloaded (the BFF puts it
+/// in the page for the routes it knows), taken by the first view the app asks for, if it is
+/// that one: so a navigation's view is requested once. Without it, or if it failed, `None`.
+async fn adopt(url: &str) -> Option<Response> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let window: js_sys::Object = web_sys::window()?.unchecked_into();
+    let name = JsValue::from_str("__tesseraView");
+    let started = js_sys::Reflect::get(&window, &name)
+        .ok()
+        .filter(|v| v.is_object())?;
+    // Once only: a later view (or this one asked for again) makes its own request.
+    let _ = js_sys::Reflect::delete_property(&window, &name);
+    let field = |key: &str| js_sys::Reflect::get(&started, &JsValue::from_str(key)).ok();
+    if field("url")?.as_string()? != url {
+        return None;
+    }
+    let response: js_sys::Promise = field("response")?.dyn_into().ok()?;
+    let response = wasm_bindgen_futures::JsFuture::from(response).await.ok()?;
+    Some(Response::from(
+        response.dyn_into::<web_sys::Response>().ok()?,
+    ))
+}
+
 /// Reads `GET /api/views/{view}/{id}?stream` and hands each NDJSON line to `on_line` the moment
 /// it arrives, so a page can render each part as soon as it is in. `abort` cancels the request
 /// (and so, at the BFF, the upstream calls behind it).
@@ -158,10 +181,15 @@ pub(crate) async fn stream_view(
     use wasm_bindgen_futures::JsFuture;
 
     let url = format!("/api/views/{view}/{id}?stream{}", page_query(page, '&'));
-    let request = Request::get(&url)
-        .header("accept", NDJSON)
-        .abort_signal(abort.as_ref());
-    let response = answer(request.send()).await?;
+    let response = match adopt(&url).await {
+        Some(started) => started,
+        None => {
+            let request = Request::get(&url)
+                .header("accept", NDJSON)
+                .abort_signal(abort.as_ref());
+            answer(request.send()).await?
+        }
+    };
     let status = response.status();
     let is_stream = response
         .headers()

@@ -18,5 +18,10 @@ mod waterfall;
 
 fn main() {
     console_error_panic_hook::set_once();
+    // When the app began, for measuring from outside (the page's own view request starts
+    // before it: see `api::adopt`).
+    if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
+        let _ = performance.mark("tessera:app");
+    }
     leptos::mount::mount_to_body(app::App);
 }

@@ -73,6 +73,12 @@ fn vary(upstreams: &Upstreams) -> [http::HeaderValue; 2] {
 }
 
 /// The build's policy, with the origins of `config`'s grants added to `connect-src`.
+/// The build with the start script of `config`'s routes in its page.
+fn started(assets: &Assets, config: &Config) -> Result<Assets, StartError> {
+    let script = crate::assets::start::start_script(&config.routes);
+    Ok(assets.starting(script.as_deref(), &config.server.dist_dir)?)
+}
+
 fn page_policy(assets: Option<&Assets>, config: &Config) -> Option<http::HeaderValue> {
     let policy = assets?.policy().to_str().ok()?.to_owned();
     let mut origins: Vec<String> = config
@@ -137,10 +143,11 @@ impl App {
             })
             .transpose()?;
         let assets = if config.server.dist_dir.exists() {
-            Some(Arc::new(Assets::load_with_origin(
+            let built = Assets::load_with_origin(
                 &config.server.dist_dir,
                 config.server.asset_origin.as_deref(),
-            )?))
+            )?;
+            Some(Arc::new(started(&built, &config)?))
         } else {
             tracing::warn!(dist_dir = %config.server.dist_dir.display(), "no front-end build; serving the API only");
             None
@@ -234,9 +241,15 @@ impl App {
             .transpose()
             .map_err(|e| StartError::Keys(e.to_string()))?;
         self.metrics.declare(&config);
+        let assets = match &self.assets {
+            Some(assets) if config.routes != self.config.routes => {
+                Some(Arc::new(started(assets, &config)?))
+            }
+            same => same.clone(),
+        };
         let next = Self {
             generation,
-            page_policy: page_policy(self.assets.as_deref(), &config),
+            page_policy: page_policy(assets.as_deref(), &config),
             vary: vary(&upstreams),
             identity,
             admin_token: config.admin.token.clone().map(Arc::from),
@@ -244,7 +257,7 @@ impl App {
             composer,
             upstreams,
             cache,
-            assets: self.assets.clone(),
+            assets,
             metrics: self.metrics.clone(),
         };
         Ok((next, fresh))

@@ -2,12 +2,14 @@
 //! as Netlify and Cloudflare Pages do) and a JSON manifest for object stores (each object's
 //! type, caching, ETag and encoded variants), so any CDN serves it with the BFF's rules.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
 use super::files::{HASHED_PREFIX, IMMUTABLE};
 use super::site::{AssetError, Assets};
+use crate::config::RouteConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -30,17 +32,20 @@ pub struct ExportedFile {
     pub etag: String,
     pub size: usize,
     /// Precompressed objects: encoding → path.
-    pub encodings: std::collections::BTreeMap<String, String>,
+    pub encodings: BTreeMap<String, String>,
 }
 
-/// Writes the site in `dist` (as the BFF would serve it, with `origin` applied) to `out`, plus
-/// `_headers` and `cdn-manifest.json`. Returns the manifest.
+/// Writes the site in `dist` (as the BFF would serve it, with `origin` applied and the start
+/// script of `routes` in its page) to `out`, plus `_headers` and `cdn-manifest.json`. Returns
+/// the manifest.
 pub fn export(
     dist: &Path,
     out: &Path,
     origin: Option<&str>,
+    routes: &BTreeMap<String, RouteConfig>,
 ) -> Result<Vec<ExportedFile>, ExportError> {
-    let assets = Assets::load_with_origin(dist, origin)?;
+    let script = super::start::start_script(routes);
+    let assets = Assets::load_with_origin(dist, origin)?.starting(script.as_deref(), dist)?;
     let write = |path: &Path, bytes: &[u8]| {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|source| ExportError::Write {
@@ -59,7 +64,7 @@ pub fn export(
     for key in keys {
         let asset = &assets.files[key];
         write(&out.join(key), &asset.identity.body)?;
-        let mut encodings = std::collections::BTreeMap::new();
+        let mut encodings = BTreeMap::new();
         for (name, suffix, variant) in [("br", ".br", &asset.brotli), ("gzip", ".gz", &asset.gzip)]
         {
             if let Some(variant) = variant {
@@ -76,7 +81,8 @@ pub fn export(
             encodings,
         });
     }
-    let headers = headers_file(&manifest, assets.csp.to_str().unwrap_or_default());
+    let links = assets.links.as_ref().and_then(|l| l.to_str().ok());
+    let headers = headers_file(&manifest, assets.csp.to_str().unwrap_or_default(), links);
     write(&out.join("_headers"), headers.as_bytes())?;
     // With a 404.html, Cloudflare Pages and Netlify answer a path no file has with it and a
     // 404 — so a missing hashed file is never the page served under the immutable rule — and
@@ -128,7 +134,8 @@ const PAGE_ROUTES: &[&str] = &["/", "/category/*", "/product/*", "/ops"];
 /// format can say "everything but `/assets/`". A path matched by none of those (an unknown route
 /// that a host answers with the page) keeps the host's default, which revalidates
 /// (`public, max-age=0, must-revalidate` on both).
-fn headers_file(manifest: &[ExportedFile], csp: &str) -> String {
+/// The page's rules also carry its `Link` preloads, which a CDN can send as 103 Early Hints.
+fn headers_file(manifest: &[ExportedFile], csp: &str, links: Option<&str>) -> String {
     let mut out = format!(
         "# Response headers for static hosts that read _headers (Netlify, Cloudflare Pages).\n\
          # Both apply every matching rule and join a header that two of them set, so no header\n\
@@ -139,6 +146,10 @@ fn headers_file(manifest: &[ExportedFile], csp: &str) -> String {
     );
     let mut cache_rule = |path: &str, cache_control: &str| {
         out.push_str(&format!("{path}\n  Cache-Control: {cache_control}\n"));
+        let page = PAGE_ROUTES.contains(&path) || path.starts_with("/index.html");
+        if let Some(links) = links.filter(|_| page) {
+            out.push_str(&format!("  Link: {links}\n"));
+        }
     };
     for route in PAGE_ROUTES {
         cache_rule(route, "no-cache");
@@ -198,7 +209,11 @@ mod tests {
             ),
             file("/assets/app-0123.js", IMMUTABLE, "/assets/app-0123.js.br"),
         ];
-        let text = headers_file(&manifest, "default-src 'self'");
+        let text = headers_file(
+            &manifest,
+            "default-src 'self'",
+            Some("</assets/a.js>; rel=modulepreload"),
+        );
         let rules = rules(&text);
         for path in [
             "/",
@@ -224,6 +239,9 @@ mod tests {
             assert_eq!(names.len(), set, "{path} gets a header twice from:\n{text}");
             assert!(names.contains(&"Cache-Control"), "{path}:\n{text}");
             assert!(names.contains(&"X-Content-Type-Options"), "{path}:\n{text}");
+            // The page's preloads, for Early Hints; never on the hashed files.
+            let page = !path.starts_with("/assets/") && !path.contains("manifest");
+            assert_eq!(names.contains(&"Link"), page, "{path}:\n{text}");
         }
     }
 }

@@ -11,18 +11,21 @@
 //!
 //! One file per concern: `site` (the loaded build, and which file a request gets), `files`
 //! (a file's representations), `serve` (negotiation, validators), `range`, `csp`, `path`
-//! (traversal checks), `origin` (assets from a CDN), `cdn` (the export for static hosts),
-//! `fingerprint` (the build step).
+//! (traversal checks), `origin` (assets from a CDN), `start` (the script that starts the page's
+//! view while the wasm downloads), `hints` (the page's `Link` preloads), `cdn` (the export for
+//! static hosts), `fingerprint` (the build step).
 
 pub mod cdn;
 mod csp;
 mod files;
 pub mod fingerprint;
+mod hints;
 mod origin;
 mod path;
 mod range;
 mod serve;
 mod site;
+pub(crate) mod start;
 
 pub(crate) use serve::accepts;
 pub use site::{AssetError, Assets, Refusal};

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, Uri};
 use super::csp::content_security_policy;
 use super::files::{Asset, HASHED_PREFIX, IMMUTABLE, Variant, content_type, etag_of};
 use super::fingerprint;
+use super::hints::preload_links;
 use super::origin::apply_origin;
 use super::path::clean_path;
 use super::serve::serve;
@@ -43,8 +44,13 @@ pub enum Refusal {
 pub struct Assets {
     pub(super) files: HashMap<String, Asset>,
     /// The Content-Security-Policy of every response, allowing exactly the page's own inline
-    /// scripts (Trunk's loader) by hash, and WebAssembly compilation.
+    /// scripts (Trunk's loader, the start script) by hash, and WebAssembly compilation.
     pub(super) csp: HeaderValue,
+    /// The page's `Link` header: its script, wasm and style, for a CDN's 103 Early Hints.
+    pub(super) links: Option<HeaderValue>,
+    /// The page as built (with the asset origin), before any start script.
+    page: Bytes,
+    origin: Option<String>,
 }
 
 impl Assets {
@@ -88,21 +94,45 @@ impl Assets {
                 },
             );
         }
-        let Some(index) = files.get_mut("index.html") else {
+        let Some(index) = files.get("index.html") else {
             return Err(AssetError::NoIndex(dist.display().to_string()));
         };
-        if let Some(origin) = origin {
-            let html = apply_origin(&String::from_utf8_lossy(&index.identity.body), origin);
-            let (br, gz) =
-                fingerprint::compress(html.as_bytes()).map_err(|source| AssetError::Read {
-                    path: dist.join("index.html").display().to_string(),
-                    source,
-                })?;
-            let body = Bytes::from(html);
-            index.identity = Variant {
-                etag: etag_of(&body, ""),
-                body,
-            };
+        let page = match origin {
+            Some(origin) => apply_origin(&String::from_utf8_lossy(&index.identity.body), origin),
+            None => String::from_utf8_lossy(&index.identity.body).into_owned(),
+        };
+        let mut assets = Self {
+            files,
+            csp: HeaderValue::from_static("default-src 'none'"),
+            links: None,
+            page: Bytes::from(page),
+            origin: origin.map(str::to_owned),
+        };
+        assets.set_page(assets.page.clone(), dist)?;
+        Ok(assets)
+    }
+
+    /// This build with `script` (the [start script](super::start)) first in its page's head,
+    /// and the policy allowing it.
+    pub(crate) fn starting(&self, script: Option<&str>, dist: &Path) -> Result<Self, AssetError> {
+        let mut assets = self.clone();
+        let html = String::from_utf8_lossy(&self.page);
+        let page = match script {
+            Some(script) => super::start::insert(&html, script),
+            None => html.into_owned(),
+        };
+        assets.set_page(Bytes::from(page), dist)?;
+        Ok(assets)
+    }
+
+    /// Serves `html` as the page, in every encoding, with its policy and `Link` header.
+    fn set_page(&mut self, html: Bytes, dist: &Path) -> Result<(), AssetError> {
+        let index = self.files.get_mut("index.html").expect("checked at load");
+        if html != index.identity.body {
+            let (br, gz) = fingerprint::compress(&html).map_err(|source| AssetError::Read {
+                path: dist.join("index.html").display().to_string(),
+                source,
+            })?;
             index.brotli = Some(Variant {
                 etag: etag_of(&br, "-br"),
                 body: br.into(),
@@ -111,9 +141,14 @@ impl Assets {
                 etag: etag_of(&gz, "-gz"),
                 body: gz.into(),
             });
+            index.identity = Variant {
+                etag: etag_of(&html, ""),
+                body: html,
+            };
         }
-        let csp = content_security_policy(&index.identity.body, origin);
-        Ok(Self { files, csp })
+        self.csp = content_security_policy(&index.identity.body, self.origin.as_deref());
+        self.links = preload_links(&index.identity.body);
+        Ok(())
     }
 
     /// Answers a request outside `/api`: the file, or why there is none.
@@ -146,6 +181,9 @@ impl Assets {
         method: &Method,
         headers: &HeaderMap,
     ) -> Result<Response<Bytes>, Refusal> {
+        if key == "index.html" {
+            return Ok(self.page(method, headers));
+        }
         if let Some(asset) = self.files.get(key) {
             return Ok(serve(asset, method, headers));
         }
@@ -156,9 +194,22 @@ impl Assets {
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|v| v.contains("text/html"));
         if is_navigation {
-            return Ok(serve(&self.files["index.html"], method, headers));
+            return Ok(self.page(method, headers));
         }
         Err(Refusal::NotFound(key.to_owned()))
+    }
+}
+
+impl Assets {
+    /// The page, with its `Link` preloads.
+    fn page(&self, method: &Method, headers: &HeaderMap) -> Response<Bytes> {
+        let mut response = serve(&self.files["index.html"], method, headers);
+        if let Some(links) = &self.links {
+            response
+                .headers_mut()
+                .insert(http::header::LINK, links.clone());
+        }
+        response
     }
 }
 

@@ -6,10 +6,12 @@
 //! - `validate`: the cross-checks `tessera-bff check` runs;
 //! - `source`: files, the built-in config, environment overrides, error positions;
 //! - `loader`: file, environment and flags in order, as `check`, start and reload read them;
+//! - `route`: the route table (the view each page of the front end shows);
 //! - `template`: the path-template language of parts (parsed and checked here, rendered by
 //!   the composition).
 
 mod loader;
+pub mod route;
 pub mod shape;
 mod source;
 pub(crate) mod template;
@@ -17,6 +19,7 @@ mod types;
 mod validate;
 
 pub use loader::Loader;
+pub use route::RouteConfig;
 use source::key_at;
 pub use source::{ConfigError, DEFAULT_CONFIG, DEFAULT_CONFIG_NAME, Source};
 pub use types::*;

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::route::RouteConfig;
+
 /// The whole configuration, one section per concern.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,6 +44,10 @@ pub struct Config {
     /// the upstream itself for one document.
     #[serde(default)]
     pub grants: BTreeMap<String, GrantConfig>,
+    /// The front end's pages and the view each shows: its HTML starts fetching that view at
+    /// once, while the wasm downloads.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteConfig>,
 }
 
 /// Who a part or a view belongs to.

@@ -100,6 +100,7 @@ impl Config {
         for (view_name, view) in &self.views {
             self.validate_view(source, view_name, view, &mut errors);
         }
+        self.validate_routes(source, &mut errors);
         self.validate_limits(source, &mut errors);
         self.validate_identity(source, &mut errors);
         errors

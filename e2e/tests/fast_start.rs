@@ -1,0 +1,78 @@
+//! Fast on a real network (issue 17): the page's HTML starts its view's request (and its
+//! critical picture) while the wasm downloads, and the app takes that response instead of
+//! asking again; the page's code and style are announced in `Link` headers.
+
+use tessera_e2e::{Logged, Stack};
+
+const NAME: &str = "[data-testid=tile-product][data-status=ok] [data-testid=product-name]";
+
+fn count(requests: &[Logged], path: impl Fn(&str) -> bool) -> usize {
+    requests.iter().filter(|r| path(&r.path)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_navigation_requests_its_view_once_before_the_app_starts() -> anyhow::Result<()> {
+    let stack = Stack::start().await?;
+    let page = reqwest::Client::new()
+        .get(format!("http://{}/product/1", stack.bff))
+        .header("accept", "text/html")
+        .send()
+        .await?;
+    let links = page.headers()["link"].to_str()?.to_owned();
+    assert!(links.contains("rel=modulepreload"), "{links}");
+    assert!(
+        links.contains("as=fetch; type=\"application/wasm\""),
+        "{links}"
+    );
+    assert!(links.contains("as=style"), "{links}");
+    stack.requests.lock().unwrap().clear();
+
+    stack
+        .browse("/product/1", async |browser| {
+            browser.wait_for(NAME).await?;
+            // Started by the page, before the app's first line ran.
+            let timing = browser
+                .client
+                .execute(
+                    "const view = performance.getEntriesByType('resource')\
+                       .filter((e) => e.name.includes('/api/views/product/1'));\
+                     const app = performance.getEntriesByName('tessera:app')[0];\
+                     return [view.length, view[0].startTime, app.startTime];",
+                    vec![],
+                )
+                .await?;
+            assert_eq!(
+                timing[0], 1,
+                "the browser made one view request: {timing:?}"
+            );
+            let (view_at, app_at) = (timing[1].as_f64(), timing[2].as_f64());
+            assert!(
+                view_at < app_at,
+                "the view was asked for before the app started: {timing:?}"
+            );
+            Ok(())
+        })
+        .await?;
+    let requests = stack.requests.lock().unwrap().clone();
+    let views = count(&requests, |p| p.starts_with("/api/views/"));
+    assert_eq!(views, 1, "one view request reached the BFF: {requests:#?}");
+    // The Link preloads match the elements' requests, so nothing is downloaded twice.
+    assert_eq!(
+        count(&requests, |p| p.ends_with(".wasm")),
+        1,
+        "{requests:#?}"
+    );
+    assert_eq!(count(&requests, |p| p.ends_with(".js")), 1, "{requests:#?}");
+    assert_eq!(
+        count(&requests, |p| p.ends_with(".css")),
+        1,
+        "{requests:#?}"
+    );
+    // The critical picture was preloaded by the page and that copy shown.
+    assert_eq!(
+        count(&requests, |p| p == "/media/images/1.svg"),
+        1,
+        "{requests:#?}"
+    );
+    Ok(())
+}
