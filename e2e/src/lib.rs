@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 
 mod action;
 mod check;
+pub mod devtools;
 mod find;
 pub mod tamper;
 
