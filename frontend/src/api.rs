@@ -120,8 +120,11 @@ pub(crate) async fn fetch_part(
 async fn answer(
     sent: impl Future<Output = Result<Response, gloo_net::Error>>,
 ) -> Result<Response, ApiError> {
-    sent.await
-        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))
+    let response = sent
+        .await
+        .map_err(|e| ApiError::network(format!("the shop could not be reached: {e}")))?;
+    crate::version::saw(&response);
+    Ok(response)
 }
 
 /// The error a non-view answer carries, in our words if it has none.

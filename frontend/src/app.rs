@@ -10,6 +10,7 @@ use crate::pages::{
 };
 use crate::session::Session;
 use crate::session_menu::SessionMenu;
+use crate::version::NewVersionNotice;
 
 #[component]
 pub(crate) fn App() -> impl IntoView {
@@ -35,6 +36,7 @@ pub(crate) fn App() -> impl IntoView {
             <footer class="site-footer">
                 "Composed tile by tile from independent services."
             </footer>
+            <NewVersionNotice />
         </Router>
     }
 }

@@ -14,6 +14,7 @@ mod review_form;
 mod session;
 mod session_menu;
 mod tiles;
+mod version;
 mod waterfall;
 
 fn main() {

@@ -32,6 +32,7 @@ pub(super) fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<Strin
         r.max_header_bytes != n.max_header_bytes,
     );
     keep("server.watch_config", r.watch_config != n.watch_config);
+    keep("server.watch_dist", r.watch_dist != n.watch_dist);
     keep(
         "cache.redis_url",
         running.cache.redis_url != new.cache.redis_url,

@@ -20,6 +20,8 @@ pub(crate) enum ReloadTrigger {
     Admin,
     /// The configuration's folder changed.
     Watch,
+    /// A new front-end build was written into `server.dist_dir`.
+    Build,
 }
 
 impl ReloadTrigger {
@@ -28,6 +30,7 @@ impl ReloadTrigger {
             Self::Signal => "signal",
             Self::Admin => "admin",
             Self::Watch => "watch",
+            Self::Build => "build",
         }
     }
 }
@@ -113,16 +116,18 @@ impl Live {
                 message,
             }])
         };
+        let running = self.current();
         let loaded = match self.loader.clone() {
             Some(loader) => tokio::task::spawn_blocking(move || loader.load())
                 .await
                 .unwrap_or_else(|e| refusal(format!("loading failed: {e}"))),
+            // A new build needs no configuration file: the running one serves it.
+            None if trigger == ReloadTrigger::Build => Ok(running.config.clone()),
             None => refusal(
                 "this BFF was started from a configuration in memory: there is no file to reload"
                     .into(),
             ),
         };
-        let running = self.current();
         let mut info = ReloadInfo {
             at_ms: now_unix_ms(),
             trigger: trigger.as_str().to_owned(),
@@ -151,7 +156,7 @@ impl Live {
             }
             Ok(mut config) => {
                 info.restart_required = changes::keep_restart_only(&running.config, &mut config);
-                if config != running.config {
+                if config != running.config || running.build_changed() {
                     match running.next(config) {
                         Ok((next, fresh)) => {
                             // Dropped before the swap (in Redis first, then here), so the new

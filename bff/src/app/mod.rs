@@ -73,6 +73,17 @@ fn vary(upstreams: &Upstreams) -> [http::HeaderValue; 2] {
 }
 
 /// The build's policy, with the origins of `config`'s grants added to `connect-src`.
+impl App {
+    /// Whether `server.dist_dir` holds another build than the one served.
+    pub(crate) fn build_changed(&self) -> bool {
+        let Some(assets) = &self.assets else {
+            return false;
+        };
+        let on_disk = Assets::build_on_disk(&self.config.server.dist_dir);
+        on_disk.as_deref() != assets.build().and_then(|b| b.to_str().ok())
+    }
+}
+
 /// The build with the start script of `config`'s routes in its page.
 fn started(assets: &Assets, config: &Config) -> Result<Assets, StartError> {
     let script = crate::assets::start::start_script(&config.routes);
@@ -242,6 +253,14 @@ impl App {
             .map_err(|e| StartError::Keys(e.to_string()))?;
         self.metrics.declare(&config);
         let assets = match &self.assets {
+            // A deploy wrote a new build: served from now on (the kept builds' files with it).
+            Some(_) if self.build_changed() => {
+                let built = Assets::load_with_origin(
+                    &config.server.dist_dir,
+                    config.server.asset_origin.as_deref(),
+                )?;
+                Some(Arc::new(started(&built, &config)?))
+            }
             Some(assets) if config.routes != self.config.routes => {
                 Some(Arc::new(started(assets, &config)?))
             }

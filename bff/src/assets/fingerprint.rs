@@ -35,10 +35,29 @@ pub enum FingerprintError {
     NoIndex(PathBuf),
 }
 
-/// Original name → hashed path (relative to the output root).
+/// Original name → hashed path (relative to the output root), and the build's id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
     pub files: BTreeMap<String, String>,
+    /// `<n>-<hash>`: `n` counts the builds fingerprinted into this output (so a page can tell
+    /// a newer build from an older one), `hash` names the files. The same files keep their id.
+    #[serde(default)]
+    pub build: String,
+}
+
+/// The page's `<meta>` naming its build, which the front end compares with the build every
+/// API response names.
+pub const BUILD_META: &str = "tessera-build";
+
+impl Manifest {
+    /// The number at the front of a build id (0 for none).
+    pub fn number(build: &str) -> u64 {
+        build
+            .split('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
 }
 
 /// Turns the Trunk output in `build` into a fingerprinted site in `out` (which may hold earlier
@@ -80,14 +99,61 @@ pub fn fingerprint(build: &Path, out: &Path) -> Result<Manifest, FingerprintErro
         manifest.files.insert(rel.clone(), hashed);
     }
 
+    let history = read_history(out);
+    manifest.build = build_id(&manifest.files, &history);
+    let index = with_build_meta(&index, &manifest.build);
     let out_index = out.join("index.html");
     std::fs::write(&out_index, index.as_bytes()).map_err(io(&out_index))?;
     write_variants(&out_index, index.as_bytes()).map_err(io(&out_index))?;
     let manifest_path = out.join(MANIFEST);
     let json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serializes");
     std::fs::write(&manifest_path, json).map_err(io(&manifest_path))?;
-    prune(out, &manifest).map_err(io(out))?;
+    prune(out, &manifest, history).map_err(io(out))?;
     Ok(manifest)
+}
+
+/// The id of a build of `files`: the newest build's if it had the same files, else the next
+/// number.
+fn build_id(files: &BTreeMap<String, String>, history: &[Manifest]) -> String {
+    if let Some(newest) = history
+        .first()
+        .filter(|m| m.files == *files && !m.build.is_empty())
+    {
+        return newest.build.clone();
+    }
+    let number = history
+        .iter()
+        .map(|m| Manifest::number(&m.build))
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let names = serde_json::to_vec(files).expect("a manifest always serializes");
+    let digest = Sha256::digest(names);
+    let hash: String = digest[..4].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{number}-{hash}")
+}
+
+/// `index` naming `build` in its head (in place of any build it named before).
+fn with_build_meta(index: &str, build: &str) -> String {
+    let mut index = index.to_owned();
+    let open = format!("<meta name=\"{BUILD_META}\" content=\"");
+    if let Some(at) = index.find(&open) {
+        let end = index[at..].find('>').map_or(index.len(), |e| at + e + 1);
+        index.replace_range(at..end, "");
+    }
+    let meta = format!("{open}{build}\">");
+    match index.find("</head>") {
+        Some(at) => index.insert_str(at, &meta),
+        None => index.insert_str(0, &meta),
+    }
+    index
+}
+
+fn read_history(out: &Path) -> Vec<Manifest> {
+    std::fs::read(out.join(HISTORY))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// `dir/app.js` with bytes B → `dir/app-<first 16 hex of sha256(B)>.js`.
@@ -141,13 +207,9 @@ pub(crate) fn compress(bytes: &[u8]) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
 }
 
 /// Records this build and deletes hashed files no longer named by the last [`KEEP_BUILDS`].
-fn prune(out: &Path, manifest: &Manifest) -> std::io::Result<()> {
+fn prune(out: &Path, manifest: &Manifest, mut history: Vec<Manifest>) -> std::io::Result<()> {
     let history_path = out.join(HISTORY);
-    let mut history: Vec<Manifest> = std::fs::read(&history_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
-    history.retain(|m| m != manifest);
+    history.retain(|m| m.files != manifest.files);
     history.insert(0, manifest.clone());
     history.truncate(KEEP_BUILDS);
     let keep: BTreeSet<&String> = history.iter().flat_map(|m| m.files.values()).collect();
@@ -230,6 +292,12 @@ mod tests {
             names.push(fingerprint(&build, &out).unwrap().files["app.js"].clone());
         }
         assert!(!out.join(&names[0]).exists(), "the oldest build is pruned");
+        let manifest: Manifest =
+            serde_json::from_slice(&std::fs::read(out.join(MANIFEST)).unwrap()).unwrap();
+        assert_eq!(Manifest::number(&manifest.build), KEEP_BUILDS as u64 + 1);
+        let index = std::fs::read_to_string(out.join("index.html")).unwrap();
+        assert_eq!(index.matches(BUILD_META).count(), 1, "{index}");
+        assert!(index.contains(&manifest.build), "{index}");
         for kept in &names[1..] {
             assert!(out.join(kept).exists(), "{kept} kept");
         }

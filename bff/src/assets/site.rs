@@ -51,6 +51,8 @@ pub struct Assets {
     /// The page as built (with the asset origin), before any start script.
     page: Bytes,
     origin: Option<String>,
+    /// The build's id (from its manifest), named on every API response.
+    build: Option<HeaderValue>,
 }
 
 impl Assets {
@@ -101,12 +103,18 @@ impl Assets {
             Some(origin) => apply_origin(&String::from_utf8_lossy(&index.identity.body), origin),
             None => String::from_utf8_lossy(&index.identity.body).into_owned(),
         };
+        let build = raw
+            .get(fingerprint::MANIFEST)
+            .and_then(|m| serde_json::from_slice::<fingerprint::Manifest>(m).ok())
+            .and_then(|m| HeaderValue::from_str(&m.build).ok())
+            .filter(|b| !b.is_empty());
         let mut assets = Self {
             files,
             csp: HeaderValue::from_static("default-src 'none'"),
             links: None,
             page: Bytes::from(page),
             origin: origin.map(str::to_owned),
+            build,
         };
         assets.set_page(assets.page.clone(), dist)?;
         Ok(assets)
@@ -168,6 +176,18 @@ impl Assets {
             key
         };
         self.route(&key, method, headers)
+    }
+
+    /// The build's id, if its manifest names one.
+    pub(crate) fn build(&self) -> Option<&HeaderValue> {
+        self.build.as_ref()
+    }
+
+    /// The build id the manifest in `dist` names now (a deploy may have written a new one).
+    pub(crate) fn build_on_disk(dist: &Path) -> Option<String> {
+        let manifest = std::fs::read(dist.join(fingerprint::MANIFEST)).ok()?;
+        let manifest: fingerprint::Manifest = serde_json::from_slice(&manifest).ok()?;
+        Some(manifest.build).filter(|b| !b.is_empty())
     }
 
     /// The Content-Security-Policy every page response carries.

@@ -387,6 +387,8 @@ pub struct ServerConfig {
     pub max_header_bytes: usize,
     /// Reload the configuration when its file (or a symlink in its folder) changes.
     pub watch_config: bool,
+    /// Serve a new front-end build as soon as one is fingerprinted into `dist_dir`.
+    pub watch_dist: bool,
 }
 
 impl Default for ServerConfig {
@@ -399,6 +401,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 10_000,
             max_header_bytes: 32 * 1024,
             watch_config: true,
+            watch_dist: true,
         }
     }
 }

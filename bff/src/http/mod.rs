@@ -74,6 +74,7 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
             state.clone(),
             same_site::same_site,
         ))
+        .layer(middleware::from_fn(name_build))
         .layer(compression);
 
     Router::new()
@@ -128,6 +129,23 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         // Outermost: the request's one span (with its id, and the one traces export) is the
         // current span for everything below.
         .layer(middleware::from_fn(request_id::with_request_id))
+}
+
+/// The response header naming the front-end build the BFF serves.
+pub(crate) const BUILD_HEADER: &str = "tessera-build";
+
+/// Every API response names the build served now, so a page opened on an earlier one can
+/// offer the new one while it goes on working.
+async fn name_build(request: Request, next: Next) -> Response {
+    let build = request
+        .extensions()
+        .get::<std::sync::Arc<state::App>>()
+        .and_then(|app| app.assets.as_ref()?.build().cloned());
+    let mut response = next.run(request).await;
+    if let Some(build) = build {
+        response.headers_mut().insert(BUILD_HEADER, build);
+    }
+    response
 }
 
 /// SECURITY: a request head larger than `limit` (request line and headers) is refused with a
