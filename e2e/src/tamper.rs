@@ -66,10 +66,16 @@ pub fn cut_stream(
     switch: Switch,
 ) -> impl FnOnce(Router) -> Router {
     move |router| {
-        router.layer(from_fn(move |request: Request, next: Next| {
+        router.layer(from_fn(move |mut request: Request, next: Next| {
             let switch = switch.clone();
             async move {
                 let tampered = switch.is_on() && target.matches(&request);
+                if tampered {
+                    // Lines are cut where they can be read: the stream uncompressed.
+                    request
+                        .headers_mut()
+                        .remove(axum::http::header::ACCEPT_ENCODING);
+                }
                 let response = next.run(request).await;
                 if !tampered {
                     return response;
