@@ -76,3 +76,61 @@ async fn a_navigation_requests_its_view_once_before_the_app_starts() -> anyhow::
     );
     Ok(())
 }
+
+/// Hovering a link fetches its view into the browser's copy; following the link then shows
+/// that page without asking for its view again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hovered_links_page_shows_without_a_new_view_request() -> anyhow::Result<()> {
+    use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+    let stack = Stack::start().await?;
+    let link = "[data-testid=tile-recommendations] a[href^='/product/']";
+    stack
+        .browse("/product/1", async |browser| {
+            browser.wait_for(NAME).await?;
+            let element = browser.wait_for(link).await?;
+            let href = element.attr("href").await?.expect("a link");
+            let target = format!("/api/views{}", href);
+            let prefetched = |requests: &[Logged]| {
+                requests
+                    .iter()
+                    .any(|r| r.path == target && r.query.is_none() && r.status == 200)
+            };
+            assert!(
+                !prefetched(&stack.requests.lock().unwrap()),
+                "not before the hover"
+            );
+            let hover = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+                element: element.clone(),
+                duration: None,
+                x: 0.0,
+                y: 0.0,
+            });
+            browser.client.perform_actions(hover).await?;
+            browser
+                .settle(
+                    async |_| Ok(prefetched(&stack.requests.lock().unwrap())),
+                    |done| *done,
+                )
+                .await?;
+            // Give the answer a moment to be kept after its request was logged.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let before = stack.requests.lock().unwrap().len();
+            element.click().await?;
+            let product = href.trim_start_matches("/product/").to_owned();
+            browser
+                .settle(
+                    async |browser| Ok(browser.client.current_url().await?.path().to_owned()),
+                    |path| *path == href,
+                )
+                .await?;
+            browser.wait_for(NAME).await?;
+            let after: Vec<Logged> = stack.requests.lock().unwrap()[before..].to_vec();
+            let views = count(&after, |p| p.starts_with("/api/views/"));
+            assert_eq!(
+                views, 0,
+                "product {product} shown from the prefetch: {after:#?}"
+            );
+            Ok(())
+        })
+        .await
+}

@@ -116,6 +116,29 @@ pub(crate) async fn fetch_part(
     Err(error_of(status, &text))
 }
 
+/// Fetches a whole view at low priority (a prefetch: nobody waits for it), its parts if the
+/// shop answered with the view. Never shown as an error: a prefetch that fails is forgotten.
+pub(crate) async fn prefetch_view(
+    view: &str,
+    id: &str,
+    page: Option<u32>,
+) -> Option<std::collections::BTreeMap<String, PartOutcome>> {
+    use wasm_bindgen::{JsCast, JsValue};
+    let url = format!("/api/views/{view}/{id}{}", page_query(page, '?'));
+    let init = web_sys::RequestInit::new();
+    let headers = web_sys::Headers::new().ok()?;
+    headers.set("accept", "application/json").ok()?;
+    init.set_headers(&headers);
+    // Not in web-sys yet: the fetch priority hint, which keeps this behind what the page needs.
+    let _ = js_sys::Reflect::set(&init, &"priority".into(), &JsValue::from_str("low"));
+    let sent = web_sys::window()?.fetch_with_str_and_init(&url, &init);
+    let response = wasm_bindgen_futures::JsFuture::from(sent).await.ok()?;
+    let response = Response::from(response.dyn_into::<web_sys::Response>().ok()?);
+    crate::version::saw(&response);
+    let envelope: tessera_contract::ViewEnvelope = response.json().await.ok()?;
+    Some(envelope.parts)
+}
+
 /// Awaits the answer to a request; not reaching the shop at all is a network [`ApiError`].
 async fn answer(
     sent: impl Future<Output = Result<Response, gloo_net::Error>>,

@@ -15,6 +15,7 @@ use crate::version::NewVersionNotice;
 #[component]
 pub(crate) fn App() -> impl IntoView {
     Session::provide();
+    crate::prefetch::listen();
     view! {
         <Router>
             <header class="site-header">

@@ -107,10 +107,19 @@ impl Reloads {
 /// How many views the browser keeps for back navigation.
 const KEPT_VIEWS: usize = 32;
 
+/// One view in the browser's copy.
+#[derive(Debug)]
+struct Kept {
+    key: String,
+    parts: BTreeMap<String, PartOutcome>,
+    /// Fetched whole on intent (a hover, a focus) moments ago, for the navigation that
+    /// follows: it shows this without asking again, once.
+    prefetched: bool,
+}
+
 thread_local! {
     /// The last views shown, newest last (wasm is single-threaded).
-    static KEPT: RefCell<VecDeque<(String, BTreeMap<String, PartOutcome>)>> =
-        const { RefCell::new(VecDeque::new()) };
+    static KEPT: RefCell<VecDeque<Kept>> = const { RefCell::new(VecDeque::new()) };
 }
 
 /// What a part outcome is worth to a page: data (fresh, or cached by the BFF, which is never
@@ -157,11 +166,44 @@ fn show(
 }
 
 fn kept(key: &str) -> Option<BTreeMap<String, PartOutcome>> {
-    KEPT.with_borrow(|kept| {
-        kept.iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, parts)| parts.clone())
+    KEPT.with_borrow(|kept| kept.iter().find(|k| k.key == key).map(|k| k.parts.clone()))
+}
+
+/// Whether the browser holds a prefetched copy of the view `key`, not yet shown.
+pub(crate) fn is_prefetched(key: &ViewKey) -> bool {
+    let key = key.cache_key();
+    KEPT.with_borrow(|kept| kept.iter().any(|k| k.key == key && k.prefetched))
+}
+
+/// Whether the copy of `key` was prefetched and not yet shown (and, now, shown).
+fn take_prefetched(key: &str) -> bool {
+    KEPT.with_borrow_mut(|kept| {
+        kept.iter_mut()
+            .find(|k| k.key == key)
+            .is_some_and(|k| std::mem::take(&mut k.prefetched))
     })
+}
+
+/// Keeps a view fetched on intent, for the navigation that may follow: only if every part
+/// but the shopper's own has data, so that page can show it whole without asking again.
+pub(crate) fn keep_prefetched(
+    key: &ViewKey,
+    parts: &BTreeMap<String, PartOutcome>,
+    personal: &[&str],
+) {
+    let whole = parts
+        .iter()
+        .all(|(name, part)| personal.contains(&name.as_str()) || part.status.has_data());
+    if !whole {
+        return;
+    }
+    let key = key.cache_key();
+    keep(&key, parts, personal);
+    KEPT.with_borrow_mut(|kept| {
+        if let Some(k) = kept.iter_mut().find(|k| k.key == key) {
+            k.prefetched = true;
+        }
+    });
 }
 
 /// Merges answers into the browser's copy of the view `key` (making it the newest): only parts
@@ -176,9 +218,9 @@ fn keep<'a>(
     KEPT.with_borrow_mut(|kept| {
         let mut parts = kept
             .iter()
-            .position(|(k, _)| k == key)
+            .position(|k| k.key == key)
             .and_then(|at| kept.remove(at))
-            .map(|(_, parts)| parts)
+            .map(|k| k.parts)
             .unwrap_or_default();
         for (name, answer) in answers {
             if personal.contains(&name.as_str()) || answer.status == PartStatus::Unauthorized {
@@ -188,7 +230,11 @@ fn keep<'a>(
             }
         }
         if !parts.is_empty() {
-            kept.push_back((key.to_owned(), parts));
+            kept.push_back(Kept {
+                key: key.to_owned(),
+                parts,
+                prefetched: false,
+            });
         }
         while kept.len() > KEPT_VIEWS {
             kept.pop_front();
@@ -198,7 +244,7 @@ fn keep<'a>(
 
 /// Drops the browser's copy of the view `key` (the view is gone).
 fn forget(key: &str) {
-    KEPT.with_borrow_mut(|kept| kept.retain(|(k, _)| k != key));
+    KEPT.with_borrow_mut(|kept| kept.retain(|k| k.key != key));
 }
 
 /// Names the browser tab (and history entry) after what the page shows.
@@ -275,6 +321,23 @@ pub(crate) fn use_view(
             }
             loaded.reloads.try_update_value(Reloads::abort_all);
         });
+        if take_prefetched(&cache_key) {
+            // Fetched whole on intent moments ago: shown as it is, with no request but for
+            // the shopper's own parts, which no copy holds.
+            loaded.refreshing.set(false);
+            loaded.timeline.set(Timeline {
+                from_browser_cache: true,
+                critical_ms: Some(0.0),
+                complete_ms: Some(0.0),
+                ..Timeline::default()
+            });
+            mark_after_paint("tessera:critical");
+            mark_after_paint("tessera:complete");
+            for part in personal {
+                loaded.reload(part, None);
+            }
+            return;
+        }
         leptos::task::spawn_local(async move {
             let started = now_ms();
             let mut fresh = BTreeMap::new();

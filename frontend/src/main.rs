@@ -10,6 +10,7 @@ mod format;
 mod loader;
 mod ops;
 mod pages;
+mod prefetch;
 mod review_form;
 mod session;
 mod session_menu;

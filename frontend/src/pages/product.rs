@@ -15,6 +15,9 @@ use crate::tiles::{
 };
 use crate::waterfall::Waterfall;
 
+/// The page's parts that belong to the signed-in shopper.
+pub(crate) const PERSONAL: &[&str] = &["purchases"];
+
 #[component]
 pub(crate) fn ProductPage() -> impl IntoView {
     let params = use_params_map();
@@ -35,7 +38,7 @@ pub(crate) fn ProductPage() -> impl IntoView {
             "purchases",
         ],
         &["product", "stock"],
-        &["purchases"],
+        PERSONAL,
     );
     let session = use_session();
     let slot = move |name: &'static str,
