@@ -126,7 +126,11 @@ async fn precompressed_variants_are_negotiated_and_decompress_to_the_original() 
         .await
         .unwrap();
     assert_eq!(br.headers()["content-encoding"], "br");
-    assert_eq!(br.headers()["vary"], "Accept-Encoding");
+    // A later build of the file may come as a delta against this one.
+    assert_eq!(
+        br.headers()["vary"],
+        "Accept-Encoding, Available-Dictionary"
+    );
     let br_etag = br.headers()["etag"].clone();
     let mut text = String::new();
     brotli::Decompressor::new(&br.bytes().await.unwrap()[..], 4096)
@@ -154,7 +158,7 @@ async fn precompressed_variants_are_negotiated_and_decompress_to_the_original() 
 
     let identity = client.get(&url).send().await.unwrap();
     assert!(identity.headers().get("content-encoding").is_none());
-    assert_eq!(identity.headers()["vary"], "Accept-Encoding");
+    assert_eq!(identity.headers()["vary"], "Accept-Encoding, Available-Dictionary");
     let not_modified = client
         .get(&url)
         .header(ACCEPT_ENCODING, "br")
@@ -163,7 +167,7 @@ async fn precompressed_variants_are_negotiated_and_decompress_to_the_original() 
         .await
         .unwrap();
     assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(not_modified.headers()["vary"], "Accept-Encoding");
+    assert_eq!(not_modified.headers()["vary"], "Accept-Encoding, Available-Dictionary");
 }
 
 #[tokio::test]
@@ -335,6 +339,85 @@ async fn assets_of_the_previous_build_stay_servable_after_a_rebuild() {
         index.contains(&second.files["app.js"]),
         "the page names the new build"
     );
+}
+
+/// A browser holding the previous build's file gets the new one as a `dcz` delta against it;
+/// anything else — another dictionary, a malformed header, no `dcz` in `Accept-Encoding` —
+/// gets the usual encodings, never an error.
+#[tokio::test]
+async fn a_new_builds_file_comes_as_a_delta_against_the_one_the_browser_holds() {
+    use base64::Engine;
+    use sha2::Digest;
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    let dist = tmp.path().join("dist");
+    trunk_output(&build);
+    let first = fingerprint(&build, &dist).unwrap();
+    let v2 = format!("{JS} // v2");
+    std::fs::write(build.join("app.js"), &v2).unwrap();
+    let second = fingerprint(&build, &dist).unwrap();
+    let held = std::fs::read(dist.join(&first.files["app.js"])).unwrap();
+    let dictionary = format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&held))
+    );
+
+    let bff = start_bff(&config(&[], Some(&dist))).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{bff}/{}", second.files["app.js"]);
+    let get = async |accept: &str, available: Option<&str>| {
+        let mut request = client.get(&url).header(ACCEPT_ENCODING, accept);
+        if let Some(available) = available {
+            request = request.header("available-dictionary", available);
+        }
+        request.send().await.unwrap()
+    };
+
+    let first_load = reqwest::get(format!("http://{bff}/{}", first.files["app.js"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        first_load.headers()["use-as-dictionary"],
+        "match=\"/assets/app-*.js\""
+    );
+    let delta = get("br, dcz", Some(&dictionary)).await;
+    assert_eq!(delta.status(), StatusCode::OK);
+    assert_eq!(delta.headers()["content-encoding"], "dcz");
+    assert_eq!(
+        delta.headers()["vary"],
+        "Accept-Encoding, Available-Dictionary"
+    );
+    assert!(
+        delta.headers().contains_key("use-as-dictionary"),
+        "the next dictionary"
+    );
+    let body = delta.bytes().await.unwrap();
+    assert_eq!(&body[..4], &[0x5e, 0x2a, 0x4d, 0x18], "the dcz magic");
+    let mut decoded = String::new();
+    zstd::stream::read::Decoder::with_dictionary(&body[40..], &held)
+        .unwrap()
+        .read_to_string(&mut decoded)
+        .unwrap();
+    assert_eq!(decoded, v2);
+
+    let other = format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode([7u8; 32])
+    );
+    for (accept, available) in [
+        ("br, dcz", Some(other.as_str())),
+        ("br, dcz", Some("garbage")),
+        ("br", Some(dictionary.as_str())),
+        ("br, dcz", None),
+    ] {
+        let response = get(accept, available).await;
+        assert_eq!(response.status(), StatusCode::OK, "{accept} {available:?}");
+        assert_eq!(
+            response.headers()["content-encoding"],
+            "br",
+            "{accept} {available:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use tessera_bff::assets::delta::delta_name;
 use tessera_bff::assets::fingerprint::{MANIFEST, Manifest, fingerprint};
 use tessera_e2e::{Stack, dist_dir};
 
@@ -32,8 +33,12 @@ fn manifest(site: &Path) -> anyhow::Result<Manifest> {
     )?)?)
 }
 
-/// The Trunk output `site`'s build was made from, with one small change to its style.
-fn next_trunk_output(site: &Path, out: &Path) -> anyhow::Result<()> {
+/// The Trunk output `site`'s build was made from, with `change` made to it.
+fn next_trunk_output(
+    site: &Path,
+    out: &Path,
+    change: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let manifest = manifest(site)?;
     let mut index = std::fs::read_to_string(site.join("index.html"))?;
     for (original, hashed) in &manifest.files {
@@ -43,11 +48,58 @@ fn next_trunk_output(site: &Path, out: &Path) -> anyhow::Result<()> {
         index = index.replace(&format!("/{hashed}"), &format!("/{original}"));
     }
     std::fs::write(out.join("index.html"), index)?;
+    change(out)
+}
+
+/// A change to the style alone.
+fn restyle(out: &Path) -> anyhow::Result<()> {
     let css = out.join("style.css");
     let mut style = std::fs::read_to_string(&css)?;
     style.push_str("\n/* the next build */\n");
     std::fs::write(css, style)?;
     Ok(())
+}
+
+/// The footer's words, in the wasm's data.
+const FOOTER: &[u8] = b"from independent services.";
+const NEW_FOOTER: &[u8] = b"from Independent services.";
+
+/// A small change to the app itself: a word of its footer, patched in the wasm's data (the
+/// same length, so the module stays valid), as a one-line change and a rebuild would make it.
+fn reword_footer(out: &Path) -> anyhow::Result<()> {
+    let path = out.join("tessera-frontend_bg.wasm");
+    let mut wasm = std::fs::read(&path)?;
+    let at = wasm
+        .windows(FOOTER.len())
+        .position(|w| w == FOOTER)
+        .ok_or_else(|| anyhow::anyhow!("the footer's words are not in the wasm"))?;
+    wasm[at..at + FOOTER.len()].copy_from_slice(NEW_FOOTER);
+    std::fs::write(path, wasm)?;
+    Ok(())
+}
+
+/// Deploys the next build into `site` and waits until `stack` serves it.
+async fn deploy(
+    stack: &Stack,
+    site: &Path,
+    change: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<Manifest> {
+    let staging = tempfile::tempdir()?;
+    next_trunk_output(site, staging.path(), change)?;
+    let new = fingerprint(staging.path(), site)?;
+    for _ in 0..100 {
+        let response = reqwest::get(stack.url("/api/views/product/2")).await?;
+        if response
+            .headers()
+            .get("tessera-build")
+            .and_then(|v| v.to_str().ok())
+            == Some(new.build.as_str())
+        {
+            return Ok(new);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the BFF never served build {}", new.build)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,19 +126,8 @@ async fn a_page_on_the_old_build_keeps_working_and_is_offered_the_new_one() -> a
             assert!(browser.find_all(NOTICE).await?.is_empty(), "no notice on the build served");
 
             // A deploy: the next build fingerprinted into the served folder.
-            let staging = tempfile::tempdir()?;
-            next_trunk_output(site.path(), staging.path())?;
-            let new = fingerprint(staging.path(), site.path())?;
+            let new = deploy(&stack, site.path(), restyle).await?;
             assert_eq!(Manifest::number(&new.build), Manifest::number(&old.build) + 1);
-            let mut served = None;
-            for _ in 0..100 {
-                served = build_of("/api/views/product/2").await?;
-                if served.as_deref() == Some(new.build.as_str()) {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            assert_eq!(served, Some(new.build.clone()), "the BFF serves the new build");
             // The old page's files are still served, for pages opened on it.
             for file in old.files.values() {
                 let status = reqwest::get(stack.url(&format!("/{file}"))).await?.status();
@@ -124,6 +165,60 @@ async fn a_page_on_the_old_build_keeps_working_and_is_offered_the_new_one() -> a
                 .await?;
             browser.wait_for(NAME).await?;
             assert!(browser.find_all(NOTICE).await?.is_empty(), "the new page is the new build");
+            Ok(())
+        })
+        .await
+}
+
+/// A browser that holds a build's wasm gets the next build's as a `dcz` delta against it: a
+/// small fraction of the full brotli file, and the page works on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_builds_wasm_comes_as_a_small_delta_and_works() -> anyhow::Result<()> {
+    let site = tempfile::tempdir()?;
+    copy_dir(&dist_dir(), site.path())?;
+    let old = manifest(site.path())?;
+    let stack = Stack::start_with(|config| config.server.dist_dir = site.path().to_owned()).await?;
+    let footer = ".site-footer";
+    stack
+        .browse("/", async |browser| {
+            let text = browser.text_of(footer).await?;
+            assert!(text.contains("independent services"), "{text}");
+            // The old wasm is kept by the browser as a dictionary once it was fully read.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+
+            let new = deploy(&stack, site.path(), reword_footer).await?;
+            let wasm = &new.files["tessera-frontend_bg.wasm"];
+            assert_ne!(wasm, &old.files["tessera-frontend_bg.wasm"]);
+            let brotli = std::fs::metadata(site.path().join(format!("{wasm}.br")))?.len();
+            // The delta against the wasm this browser holds.
+            let held = std::fs::read(site.path().join(&old.files["tessera-frontend_bg.wasm"]))?;
+            let delta = std::fs::metadata(site.path().join(delta_name(wasm, &held)))?.len();
+
+            browser.goto(&stack.url("/")).await?;
+            browser
+                .settle(
+                    async |browser| Ok(browser.text_of(footer).await?),
+                    |text| text.contains("Independent services"),
+                )
+                .await?;
+            let transferred = browser
+                .client
+                .execute(
+                    "return performance.getEntriesByType('resource') \
+                       .filter((e) => e.name.endsWith(arguments[0])) \
+                       .map((e) => e.encodedBodySize)[0] ?? null",
+                    vec![serde_json::json!(wasm)],
+                )
+                .await?
+                .as_u64()
+                .ok_or_else(|| anyhow::anyhow!("the new wasm was not loaded"))?;
+            assert_eq!(
+                transferred, delta,
+                "the wasm came as its delta ({brotli} B as brotli)"
+            );
+            let ratio = transferred as f64 / brotli as f64;
+            println!("new wasm: {transferred} B as dcz, {brotli} B as brotli: {ratio:.4}");
+            assert!(ratio <= 0.1, "{ratio}");
             Ok(())
         })
         .await

@@ -23,6 +23,10 @@ pub(super) struct Asset {
     pub(super) identity: Variant,
     pub(super) gzip: Option<Variant>,
     pub(super) brotli: Option<Variant>,
+    /// `dcz` deltas against earlier builds' files, by the SHA-256 of each.
+    pub(super) deltas: Vec<([u8; 32], Variant)>,
+    /// For a hashed file a later build may be a delta against: its `Use-As-Dictionary`.
+    pub(super) dictionary: Option<HeaderValue>,
 }
 
 /// A strong ETag from a representation's bytes (`suffix` tells encodings apart).

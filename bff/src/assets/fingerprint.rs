@@ -5,7 +5,8 @@
 //! file, and a manifest records the mapping.
 //!
 //! Earlier builds' hashed files stay in `assets/` (the last [`KEEP_BUILDS`] builds), so a page
-//! opened before a deploy can still load its chunks.
+//! opened before a deploy can still load its chunks; the new build's code and style are also
+//! written as deltas against theirs ([`delta`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::delta;
 use super::files::HASHED_PREFIX;
 
 /// How many builds' hashed files are kept servable.
@@ -75,6 +77,7 @@ pub fn fingerprint(build: &Path, out: &Path) -> Result<Manifest, FingerprintErro
     collect(build, build, &mut inputs).map_err(io(build))?;
     std::fs::create_dir_all(out.join(HASHED_PREFIX)).map_err(io(out))?;
 
+    let history = read_history(out);
     let mut manifest = Manifest::default();
     // Longest names first, so `app_bg.wasm` is rewritten before a shorter name could match inside it.
     inputs.sort_by_key(|rel| std::cmp::Reverse(rel.len()));
@@ -90,6 +93,9 @@ pub fn fingerprint(build: &Path, out: &Path) -> Result<Manifest, FingerprintErro
         }
         std::fs::write(&target, &bytes).map_err(io(&target))?;
         write_variants(&target, &bytes).map_err(io(&target))?;
+        if delta::deltas_for(rel) {
+            write_deltas(out, rel, &hashed, &bytes, &history).map_err(io(&target))?;
+        }
         for quote in ['"', '\''] {
             index = index.replace(
                 &format!("{quote}/{rel}{quote}"),
@@ -99,7 +105,6 @@ pub fn fingerprint(build: &Path, out: &Path) -> Result<Manifest, FingerprintErro
         manifest.files.insert(rel.clone(), hashed);
     }
 
-    let history = read_history(out);
     manifest.build = build_id(&manifest.files, &history);
     let index = with_build_meta(&index, &manifest.build);
     let out_index = out.join("index.html");
@@ -110,6 +115,31 @@ pub fn fingerprint(build: &Path, out: &Path) -> Result<Manifest, FingerprintErro
     std::fs::write(&manifest_path, json).map_err(io(&manifest_path))?;
     prune(out, &manifest, history).map_err(io(out))?;
     Ok(manifest)
+}
+
+/// Writes `hashed` (the file `rel` of this build) as a `dcz` delta against the same file of
+/// each kept earlier build that differs, for browsers holding that one.
+fn write_deltas(
+    out: &Path,
+    rel: &str,
+    hashed: &str,
+    bytes: &[u8],
+    history: &[Manifest],
+) -> std::io::Result<()> {
+    let earlier: BTreeSet<&String> = history
+        .iter()
+        .take(KEEP_BUILDS)
+        .filter_map(|m| m.files.get(rel))
+        .filter(|old| *old != hashed)
+        .collect();
+    for old in earlier {
+        let Ok(dictionary) = std::fs::read(out.join(old)) else {
+            continue;
+        };
+        let delta = delta::dcz(bytes, &dictionary)?;
+        std::fs::write(out.join(delta::delta_name(hashed, &dictionary)), delta)?;
+    }
+    Ok(())
 }
 
 /// The id of a build of `files`: the newest build's if it had the same files, else the next
@@ -219,6 +249,10 @@ fn prune(out: &Path, manifest: &Manifest, mut history: Vec<Manifest>) -> std::io
         let base = rel
             .strip_suffix(".br")
             .or_else(|| rel.strip_suffix(".gz"))
+            .or_else(|| {
+                rel.strip_suffix(".dcz")
+                    .and_then(|d| Some(d.rsplit_once('.')?.0))
+            })
             .unwrap_or(&rel)
             .to_owned();
         if !keep.contains(&base) {

@@ -13,10 +13,11 @@
 //! (a file's representations), `serve` (negotiation, validators), `range`, `csp`, `path`
 //! (traversal checks), `origin` (assets from a CDN), `start` (the script that starts the page's
 //! view while the wasm downloads), `hints` (the page's `Link` preloads), `cdn` (the export for
-//! static hosts), `fingerprint` (the build step).
+//! static hosts), `fingerprint` (the build step), `delta` (releases as `dcz` deltas).
 
 pub mod cdn;
 mod csp;
+pub mod delta;
 mod files;
 pub mod fingerprint;
 mod hints;

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode, header};
 use tessera_contract::if_none_match;
 
+use super::delta::available_dictionary;
 use super::files::{Asset, Variant};
 use super::range::parse_range;
 
@@ -13,6 +14,8 @@ enum Encoding {
     Identity,
     Gzip,
     Brotli,
+    /// A delta against a file the browser holds (RFC 9842).
+    Dcz,
 }
 
 impl Encoding {
@@ -21,6 +24,7 @@ impl Encoding {
             Self::Identity => None,
             Self::Gzip => Some("gzip"),
             Self::Brotli => Some("br"),
+            Self::Dcz => Some("dcz"),
         }
     }
 }
@@ -30,7 +34,15 @@ impl Asset {
         self.gzip.is_some() || self.brotli.is_some()
     }
 
-    fn variant(&self, accept_encoding: &str) -> (Encoding, &Variant) {
+    fn variant(&self, accept_encoding: &str, request: &HeaderMap) -> (Encoding, &Variant) {
+        let available = request
+            .get("available-dictionary")
+            .and_then(|v| v.to_str().ok())
+            .and_then(available_dictionary)
+            .filter(|_| accepts(accept_encoding, "dcz"));
+        if let Some((_, v)) = available.and_then(|d| self.deltas.iter().find(|(h, _)| *h == d)) {
+            return (Encoding::Dcz, v);
+        }
         if let Some(v) = self
             .brotli
             .as_ref()
@@ -54,7 +66,7 @@ pub(super) fn serve(asset: &Asset, method: &Method, request: &HeaderMap) -> Resp
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let (encoding, variant) = asset.variant(accept_encoding);
+    let (encoding, variant) = asset.variant(accept_encoding, request);
     let not_modified = request
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -117,7 +129,14 @@ pub(super) fn serve(asset: &Asset, method: &Method, request: &HeaderMap) -> Resp
     if !not_modified {
         h.insert(header::CONTENT_TYPE, asset.content_type.clone());
     }
-    if asset.negotiates() {
+    if let Some(dictionary) = &asset.dictionary {
+        // Kept by the browser as the dictionary of the file's later builds.
+        h.insert("use-as-dictionary", dictionary.clone());
+        h.insert(
+            header::VARY,
+            HeaderValue::from_static("Accept-Encoding, Available-Dictionary"),
+        );
+    } else if asset.negotiates() {
         h.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
     }
     if let Some(coding) = encoding.header().filter(|_| !not_modified) {

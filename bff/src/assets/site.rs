@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Response, Uri};
 
 use super::csp::content_security_policy;
+use super::delta;
 use super::files::{Asset, HASHED_PREFIX, IMMUTABLE, Variant, content_type, etag_of};
 use super::fingerprint;
 use super::hints::preload_links;
@@ -68,7 +69,7 @@ impl Assets {
         walk(dist, dist, &mut raw)?;
         let mut files = HashMap::new();
         for (key, body) in &raw {
-            if key.ends_with(".br") || key.ends_with(".gz") {
+            if key.ends_with(".br") || key.ends_with(".gz") || key.ends_with(".dcz") {
                 continue;
             }
             let cache_control = if key.starts_with(HASHED_PREFIX) {
@@ -93,6 +94,11 @@ impl Assets {
                     },
                     gzip: variant(".gz", "-gz"),
                     brotli: variant(".br", "-br"),
+                    deltas: deltas_of(key, &raw),
+                    dictionary: (key.starts_with(HASHED_PREFIX) && delta::deltas_for(key))
+                        .then(|| delta::use_as_dictionary(key))
+                        .flatten()
+                        .and_then(|v| HeaderValue::from_str(&v).ok()),
                 },
             );
         }
@@ -231,6 +237,25 @@ impl Assets {
         }
         response
     }
+}
+
+/// The `dcz` deltas written beside `key` (`<key>.<hash>.dcz`), by their dictionary.
+fn deltas_of(key: &str, raw: &HashMap<String, Bytes>) -> Vec<([u8; 32], Variant)> {
+    let prefix = format!("{key}.");
+    raw.iter()
+        .filter(|(name, _)| name.starts_with(&prefix) && name.ends_with(".dcz"))
+        .filter_map(|(name, body)| {
+            let dictionary = delta::dictionary_of(body)?;
+            let tag = format!("-dcz{}", &name[prefix.len()..prefix.len() + 8]);
+            Some((
+                dictionary,
+                Variant {
+                    etag: etag_of(body, &tag),
+                    body: body.clone(),
+                },
+            ))
+        })
+        .collect()
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut HashMap<String, Bytes>) -> Result<(), AssetError> {
