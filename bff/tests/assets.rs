@@ -158,7 +158,10 @@ async fn precompressed_variants_are_negotiated_and_decompress_to_the_original() 
 
     let identity = client.get(&url).send().await.unwrap();
     assert!(identity.headers().get("content-encoding").is_none());
-    assert_eq!(identity.headers()["vary"], "Accept-Encoding, Available-Dictionary");
+    assert_eq!(
+        identity.headers()["vary"],
+        "Accept-Encoding, Available-Dictionary"
+    );
     let not_modified = client
         .get(&url)
         .header(ACCEPT_ENCODING, "br")
@@ -167,7 +170,10 @@ async fn precompressed_variants_are_negotiated_and_decompress_to_the_original() 
         .await
         .unwrap();
     assert_eq!(not_modified.status(), StatusCode::NOT_MODIFIED);
-    assert_eq!(not_modified.headers()["vary"], "Accept-Encoding, Available-Dictionary");
+    assert_eq!(
+        not_modified.headers()["vary"],
+        "Accept-Encoding, Available-Dictionary"
+    );
 }
 
 #[tokio::test]
