@@ -268,6 +268,8 @@ async fn two_shoppers_never_see_each_others_parts_and_no_shared_cache_holds_them
     let redis = Redis::start().await;
     let (_services, bff) = stack(|config| {
         config.cache.redis_url = Some(redis.url());
+        // What is tested is who sees what, not Redis's speed on a busy machine.
+        config.cache.redis_timeout_ms = 2_000;
         patient(config, "product");
     })
     .await;
@@ -398,6 +400,7 @@ async fn signing_out_on_one_replica_ends_the_session_on_another() {
     let services = start_services().await;
     let mut config = demo_config(&services);
     config.cache.redis_url = Some(redis.url());
+    config.cache.redis_timeout_ms = 2_000;
     let (one, two) = (start_bff(&config).await, start_bff(&config).await);
     let alice = Browser::signed_in("alice", one).await;
     let mut elsewhere = Browser::new(two);

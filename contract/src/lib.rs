@@ -247,6 +247,15 @@ mod tests {
 /// Whether an `If-None-Match` header value matches `etag` (a quoted strong tag), using the weak
 /// comparison RFC 9110 §13.1.2 prescribes for `If-None-Match`: `*`, or any listed tag equal to
 /// ours once a `W/` prefix is ignored.
+/// The response header (and the page's `<meta>`) naming a front-end build: `<n>-<hash>`,
+/// where `n` counts the builds fingerprinted into one folder.
+pub const BUILD_HEADER: &str = "tessera-build";
+
+/// The number at the front of a build id: a later build has a larger one.
+pub fn build_number(build: &str) -> Option<u64> {
+    build.split('-').next()?.parse().ok()
+}
+
 pub fn if_none_match(header: &str, etag: &str) -> bool {
     let ours = etag.trim_start_matches("W/");
     header

@@ -116,28 +116,49 @@ pub(crate) async fn fetch_part(
     Err(error_of(status, &text))
 }
 
-/// Fetches a whole view at low priority (a prefetch: nobody waits for it), its parts if the
-/// shop answered with the view. Never shown as an error: a prefetch that fails is forgotten.
+/// Fetches `parts` of a view at low priority (a prefetch: nobody waits for it), their
+/// outcomes if the shop answered with the view. SECURITY: without cookies, and only parts that
+/// are nobody's in particular, so nothing of the shopper is fetched or kept for a guess. Given
+/// up after a few seconds; never shown as an error.
 pub(crate) async fn prefetch_view(
     view: &str,
     id: &str,
     page: Option<u32>,
+    parts: &[&str],
 ) -> Option<std::collections::BTreeMap<String, PartOutcome>> {
     use wasm_bindgen::{JsCast, JsValue};
-    let url = format!("/api/views/{view}/{id}{}", page_query(page, '?'));
+    let url = format!(
+        "/api/views/{view}/{id}?parts={}{}",
+        parts.join(","),
+        page_query(page, '&')
+    );
     let init = web_sys::RequestInit::new();
     let headers = web_sys::Headers::new().ok()?;
     headers.set("accept", "application/json").ok()?;
     init.set_headers(&headers);
-    // Not in web-sys yet: the fetch priority hint, which keeps this behind what the page needs.
-    let _ = js_sys::Reflect::set(&init, &"priority".into(), &JsValue::from_str("low"));
-    let sent = web_sys::window()?.fetch_with_str_and_init(&url, &init);
+    init.set_credentials(web_sys::RequestCredentials::Omit);
+    let set = |name: &str, value: &JsValue| js_sys::Reflect::set(&init, &name.into(), value);
+    // Not in web-sys yet: the priority hint, which keeps this behind what the page needs, and
+    // a deadline (`AbortSignal.timeout`), so a hung prefetch frees its place.
+    let _ = set("priority", &JsValue::from_str("low"));
+    let window = web_sys::window()?;
+    let timeout = js_sys::Reflect::get(&window, &"AbortSignal".into()).and_then(|class| {
+        let make: js_sys::Function = js_sys::Reflect::get(&class, &"timeout".into())?.dyn_into()?;
+        make.call1(&class, &JsValue::from_f64(PREFETCH_TIMEOUT_MS))
+    });
+    if let Ok(signal) = timeout {
+        let _ = set("signal", &signal);
+    }
+    let sent = window.fetch_with_str_and_init(&url, &init);
     let response = wasm_bindgen_futures::JsFuture::from(sent).await.ok()?;
     let response = Response::from(response.dyn_into::<web_sys::Response>().ok()?);
     crate::version::saw(&response);
     let envelope: tessera_contract::ViewEnvelope = response.json().await.ok()?;
     Some(envelope.parts)
 }
+
+/// How long a prefetch may take before it is given up.
+const PREFETCH_TIMEOUT_MS: f64 = 5_000.0;
 
 /// Awaits the answer to a request; not reaching the shop at all is a network [`ApiError`].
 async fn answer(

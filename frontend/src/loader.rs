@@ -26,7 +26,8 @@ pub(crate) struct ViewKey {
 }
 
 impl ViewKey {
-    fn cache_key(&self) -> String {
+    /// The key of the view in the browser's copy.
+    pub(crate) fn cache_key(&self) -> String {
         format!("{}/{}?{}", self.view, self.id, self.page.unwrap_or(1))
     }
 }
@@ -112,10 +113,13 @@ const KEPT_VIEWS: usize = 32;
 struct Kept {
     key: String,
     parts: BTreeMap<String, PartOutcome>,
-    /// Fetched whole on intent (a hover, a focus) moments ago, for the navigation that
-    /// follows: it shows this without asking again, once.
-    prefetched: bool,
+    /// When it was fetched whole on intent (a hover, a focus), for the navigation that
+    /// follows: within [`PREFETCH_FRESH_MS`] it shows this without asking again, once.
+    prefetched: Option<f64>,
 }
+
+/// How long a prefetched view stands for the page without asking again.
+const PREFETCH_FRESH_MS: f64 = 60_000.0;
 
 thread_local! {
     /// The last views shown, newest last (wasm is single-threaded).
@@ -172,15 +176,21 @@ fn kept(key: &str) -> Option<BTreeMap<String, PartOutcome>> {
 /// Whether the browser holds a prefetched copy of the view `key`, not yet shown.
 pub(crate) fn is_prefetched(key: &ViewKey) -> bool {
     let key = key.cache_key();
-    KEPT.with_borrow(|kept| kept.iter().any(|k| k.key == key && k.prefetched))
+    let now = now_ms();
+    KEPT.with_borrow(|kept| {
+        kept.iter()
+            .any(|k| k.key == key && k.prefetched.is_some_and(|at| now - at < PREFETCH_FRESH_MS))
+    })
 }
 
-/// Whether the copy of `key` was prefetched and not yet shown (and, now, shown).
+/// Whether the copy of `key` was prefetched moments ago and not yet shown (and, now, shown).
 fn take_prefetched(key: &str) -> bool {
+    let now = now_ms();
     KEPT.with_borrow_mut(|kept| {
         kept.iter_mut()
             .find(|k| k.key == key)
-            .is_some_and(|k| std::mem::take(&mut k.prefetched))
+            .and_then(|k| k.prefetched.take())
+            .is_some_and(|at| now - at < PREFETCH_FRESH_MS)
     })
 }
 
@@ -201,7 +211,7 @@ pub(crate) fn keep_prefetched(
     keep(&key, parts, personal);
     KEPT.with_borrow_mut(|kept| {
         if let Some(k) = kept.iter_mut().find(|k| k.key == key) {
-            k.prefetched = true;
+            k.prefetched = Some(now_ms());
         }
     });
 }
@@ -233,7 +243,7 @@ fn keep<'a>(
             kept.push_back(Kept {
                 key: key.to_owned(),
                 parts,
-                prefetched: false,
+                prefetched: None,
             });
         }
         while kept.len() > KEPT_VIEWS {

@@ -46,9 +46,12 @@ fn link_of(target: Option<web_sys::EventTarget>) -> Option<String> {
     link.get_attribute("href")
 }
 
-/// The view a page of the app shows, with the parts that belong to the shopper (the pages'
-/// own lists: `pages::*`), for the pages worth prefetching.
-fn view_of(href: &str) -> Option<(ViewKey, &'static [&'static str])> {
+/// A page worth prefetching: its view, its parts and those of them that belong to the
+/// shopper (the pages' own lists).
+type Page = (ViewKey, &'static [&'static str], &'static [&'static str]);
+
+/// The view a page of the app shows.
+fn view_of(href: &str) -> Option<Page> {
     let (path, query) = href.split_once('?').unwrap_or((href, ""));
     let page = query
         .split('&')
@@ -62,10 +65,11 @@ fn view_of(href: &str) -> Option<(ViewKey, &'static [&'static str])> {
         id: id.to_owned(),
         page,
     };
+    use crate::pages::{listing::LISTING_PARTS, product};
     match segments.as_slice() {
-        [] => Some((key("home", &page.to_string(), None), &[])),
-        ["product", id] => Some((key("product", id, None), crate::pages::product::PERSONAL)),
-        ["category", slug] => Some((key("category", slug, Some(page)), &[])),
+        [] => Some((key("home", &page.to_string(), None), LISTING_PARTS, &[])),
+        ["product", id] => Some((key("product", id, None), product::PARTS, product::PERSONAL)),
+        ["category", slug] => Some((key("category", slug, Some(page)), LISTING_PARTS, &[])),
         _ => None,
     }
 }
@@ -89,10 +93,10 @@ fn sparing() -> bool {
 }
 
 fn intent(href: &str) {
-    let Some((key, personal)) = view_of(href) else {
+    let Some((key, parts, personal)) = view_of(href) else {
         return;
     };
-    let name = format!("{}/{}?{}", key.view, key.id, key.page.unwrap_or(1));
+    let name = key.cache_key();
     let here = window()
         .location()
         .pathname()
@@ -108,7 +112,12 @@ fn intent(href: &str) {
         return;
     }
     leptos::task::spawn_local(async move {
-        if let Some(parts) = prefetch_view(key.view, &key.id, key.page).await {
+        let shared: Vec<&str> = parts
+            .iter()
+            .copied()
+            .filter(|part| !personal.contains(part))
+            .collect();
+        if let Some(parts) = prefetch_view(key.view, &key.id, key.page, &shared).await {
             keep_prefetched(&key, &parts, personal);
         }
         IN_FLIGHT.with_borrow_mut(|flight| flight.remove(&name));
@@ -121,18 +130,19 @@ mod tests {
 
     #[test]
     fn links_name_the_views_their_pages_show() {
-        let (key, personal) = view_of("/product/7").unwrap();
+        let (key, parts, personal) = view_of("/product/7").unwrap();
+        assert!(parts.contains(&"stock") && parts.contains(&"purchases"));
         assert_eq!(
             (key.view, key.id.as_str(), key.page),
             ("product", "7", None)
         );
         assert_eq!(personal, ["purchases"]);
-        let (key, _) = view_of("/category/tea?page=2").unwrap();
+        let (key, _, _) = view_of("/category/tea?page=2").unwrap();
         assert_eq!(
             (key.view, key.id.as_str(), key.page),
             ("category", "tea", Some(2))
         );
-        let (key, _) = view_of("/?page=3").unwrap();
+        let (key, _, _) = view_of("/?page=3").unwrap();
         assert_eq!((key.view, key.id.as_str()), ("home", "3"));
         assert!(view_of("/account").is_none() && view_of("/product/7/x").is_none());
     }

@@ -4,9 +4,7 @@
 //! since the shop keeps serving the earlier builds' files.
 
 use leptos::prelude::*;
-
-/// The response header, and the page's meta, naming a build (`<n>-<hash>`).
-const BUILD: &str = "tessera-build";
+use tessera_contract::{BUILD_HEADER as BUILD, build_number as number};
 
 thread_local! {
     /// The build this page was loaded with.
@@ -17,11 +15,6 @@ thread_local! {
         .and_then(|meta| meta.get_attribute("content"));
     /// A newer build the shop serves, once an answer named one.
     static NEWER: RwSignal<Option<String>> = RwSignal::new(None);
-}
-
-/// The number at the front of a build id: builds are counted as they are made.
-fn number(build: &str) -> Option<u64> {
-    build.split('-').next()?.parse().ok()
 }
 
 /// Whether `theirs` is a later build than `own`.

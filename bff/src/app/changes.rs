@@ -5,8 +5,8 @@ use crate::config::Config;
 
 use super::Fresh;
 
-/// Settings only a restart applies (the listener, the router's limits, the front-end build,
-/// the Redis connection, the log format, traces, the start-up warm-up): `new` takes their running values, and their names
+/// Settings only a restart applies (the listener, the router's limits, where the front-end
+/// build is — a new build in the same folder is served without one —, the Redis connection, the log format, traces, the start-up warm-up): `new` takes their running values, and their names
 /// are returned so the reload can say a restart is needed for them — never half-done.
 pub(super) fn keep_restart_only(running: &Config, new: &mut Config) -> Vec<String> {
     let mut needed = Vec::new();

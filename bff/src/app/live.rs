@@ -157,7 +157,13 @@ impl Live {
             Ok(mut config) => {
                 info.restart_required = changes::keep_restart_only(&running.config, &mut config);
                 if config != running.config || running.build_changed() {
-                    match running.next(config) {
+                    // Off the request threads: a new build is read, hashed and compressed.
+                    let building = running.clone();
+                    let built = tokio::task::spawn_blocking(move || building.next(config))
+                        .await
+                        .map_err(|e| e.to_string())
+                        .and_then(|next| next.map_err(|e| e.to_string()));
+                    match built {
                         Ok((next, fresh)) => {
                             // Dropped before the swap (in Redis first, then here), so the new
                             // generation never sees what it must not.
@@ -182,7 +188,7 @@ impl Live {
                         }
                         Err(e) => {
                             info.outcome = "rejected".to_owned();
-                            info.errors = vec![e.to_string()];
+                            info.errors = vec![e];
                         }
                     }
                 }

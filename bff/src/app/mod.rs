@@ -6,7 +6,8 @@
 //! - `changes`: what differs between two configurations (settings only a restart applies,
 //!   parts whose cache entries go);
 //! - `live`: the running generation, swapped whole by a reload, and the ops page's stats;
-//! - `watch`: what triggers a reload (SIGHUP, the configuration's folder changing);
+//! - `watch`: what triggers a reload (SIGHUP, the configuration's folder changing, a new
+//!   front-end build in `server.dist_dir`);
 //! - `warmup`: the views composed at start, before the replica says it is ready.
 
 mod changes;
@@ -72,7 +73,6 @@ fn vary(upstreams: &Upstreams) -> [http::HeaderValue; 2] {
     [value(shared.clone()), value(format!("{shared}, cookie"))]
 }
 
-/// The build's policy, with the origins of `config`'s grants added to `connect-src`.
 impl App {
     /// Whether `server.dist_dir` holds another build than the one served.
     pub(crate) fn build_changed(&self) -> bool {
@@ -90,6 +90,7 @@ fn started(assets: &Assets, config: &Config) -> Result<Assets, StartError> {
     Ok(assets.starting(script.as_deref(), &config.server.dist_dir)?)
 }
 
+/// The build's policy, with the origins of `config`'s grants added to `connect-src`.
 fn page_policy(assets: Option<&Assets>, config: &Config) -> Option<http::HeaderValue> {
     let policy = assets?.policy().to_str().ok()?.to_owned();
     let mut origins: Vec<String> = config

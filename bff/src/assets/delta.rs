@@ -32,6 +32,12 @@ pub fn delta_name(hashed: &str, dictionary: &[u8]) -> String {
     format!("{hashed}.{short}.dcz")
 }
 
+/// The file and dictionary hash a delta's name holds (`<file>.<16 hex>.dcz`), if it is one.
+pub(super) fn parse_name(name: &str) -> Option<(&str, &str)> {
+    let (file, hash) = name.strip_suffix(".dcz")?.rsplit_once('.')?;
+    (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit())).then_some((file, hash))
+}
+
 /// `bytes` as `dcz` against `dictionary`.
 pub fn dcz(bytes: &[u8], dictionary: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(DCZ_HEADER + bytes.len() / 16);
@@ -70,12 +76,19 @@ pub(super) fn available_dictionary(value: &str) -> Option<[u8; 32]> {
 }
 
 /// The `Use-As-Dictionary` value of a hashed file: a pattern matching its later builds
-/// (`/assets/app-0123….wasm` → `/assets/app-*.wasm`).
+/// (`/assets/app-0123….wasm` → `/assets/app-*.wasm`). The hash sits before the first dot of
+/// the file's name, as `fingerprint` puts it (`x-<hash>.min.js`).
 pub(super) fn use_as_dictionary(key: &str) -> Option<String> {
-    let (stem, ext) = key.rsplit_once('.')?;
+    let (dir, file) = key.rsplit_once('/').unwrap_or(("", key));
+    let (stem, ext) = file.split_once('.')?;
     let (name, hash) = stem.rsplit_once('-')?;
-    (hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then(|| format!("match=\"/{name}-*.{ext}\""))
+    let hashed = hash.len() == 16 && hash.bytes().all(|b| b.is_ascii_hexdigit());
+    let dir = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    hashed.then(|| format!("match=\"/{dir}{name}-*.{ext}\""))
 }
 
 #[cfg(test)]
@@ -118,6 +131,22 @@ mod tests {
             use_as_dictionary("assets/app_bg-0123456789abcdef.wasm").unwrap(),
             "match=\"/assets/app_bg-*.wasm\""
         );
+        assert_eq!(
+            use_as_dictionary("assets/x-0123456789abcdef.min.js").unwrap(),
+            "match=\"/assets/x-*.min.js\""
+        );
         assert!(use_as_dictionary("index.html").is_none());
+        assert_eq!(
+            parse_name("assets/a-1.wasm.0123456789abcdef.dcz"),
+            Some(("assets/a-1.wasm", "0123456789abcdef"))
+        );
+        for bad in [
+            "x.dcz",
+            "é.dcz",
+            "a.wasm.01234567.dcz",
+            "a.wasm.0123456789abcdeg.dcz",
+        ] {
+            assert!(parse_name(bad).is_none(), "{bad}");
+        }
     }
 }

@@ -1,5 +1,6 @@
-//! A file of the build as it is served: its representations (identity, gzip, brotli) with
-//! their strong ETags, its media type and its caching rule.
+//! A file of the build as it is served: its representations (identity, gzip, brotli, and
+//! `dcz` deltas against earlier builds) with their strong ETags, its media type and its
+//! caching rule.
 
 use bytes::Bytes;
 use http::HeaderValue;

@@ -49,16 +49,12 @@ pub struct Manifest {
 
 /// The page's `<meta>` naming its build, which the front end compares with the build every
 /// API response names.
-pub const BUILD_META: &str = "tessera-build";
+pub use tessera_contract::BUILD_HEADER as BUILD_META;
 
 impl Manifest {
     /// The number at the front of a build id (0 for none).
     pub fn number(build: &str) -> u64 {
-        build
-            .split('-')
-            .next()
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
+        tessera_contract::build_number(build).unwrap_or(0)
     }
 }
 
@@ -110,10 +106,14 @@ pub fn fingerprint(build: &Path, out: &Path) -> Result<Manifest, FingerprintErro
     let out_index = out.join("index.html");
     std::fs::write(&out_index, index.as_bytes()).map_err(io(&out_index))?;
     write_variants(&out_index, index.as_bytes()).map_err(io(&out_index))?;
-    let manifest_path = out.join(MANIFEST);
-    let json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serializes");
-    std::fs::write(&manifest_path, json).map_err(io(&manifest_path))?;
     prune(out, &manifest, history).map_err(io(out))?;
+    // Last, and whole (renamed into place): a BFF watching the folder serves the new build
+    // when the manifest arrives, so everything else must be there by then.
+    let manifest_path = out.join(MANIFEST);
+    let partial = out.join(format!(".{MANIFEST}.partial"));
+    let json = serde_json::to_vec_pretty(&manifest).expect("a manifest always serializes");
+    std::fs::write(&partial, json).map_err(io(&partial))?;
+    std::fs::rename(&partial, &manifest_path).map_err(io(&manifest_path))?;
     Ok(manifest)
 }
 
@@ -249,10 +249,7 @@ fn prune(out: &Path, manifest: &Manifest, mut history: Vec<Manifest>) -> std::io
         let base = rel
             .strip_suffix(".br")
             .or_else(|| rel.strip_suffix(".gz"))
-            .or_else(|| {
-                rel.strip_suffix(".dcz")
-                    .and_then(|d| Some(d.rsplit_once('.')?.0))
-            })
+            .or_else(|| delta::parse_name(&rel).map(|(file, _)| file))
             .unwrap_or(&rel)
             .to_owned();
         if !keep.contains(&base) {

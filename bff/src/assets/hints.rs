@@ -18,7 +18,10 @@ pub(super) fn preload_links(html: &[u8]) -> Option<HeaderValue> {
         let (Some(rel), Some(href)) = (attribute(tag, "rel"), attribute(tag, "href")) else {
             continue;
         };
-        if !href.starts_with('/') || href.contains(['<', '>', ',', ';', '"']) {
+        // This origin's files, or a CDN's (`server.asset_origin`).
+        let ours =
+            href.starts_with('/') || href.starts_with("https://") || href.starts_with("http://");
+        if !ours || href.contains(['<', '>', ',', ';', '"', ' ']) {
             continue;
         }
         let mut link = match rel {

@@ -1,7 +1,8 @@
 //! CDN-style hosting of the front-end build, from memory.
 //!
-//! The whole fingerprinted build (a few hundred KB) is read once at start-up with its
-//! precompressed variants and strong content ETags, so a request is a map lookup. The rules:
+//! The whole fingerprinted build (a few hundred KB) is read once — at start-up, and again
+//! when a deploy writes a new one — with its precompressed variants and strong content ETags,
+//! so a request is a map lookup. The rules:
 //!
 //! - `/assets/*` are content-hashed: `public, max-age=31536000, immutable`. A missing one is a
 //!   JSON 404 with `no-store` — never the HTML page, which a CDN would then cache for a year.

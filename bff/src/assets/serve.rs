@@ -132,6 +132,8 @@ pub(super) fn serve(asset: &Asset, method: &Method, request: &HeaderMap) -> Resp
     if let Some(dictionary) = &asset.dictionary {
         // Kept by the browser as the dictionary of the file's later builds.
         h.insert("use-as-dictionary", dictionary.clone());
+    }
+    if asset.dictionary.is_some() || !asset.deltas.is_empty() {
         h.insert(
             header::VARY,
             HeaderValue::from_static("Accept-Encoding, Available-Dictionary"),

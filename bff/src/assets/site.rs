@@ -241,16 +241,14 @@ impl Assets {
 
 /// The `dcz` deltas written beside `key` (`<key>.<hash>.dcz`), by their dictionary.
 fn deltas_of(key: &str, raw: &HashMap<String, Bytes>) -> Vec<([u8; 32], Variant)> {
-    let prefix = format!("{key}.");
     raw.iter()
-        .filter(|(name, _)| name.starts_with(&prefix) && name.ends_with(".dcz"))
         .filter_map(|(name, body)| {
-            let dictionary = delta::dictionary_of(body)?;
-            let tag = format!("-dcz{}", &name[prefix.len()..prefix.len() + 8]);
+            let (file, hash) = delta::parse_name(name)?;
+            let dictionary = delta::dictionary_of(body).filter(|_| file == key)?;
             Some((
                 dictionary,
                 Variant {
-                    etag: etag_of(body, &tag),
+                    etag: etag_of(body, &format!("-dcz{}", &hash[..8])),
                     body: body.clone(),
                 },
             ))
@@ -277,8 +275,14 @@ fn walk(root: &Path, dir: &Path, out: &mut HashMap<String, Bytes>) -> Result<(),
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            let body = std::fs::read(&path).map_err(|e| read_err(&path, e))?;
-            out.insert(key, Bytes::from(body));
+            match std::fs::read(&path) {
+                Ok(body) => {
+                    out.insert(key, Bytes::from(body));
+                }
+                // Pruned by a deploy while this one was read: not part of the build.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(read_err(&path, e)),
+            }
         }
     }
     Ok(())

@@ -27,8 +27,9 @@ struct Route<'a> {
 }
 
 /// Matches `location` against the table `R`; the view URL it builds is the one the app's
-/// `stream_view` asks for (`/api/views/{view}/{id}?stream`, then `&page=N` above 1).
-const MATCHER: &str = r#"(()=>{const s=location.pathname.split("/").filter(Boolean),n=parseInt(new URLSearchParams(location.search).get("page"),10),page=n>1?String(n):"1";for(const r of R){if(r.path.length!==s.length)continue;const v={page};if(!r.path.every((p,i)=>p[0]==="{"?(v[p.slice(1,-1)]=s[i],true):p===s[i]))continue;const f=t=>t.replace(/\{(\w+)\}/g,(_,k)=>v[k]),url="/api/views/"+r.view+"/"+f(r.id)+"?stream"+(r.paged&&page!=="1"?"&page="+page:"");window.__tesseraView={url,response:fetch(url,{headers:{accept:"application/x-ndjson"}})};if(r.picture){const l=document.createElement("link");l.rel="preload";l.as="image";l.fetchPriority="high";l.href=f(r.picture);document.head.append(l)}break}})();"#;
+/// `stream_view` asks for (`/api/views/{view}/{id}?stream`, then `&page=N` above 1, with `?page`
+/// read as the app reads it: a whole number that fits a `u32`, else 1).
+const MATCHER: &str = r#"(()=>{const s=location.pathname.split("/").filter(Boolean),q=new URLSearchParams(location.search).get("page")||"",n=/^\+?\d+$/.test(q)?Number(q):0,page=n>1&&n<=4294967295?String(n):"1";for(const r of R){if(r.path.length!==s.length)continue;const v=Object.create(null);v.page=page;if(!r.path.every((p,i)=>p[0]==="{"?(v[p.slice(1,-1)]=s[i],true):p===s[i]))continue;const f=t=>t.replace(/\{(\w+)\}/g,(_,k)=>v[k]),url="/api/views/"+r.view+"/"+f(r.id)+"?stream"+(r.paged&&page!=="1"?"&page="+page:"");window.__tesseraView={url,response:fetch(url,{headers:{accept:"application/x-ndjson"}})};if(r.picture){const l=document.createElement("link");l.rel="preload";l.as="image";l.fetchPriority="high";l.href=f(r.picture);document.head.append(l)}break}})();"#;
 
 /// The script for `routes`, or `None` without any. Routes are those `check` accepted.
 pub(crate) fn start_script(routes: &BTreeMap<String, RouteConfig>) -> Option<String> {

@@ -158,7 +158,8 @@ impl Config {
                     }),
                 };
                 let problem = problem.or_else(|| {
-                    (field == "picture" && !text.starts_with('/'))
+                    let elsewhere = text.starts_with("//") || text.starts_with("/\\");
+                    (field == "picture" && (!text.starts_with('/') || elsewhere))
                         .then(|| "a picture is a path on this origin, starting with '/'".into())
                 });
                 if let Some(problem) = problem {

@@ -131,9 +131,6 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         .layer(middleware::from_fn(request_id::with_request_id))
 }
 
-/// The response header naming the front-end build the BFF serves.
-pub(crate) const BUILD_HEADER: &str = "tessera-build";
-
 /// Every API response names the build served now, so a page opened on an earlier one can
 /// offer the new one while it goes on working.
 async fn name_build(request: Request, next: Next) -> Response {
@@ -143,7 +140,9 @@ async fn name_build(request: Request, next: Next) -> Response {
         .and_then(|app| app.assets.as_ref()?.build().cloned());
     let mut response = next.run(request).await;
     if let Some(build) = build {
-        response.headers_mut().insert(BUILD_HEADER, build);
+        response
+            .headers_mut()
+            .insert(tessera_contract::BUILD_HEADER, build);
     }
     response
 }

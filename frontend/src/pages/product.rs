@@ -15,6 +15,16 @@ use crate::tiles::{
 };
 use crate::waterfall::Waterfall;
 
+/// The page's parts.
+pub(crate) const PARTS: &[&str] = &[
+    "product",
+    "stock",
+    "summary",
+    "reviews",
+    "recommendations",
+    "category_picks",
+    "purchases",
+];
 /// The page's parts that belong to the signed-in shopper.
 pub(crate) const PERSONAL: &[&str] = &["purchases"];
 
@@ -28,15 +38,7 @@ pub(crate) fn ProductPage() -> impl IntoView {
             id: id.get(),
             page: None,
         },
-        &[
-            "product",
-            "stock",
-            "summary",
-            "reviews",
-            "recommendations",
-            "category_picks",
-            "purchases",
-        ],
+        PARTS,
         &["product", "stock"],
         PERSONAL,
     );

@@ -1,0 +1,174 @@
+//! Benchmark (issue 18, item 7b): an uncached four-part view over stubs that answer at once,
+//! against what a team would write instead — a hand-written axum + reqwest handler that
+//! `join!`s the same four calls (the dependent one after the part it reads) and returns the
+//! parts as JSON. Both run in this process on the same runtime, over the same stubs; `wrk`
+//! loads each in turn.
+//!
+//! Run: `cargo run --profile server -p tessera-bff --example uncached_bench`
+//! Needs `wrk` (scripts/setup.sh installs it). Rewrites the `uncached` section of
+//! docs/BENCHMARKS.md.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tessera_bff::config::{Config, Source};
+use tessera_testkit::bench::{
+    WRK_ARGS, Wrk, composite_parts, composite_replies, machine, write_section, wrk,
+};
+use tessera_testkit::config::BffConfig;
+use tessera_testkit::stub::Stub;
+
+/// The same allocator as the `tessera-bff` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The hand-written BFF's upstreams.
+#[derive(Clone)]
+struct Upstreams {
+    client: reqwest::Client,
+    catalog: String,
+    inventory: String,
+    reviews: String,
+}
+
+impl Upstreams {
+    async fn get(&self, url: String) -> Result<Value, reqwest::Error> {
+        self.client
+            .get(url)
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await
+    }
+}
+
+/// `GET /views/{id}`: the four calls, three at once and the fourth after the product it reads.
+async fn hand_written(State(up): State<Upstreams>, Path(id): Path<u64>) -> Response {
+    let product_and_top = async {
+        let product = up.get(format!("{}/products/{id}", up.catalog)).await?;
+        let slug = product["category"]["slug"].as_str().unwrap_or_default();
+        let top = up
+            .get(format!("{}/categories/{slug}/top", up.catalog))
+            .await?;
+        Ok::<_, reqwest::Error>((product, top))
+    };
+    let (first, stock, reviews) = tokio::join!(
+        product_and_top,
+        up.get(format!("{}/products/{id}/stock", up.inventory)),
+        up.get(format!("{}/products/{id}/reviews", up.reviews)),
+    );
+    match (first, stock) {
+        (Ok((product, top)), Ok(stock)) => axum::Json(json!({
+            "view": "bench",
+            "id": id.to_string(),
+            "parts": {
+                "product": {"status": "ok", "data": product},
+                "stock": {"status": "ok", "data": stock},
+                "reviews": reviews.map_or_else(
+                    |_| json!({"status": "error"}),
+                    |data| json!({"status": "ok", "data": data}),
+                ),
+                "top": {"status": "ok", "data": top},
+            },
+        }))
+        .into_response(),
+        _ => StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let stubs = [
+        Stub::start().await,
+        Stub::start().await,
+        Stub::start().await,
+    ];
+    composite_replies(&stubs, Duration::ZERO);
+    let text = BffConfig::new()
+        .upstream("catalog", &stubs[0].url())
+        .upstream("inventory", &stubs[1].url())
+        .upstream("reviews", &stubs[2].url())
+        .view("bench", composite_parts())
+        .toml();
+    let config = Config::parse(&Source::inline("uncached_bench.toml", text))
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let bff = tessera_bff::spawn(&config).await?;
+
+    let upstreams = Upstreams {
+        client: reqwest::Client::new(),
+        catalog: stubs[0].url(),
+        inventory: stubs[1].url(),
+        reviews: stubs[2].url(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let peer = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route("/views/{id}", axum::routing::get(hand_written))
+        .with_state(upstreams);
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    // Both answer the same parts before they are measured.
+    let ours: Value = reqwest::get(format!("http://{bff}/api/views/bench/1"))
+        .await?
+        .json()
+        .await?;
+    let theirs: Value = reqwest::get(format!("http://{peer}/views/1"))
+        .await?
+        .json()
+        .await?;
+    for part in ["product", "stock", "reviews", "top"] {
+        anyhow::ensure!(
+            ours["parts"][part]["data"] == theirs["parts"][part]["data"],
+            "the two BFFs disagree on {part}"
+        );
+    }
+
+    let run = |url: String| tokio::task::spawn_blocking(move || wrk(&url, &[]));
+    let hand = run(format!("http://{peer}/views/1")).await??;
+    let tessera = run(format!("http://{bff}/api/views/bench/1")).await??;
+    let hand_again = run(format!("http://{peer}/views/1")).await??;
+    let tessera_again = run(format!("http://{bff}/api/views/bench/1")).await??;
+    let ratio = (tessera.rps + tessera_again.rps) / (hand.rps + hand_again.rps);
+    let row = |label: &str, run: &Wrk| {
+        format!("| {label} | {:.0} | {} | {} |\n", run.rps, run.p50, run.p99)
+    };
+
+    let report = format!(
+        "## An uncached view against a hand-written BFF (issue 18, item 7b)
+
+`wrk {args}` against each in turn, twice (alternating), on one machine: the BFF, the stubs and
+wrk share its cores. The view has four parts (product, stock and reviews at once, then the
+product's category's top list, which reads the product), none cached; the stubs answer at once.
+The peer is the same four calls written by hand: an axum handler with one reqwest client that
+`tokio::join!`s them and returns the parts as JSON, with no deadlines per part, no breakers,
+bulkheads or retries, no shaping, no metrics and no ETag.
+
+| | requests/s | p50 | p99 |
+| --- | --- | --- | --- |
+{rows}
+Tessera ÷ hand-written (both runs): **{ratio:.2}**. Goal: at least 0.9.
+
+Machine: {machine}.
+Reproduce: `cargo run --profile server -p tessera-bff --example uncached_bench`",
+        args = WRK_ARGS.join(" "),
+        rows = [
+            row("hand-written axum + reqwest `join!` (peer), run 1", &hand),
+            row("Tessera BFF, uncached 4-part view, run 1", &tessera),
+            row(
+                "hand-written axum + reqwest `join!` (peer), run 2",
+                &hand_again
+            ),
+            row("Tessera BFF, uncached 4-part view, run 2", &tessera_again),
+        ]
+        .concat(),
+        machine = machine(),
+    );
+    write_section("uncached", &report)?;
+    println!("{report}");
+    Ok(())
+}
