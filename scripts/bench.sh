@@ -23,8 +23,10 @@ run identity_bench
 run memory_bench
 run soak --minutes 10
 run cache_bench
+run uncached_bench
 run static_bench dist
 TESSERA_DIST_DIR=dist run page_load
+TESSERA_DIST_DIR=dist run network_load
 if [ -d data ]; then
     run summary_bench data
 else
