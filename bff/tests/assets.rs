@@ -178,8 +178,17 @@ async fn precompressed_variants_are_negotiated_and_decompress_to_the_original() 
 
 #[tokio::test]
 async fn missing_assets_are_json_404s_and_navigations_get_the_page() {
-    let (bff, _manifest, _tmp) = site().await;
+    let (bff, _manifest, tmp) = site().await;
     let client = reqwest::Client::new();
+
+    // The build's bookkeeping is in the folder but not served.
+    assert!(tmp.path().join("dist/.asset-history.json").exists());
+    let history = client
+        .get(format!("http://{bff}/.asset-history.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(history.status(), StatusCode::NOT_FOUND);
 
     let missing = client
         .get(format!("http://{bff}/assets/app-0000000000000000.js"))

@@ -263,6 +263,10 @@ fn walk(root: &Path, dir: &Path, out: &mut HashMap<String, Bytes>) -> Result<(),
     };
     for entry in std::fs::read_dir(dir).map_err(|e| read_err(dir, e))? {
         let entry = entry.map_err(|e| read_err(dir, e))?;
+        // The build's own bookkeeping (its history, a manifest being written) is not served.
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
         let path = entry.path();
         let file_type = entry.file_type().map_err(|e| read_err(&path, e))?;
         if file_type.is_dir() {
