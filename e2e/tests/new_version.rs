@@ -78,6 +78,17 @@ fn reword_footer(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A copy of the test build, its manifest, and a stack serving it (so deploys into it touch
+/// no other test's build).
+async fn served_copy() -> anyhow::Result<(tempfile::TempDir, Manifest, Stack)> {
+    let site = tempfile::tempdir()?;
+    copy_dir(&dist_dir(), site.path())?;
+    let old = manifest(site.path())?;
+    let dist = site.path().to_owned();
+    let stack = Stack::start_with(|config| config.server.dist_dir = dist).await?;
+    Ok((site, old, stack))
+}
+
 /// Deploys the next build into `site` and waits until `stack` serves it.
 async fn deploy(
     stack: &Stack,
@@ -104,10 +115,7 @@ async fn deploy(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_on_the_old_build_keeps_working_and_is_offered_the_new_one() -> anyhow::Result<()> {
-    let site = tempfile::tempdir()?;
-    copy_dir(&dist_dir(), site.path())?;
-    let old = manifest(site.path())?;
-    let stack = Stack::start_with(|config| config.server.dist_dir = site.path().to_owned()).await?;
+    let (site, old, stack) = served_copy().await?;
     let build_of = async |path: &str| -> anyhow::Result<Option<String>> {
         let response = reqwest::get(stack.url(path)).await?;
         Ok(response
@@ -174,10 +182,7 @@ async fn a_page_on_the_old_build_keeps_working_and_is_offered_the_new_one() -> a
 /// small fraction of the full brotli file, and the page works on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_builds_wasm_comes_as_a_small_delta_and_works() -> anyhow::Result<()> {
-    let site = tempfile::tempdir()?;
-    copy_dir(&dist_dir(), site.path())?;
-    let old = manifest(site.path())?;
-    let stack = Stack::start_with(|config| config.server.dist_dir = site.path().to_owned()).await?;
+    let (site, old, stack) = served_copy().await?;
     let footer = ".site-footer";
     stack
         .browse("/", async |browser| {

@@ -84,6 +84,15 @@ impl App {
     }
 }
 
+/// The build in `server.dist_dir`, read now, with the start script of `config`'s routes.
+fn load_build(config: &Config) -> Result<Assets, StartError> {
+    let built = Assets::load_with_origin(
+        &config.server.dist_dir,
+        config.server.asset_origin.as_deref(),
+    )?;
+    started(&built, config)
+}
+
 /// The build with the start script of `config`'s routes in its page.
 fn started(assets: &Assets, config: &Config) -> Result<Assets, StartError> {
     let script = crate::assets::start::start_script(&config.routes);
@@ -155,11 +164,7 @@ impl App {
             })
             .transpose()?;
         let assets = if config.server.dist_dir.exists() {
-            let built = Assets::load_with_origin(
-                &config.server.dist_dir,
-                config.server.asset_origin.as_deref(),
-            )?;
-            Some(Arc::new(started(&built, &config)?))
+            Some(Arc::new(load_build(&config)?))
         } else {
             tracing::warn!(dist_dir = %config.server.dist_dir.display(), "no front-end build; serving the API only");
             None
@@ -255,13 +260,7 @@ impl App {
         self.metrics.declare(&config);
         let assets = match &self.assets {
             // A deploy wrote a new build: served from now on (the kept builds' files with it).
-            Some(_) if self.build_changed() => {
-                let built = Assets::load_with_origin(
-                    &config.server.dist_dir,
-                    config.server.asset_origin.as_deref(),
-                )?;
-                Some(Arc::new(started(&built, &config)?))
-            }
+            Some(_) if self.build_changed() => Some(Arc::new(load_build(&config)?)),
             Some(assets) if config.routes != self.config.routes => {
                 Some(Arc::new(started(assets, &config)?))
             }

@@ -111,9 +111,8 @@ impl Assets {
         };
         let build = raw
             .get(fingerprint::MANIFEST)
-            .and_then(|m| serde_json::from_slice::<fingerprint::Manifest>(m).ok())
-            .and_then(|m| HeaderValue::from_str(&m.build).ok())
-            .filter(|b| !b.is_empty());
+            .and_then(|m| build_of(m))
+            .and_then(|b| HeaderValue::from_str(&b).ok());
         let mut assets = Self {
             files,
             csp: HeaderValue::from_static("default-src 'none'"),
@@ -191,9 +190,7 @@ impl Assets {
 
     /// The build id the manifest in `dist` names now (a deploy may have written a new one).
     pub(crate) fn build_on_disk(dist: &Path) -> Option<String> {
-        let manifest = std::fs::read(dist.join(fingerprint::MANIFEST)).ok()?;
-        let manifest: fingerprint::Manifest = serde_json::from_slice(&manifest).ok()?;
-        Some(manifest.build).filter(|b| !b.is_empty())
+        build_of(&std::fs::read(dist.join(fingerprint::MANIFEST)).ok()?)
     }
 
     /// The Content-Security-Policy every page response carries.
@@ -237,6 +234,12 @@ impl Assets {
         }
         response
     }
+}
+
+/// The build id a manifest's bytes name, if any.
+fn build_of(manifest: &[u8]) -> Option<String> {
+    let manifest: fingerprint::Manifest = serde_json::from_slice(manifest).ok()?;
+    Some(manifest.build).filter(|b| !b.is_empty())
 }
 
 /// The `dcz` deltas written beside `key` (`<key>.<hash>.dcz`), by their dictionary.
