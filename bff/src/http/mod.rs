@@ -37,6 +37,9 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use std::convert::Infallible;
+
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::compression::{CompressionLayer, CompressionLevel};
@@ -48,8 +51,12 @@ use error::{AppError, json_error};
 pub(crate) use serve::serve;
 pub(crate) use state::AppState;
 
-/// The BFF's HTTP interface.
-pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
+/// The BFF's HTTP interface: the routes, wrapped once in the layers every request passes.
+///
+/// The layers wrap the finished router as one service (`ServiceBuilder`), not each route
+/// (`Router::layer`): a route layer is a boxed service cloned, and its future boxed, on every
+/// request, and a cached view would pay that a dozen times over.
+pub(crate) fn router(state: AppState, server: &ServerConfig) -> Edge {
     let max_header_bytes = server.max_header_bytes;
     // Compressed on the fly, except NDJSON streams: they compress each line themselves
     // (`line_encoder`), where this layer's encoder would hold lines back.
@@ -70,14 +77,17 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
         .route("/keys/{grant}/{id}", post(keys::grant))
         .fallback(|| async { AppError::NotFound("no such API route".into()) })
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
+        .with_state(state.clone());
+    let api = ServiceBuilder::new()
+        .layer(compression)
+        .layer(middleware::from_fn(name_build))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             same_site::same_site,
         ))
-        .layer(middleware::from_fn(name_build))
-        .layer(compression);
+        .service(api);
 
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
@@ -98,16 +108,27 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
             get(admin::cache_keys).fallback(|| async { AppError::MethodNotAllowed }),
         )
         .route("/media/{name}/{file}", get(media::media))
-        .nest("/api", api)
+        .nest_service("/api", api)
         .fallback(static_files)
         // Every route's wrong method gets the JSON error shape (axum's own 405 is empty).
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
+        .with_state(state.clone());
+
+    let edge = ServiceBuilder::new()
+        // Outermost: the request's one span (with its id, and the one traces export) is the
+        // current span for everything below.
+        .layer(middleware::from_fn(request_id::with_request_id))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            head_within(max_header_bytes, request, next)
+        }))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
         ))
-        .with_state(state)
-        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(CatchPanicLayer::custom(|_| {
             json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -115,21 +136,14 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Router {
                 "internal error",
             )
         }))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
-        .layer(middleware::from_fn(move |request: Request, next: Next| {
-            head_within(max_header_bytes, request, next)
-        }))
-        // Outermost: the request's one span (with its id, and the one traces export) is the
-        // current span for everything below.
-        .layer(middleware::from_fn(request_id::with_request_id))
+        .layer(DefaultBodyLimit::max(server.body_limit_bytes))
+        .layer(middleware::from_fn_with_state(state, observe::observe))
+        .service(routes);
+    Edge::new(edge)
 }
+
+/// The whole HTTP interface as one service: what [`serve`] runs on each connection.
+pub(crate) type Edge = tower::util::BoxCloneSyncService<Request, Response, Infallible>;
 
 /// Every API response names the build served now, so a page opened on an earlier one can
 /// offer the new one while it goes on working.

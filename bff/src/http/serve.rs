@@ -8,7 +8,6 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::Router;
 use axum::body::Body;
 use axum::extract::Request;
 use hyper::body::Incoming;
@@ -22,7 +21,7 @@ use crate::config::ServerConfig;
 /// finish their requests.
 pub(crate) async fn serve(
     listener: TcpListener,
-    app: Router,
+    app: super::Edge,
     limits: &ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
