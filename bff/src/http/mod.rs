@@ -80,10 +80,9 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Edge {
         .with_state(state.clone());
     let api = ServiceBuilder::new()
         .layer(compression)
-        .layer(middleware::from_fn(name_build))
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            same_site::same_site,
+            every_api_request,
         ))
         .service(api);
 
@@ -114,21 +113,19 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Edge {
         .method_not_allowed_fallback(|| async { AppError::MethodNotAllowed })
         .with_state(state.clone());
 
+    let live = state.clone();
     let edge = ServiceBuilder::new()
-        // Outermost: the request's one span (with its id, and the one traces export) is the
-        // current span for everything below.
-        .layer(middleware::from_fn(request_id::with_request_id))
-        .layer(middleware::from_fn(move |request: Request, next: Next| {
-            head_within(max_header_bytes, request, next)
-        }))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
         ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("strict-origin-when-cross-origin"),
+        ))
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            every_request(live.clone(), max_header_bytes, request, next)
+        }))
         .layer(CatchPanicLayer::custom(|_| {
             json_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -137,7 +134,6 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Edge {
             )
         }))
         .layer(DefaultBodyLimit::max(server.body_limit_bytes))
-        .layer(middleware::from_fn_with_state(state, observe::observe))
         .service(routes);
     Edge::new(edge)
 }
@@ -145,14 +141,48 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Edge {
 /// The whole HTTP interface as one service: what [`serve`] runs on each connection.
 pub(crate) type Edge = tower::util::BoxCloneSyncService<Request, Response, Infallible>;
 
-/// Every API response names the build served now, so a page opened on an earlier one can
-/// offer the new one while it goes on working.
-async fn name_build(request: Request, next: Next) -> Response {
-    let build = request
+/// What every request passes, outermost first: its id and span (`request_id`), the generation
+/// that answers it and its metrics and access-log line (`observe`), the bound on its head.
+/// One middleware rather than three: each `from_fn` layer boxes its inner service and its
+/// future on every request.
+async fn every_request(
+    live: AppState,
+    max_header_bytes: usize,
+    request: Request,
+    next: Next,
+) -> Response {
+    request_id::with_request_id(request, |request| {
+        observe::observe(&live, request, |request| async move {
+            match head_within(max_header_bytes, &request) {
+                Some(refused) => refused,
+                None => next.run(request).await,
+            }
+        })
+    })
+    .await
+}
+
+/// What every `/api` request passes: a state-changing one from another site is refused
+/// (`same_site`), and every answer names the build served now, so a page opened on an
+/// earlier one can offer the new one while it goes on working.
+async fn every_api_request(
+    axum::extract::State(live): axum::extract::State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let app = request
         .extensions()
         .get::<std::sync::Arc<state::App>>()
-        .and_then(|app| app.assets.as_ref()?.build().cloned());
-    let mut response = next.run(request).await;
+        .cloned()
+        .unwrap_or_else(|| live.current());
+    let build = app
+        .assets
+        .as_ref()
+        .and_then(|assets| assets.build().cloned());
+    let mut response = match same_site::refusal(&request, &app) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    };
     if let Some(build) = build {
         response
             .headers_mut()
@@ -163,7 +193,7 @@ async fn name_build(request: Request, next: Next) -> Response {
 
 /// SECURITY: a request head larger than `limit` (request line and headers) is refused with a
 /// 431 before any handler runs, so no one can make the BFF hold or forward huge headers.
-async fn head_within(limit: usize, request: Request, next: Next) -> Response {
+fn head_within(limit: usize, request: &Request) -> Option<Response> {
     let uri = request.uri();
     let size = uri.path().len()
         + uri.query().map_or(0, str::len)
@@ -173,13 +203,13 @@ async fn head_within(limit: usize, request: Request, next: Next) -> Response {
             .map(|(name, value)| name.as_str().len() + value.len() + 4)
             .sum::<usize>();
     if size > limit {
-        return json_error(
+        return Some(json_error(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "headers_too_large",
             format!("the request head is {size} bytes; at most {limit} are accepted"),
-        );
+        ));
     }
-    next.run(request).await
+    None
 }
 
 /// Everything outside `/api`: the front-end build, with the page's security headers.

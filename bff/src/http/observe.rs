@@ -4,9 +4,8 @@
 use std::sync::atomic::AtomicI64;
 use std::time::Instant;
 
-use axum::extract::{Request, State};
-use axum::http::HeaderValue;
-use axum::middleware::Next;
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
 use prometheus_client::metrics::gauge::Gauge;
 
@@ -16,18 +15,21 @@ use super::views::PartsSummary;
 use crate::telemetry;
 
 /// The response header naming the configuration generation that answered.
-pub(crate) const GENERATION_HEADER: &str = "x-tessera-generation";
+pub(crate) const GENERATION_HEADER: HeaderName = HeaderName::from_static("x-tessera-generation");
 /// The response header with the request's trace id (when traces are exported), so one
 /// browser request can be found in the collector.
-pub(crate) const TRACE_HEADER: &str = "x-trace-id";
+pub(crate) const TRACE_HEADER: HeaderName = HeaderName::from_static("x-trace-id");
 
 /// Loads the running generation for the request (its handlers all see that one), and counts
 /// and times the request (see [`crate::metrics::Metrics::request`]).
-pub(crate) async fn observe(
-    State(live): State<AppState>,
+pub(crate) async fn observe<F>(
+    live: &AppState,
     mut request: Request,
-    next: Next,
-) -> Response {
+    run: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     let app = live.current();
     request.extensions_mut().insert(app.clone());
     let (route, name) = route_of(&app, request.uri().path());
@@ -43,7 +45,7 @@ pub(crate) async fn observe(
     // A guard: a request whose client went away is dropped mid-way, and still leaves.
     let in_flight = InFlight::new(&metrics.in_flight);
     let started = Instant::now();
-    let mut response = next.run(request).await;
+    let mut response = run(request).await;
     drop(in_flight);
     let headers = response.headers_mut();
     headers.insert(GENERATION_HEADER, HeaderValue::from(app.generation));

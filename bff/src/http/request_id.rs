@@ -2,9 +2,11 @@
 //! put in error bodies and log spans.
 
 use axum::extract::Request;
-use axum::http::HeaderValue;
-use axum::middleware::Next;
+use axum::http::{HeaderName, HeaderValue};
 use axum::response::Response;
+
+/// The header a request id travels in, both ways.
+const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -15,18 +17,26 @@ pub(crate) fn request_id() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
-/// Middleware: takes the client's `x-request-id` (if short and printable) or makes one, makes it
-/// available to handlers and error bodies, and echoes it on the response.
-pub(crate) async fn with_request_id(mut request: Request, next: Next) -> Response {
+/// Takes the client's `x-request-id` (if short and printable) or makes one, makes it available
+/// to handlers and error bodies while `run` answers, and echoes it on the response.
+pub(crate) async fn with_request_id<F>(
+    mut request: Request,
+    run: impl FnOnce(Request) -> F,
+) -> Response
+where
+    F: Future<Output = Response>,
+{
     let id = request
         .headers()
-        .get("x-request-id")
+        .get(&REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
     let header = HeaderValue::from_str(&id).expect("request ids are printable ASCII");
-    request.headers_mut().insert("x-request-id", header.clone());
+    request
+        .headers_mut()
+        .insert(REQUEST_ID_HEADER, header.clone());
     // The request's span, for logs and traces: it continues the caller's trace, and `observe`
     // names it after its route (`GET /api/views/product/{id}`) once that is known.
     let span = tracing::info_span!(
@@ -42,8 +52,8 @@ pub(crate) async fn with_request_id(mut request: Request, next: Next) -> Respons
     );
     crate::telemetry::continue_trace(&span, request.headers());
     let mut response =
-        tracing::Instrument::instrument(REQUEST_ID.scope(id, next.run(request)), span).await;
-    response.headers_mut().insert("x-request-id", header);
+        tracing::Instrument::instrument(REQUEST_ID.scope(id, run(request)), span).await;
+    response.headers_mut().insert(REQUEST_ID_HEADER, header);
     response
 }
 

@@ -6,32 +6,21 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::Response;
 
 use super::error::json_error;
-use super::state::{App, AppState};
+use super::state::App;
 
-pub(crate) async fn same_site(
-    axum::extract::State(live): axum::extract::State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
+pub(crate) fn refusal(request: &Request, app: &App) -> Option<Response> {
     let unsafe_method = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
-    if unsafe_method {
-        let app = request
-            .extensions()
-            .get::<std::sync::Arc<App>>()
-            .cloned()
-            .unwrap_or_else(|| live.current());
-        if let Some(why) = cross_site(request.headers(), &app) {
-            return json_error(StatusCode::FORBIDDEN, "cross_site", why);
-        }
+    if !unsafe_method {
+        return None;
     }
-    next.run(request).await
+    let why = cross_site(request.headers(), app)?;
+    Some(json_error(StatusCode::FORBIDDEN, "cross_site", why))
 }
 
 /// Why the request comes from another site, if it does.
