@@ -122,6 +122,25 @@ pub fn wrk(url: &str, headers: &[&str]) -> anyhow::Result<Wrk> {
     })
 }
 
+/// Loads each of `urls` in turn, `rounds` times over, so a machine that slows down for a while
+/// slows every contender alike; returns each URL's runs in order.
+pub fn wrk_alternating(urls: &[(&str, &[&str])], rounds: usize) -> anyhow::Result<Vec<Vec<Wrk>>> {
+    let mut runs = vec![Vec::with_capacity(rounds); urls.len()];
+    for _ in 0..rounds {
+        for ((url, headers), runs) in urls.iter().zip(&mut runs) {
+            runs.push(wrk(url, headers)?);
+        }
+    }
+    Ok(runs)
+}
+
+/// The run with the median requests/s (the upper one of an even count).
+pub fn median(runs: &[Wrk]) -> Wrk {
+    let mut sorted = runs.to_vec();
+    sorted.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    sorted[sorted.len() / 2].clone()
+}
+
 /// A server child process (nginx, static-web-server) on a free port, stopped on drop.
 pub struct Peer {
     child: std::process::Child,
