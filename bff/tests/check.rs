@@ -320,6 +320,11 @@ fn values_that_would_fail_at_run_time_are_reported() {
             "upstreams.slow.retry.budget_percent",
         ),
         (
+            format!("{BASE}\n[cache]\nedge_tag_header = \"x key\"\n"),
+            "edge_tag_header",
+            "cache.edge_tag_header",
+        ),
+        (
             format!("{BASE}\n[cache]\nredis_timeout_ms = 0\n"),
             "redis_timeout_ms",
             "cache.redis_timeout_ms",

@@ -85,6 +85,21 @@ async fn views_answered(bff: std::net::SocketAddr) -> u64 {
         .sum::<f64>() as u64
 }
 
+/// A CDN that reads its tags from another header gets them there, and only there.
+#[tokio::test]
+async fn the_tags_go_in_the_configured_header() {
+    let services = start_services().await;
+    let mut config = demo_config(&services);
+    config.cache.edge_tag_header = "Surrogate-Key".into();
+    let bff = start_bff(&config).await;
+    let url = format!("http://{bff}/api/views/product/7?parts=product,summary,reviews");
+    let response = reqwest::get(url).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let tags = response.headers()["surrogate-key"].to_str().unwrap();
+    assert!(tags.split(' ').count() > 4, "{tags}");
+    assert!(response.headers().get("xkey").is_none());
+}
+
 #[tokio::test]
 async fn the_edge_keeps_shared_views_and_a_write_purges_them() {
     let services = start_services().await;
@@ -118,6 +133,10 @@ async fn the_edge_keeps_shared_views_and_a_write_purges_them() {
     assert!(cache_control.contains("stale-while-revalidate="));
     let tags = direct.headers()["xkey"].to_str().unwrap().to_owned();
     assert!(tags.split(' ').count() > 4, "{tags}");
+    assert!(
+        direct.headers().get("surrogate-key").is_none(),
+        "the tags are sent once"
+    );
 
     let first = client.get(varnish.url(shared)).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);

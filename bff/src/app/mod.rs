@@ -54,6 +54,14 @@ pub(crate) struct App {
     /// What a view's answer varies with besides its URL — the encoding and the forwarded
     /// headers, then also the cookie for a personal one: `[shared, personal]`, made once.
     pub(crate) vary: [http::HeaderValue; 2],
+    /// The header a shareable view's edge-cache tags go in (`cache.edge_tag_header`).
+    pub(crate) edge_tag_header: http::HeaderName,
+}
+
+/// The edge tag header `config` names (validated by `check`; `xkey` if it is not a name).
+fn edge_tag_header(config: &Config) -> http::HeaderName {
+    http::HeaderName::try_from(config.cache.edge_tag_header.as_str())
+        .unwrap_or(http::HeaderName::from_static("xkey"))
 }
 
 /// The `Vary` values of views (see [`App::vary`]).
@@ -193,6 +201,7 @@ impl App {
             generation: 1,
             page_policy: page_policy(assets.as_deref(), &config),
             vary: vary(&upstreams),
+            edge_tag_header: edge_tag_header(&config),
             identity,
             admin_token: config.admin.token.clone().map(Arc::from),
             config,
@@ -270,6 +279,7 @@ impl App {
             generation,
             page_policy: page_policy(assets.as_deref(), &config),
             vary: vary(&upstreams),
+            edge_tag_header: edge_tag_header(&config),
             identity,
             admin_token: config.admin.token.clone().map(Arc::from),
             config,

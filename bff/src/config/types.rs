@@ -263,6 +263,9 @@ pub struct CacheConfig {
     /// also sent there as `PURGE` with an `xkey-purge` tag.
     pub edge_purge_url: Option<String>,
     pub edge_timeout_ms: u64,
+    /// The response header a shareable view's tags go in: `xkey` for Varnish, `surrogate-key`
+    /// or `cache-tag` for CDNs. One header, since every response carries it.
+    pub edge_tag_header: String,
 }
 
 impl Default for CacheConfig {
@@ -275,6 +278,7 @@ impl Default for CacheConfig {
             max_detached_fills: 64,
             edge_purge_url: None,
             edge_timeout_ms: 500,
+            edge_tag_header: "xkey".into(),
         }
     }
 }

@@ -495,6 +495,16 @@ impl Config {
                 format!("{url:?} is not an http(s) URL"),
             ));
         }
+        if axum::http::HeaderName::try_from(self.cache.edge_tag_header.as_str()).is_err() {
+            errors.push(source.error_at(
+                key_span(source, "cache", "edge_tag_header"),
+                "cache.edge_tag_header",
+                format!(
+                    "must be a header name, got {:?}",
+                    self.cache.edge_tag_header
+                ),
+            ));
+        }
         if let Some(origin) = &self.server.asset_origin
             && let Err(why) = check_origin(origin)
         {

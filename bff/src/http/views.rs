@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde::Deserialize;
@@ -111,6 +111,8 @@ struct Vary {
     personal: bool,
     /// A view a shared cache may keep (never a personal one).
     edge: Option<compose::Edge>,
+    /// The header its edge tags go in.
+    tag_header: HeaderName,
 }
 
 impl Vary {
@@ -119,6 +121,7 @@ impl Vary {
             header: app.vary[usize::from(personal)].clone(),
             personal,
             edge: None,
+            tag_header: app.edge_tag_header.clone(),
         }
     }
 }
@@ -345,8 +348,7 @@ fn set_validators(response: &mut Response, etag: &str, vary: &Vary) {
         // Browsers revalidate every time; a shared cache in front keeps it while its parts
         // are fresh, and is purged by its tags when one of them drops.
         (Some(edge), false) => {
-            headers.insert("xkey", edge.tags.clone());
-            headers.insert("surrogate-key", edge.tags.clone());
+            headers.insert(vary.tag_header.clone(), edge.tags.clone());
             HeaderValue::from_str(&format!(
                 "public, max-age=0, s-maxage={}, stale-while-revalidate={}",
                 edge.max_age_s, edge.revalidate_s
