@@ -83,11 +83,11 @@ pub fn build(config: &Config) -> Result<axum::Router, StartError> {
 /// Builds the application from `config`, as loaded by `loader`: reloads (SIGHUP,
 /// `POST /admin/reload`, the file changing) load it again the same way.
 pub fn build_with(config: Config, loader: Option<Loader>) -> Result<axum::Router, StartError> {
-    Ok(axum::Router::new().fallback_service(edge(config, loader)?))
+    Ok(axum::Router::new().fallback_service(service(config, loader)?))
 }
 
 /// The application as the one service a connection runs (what [`build_with`] wraps).
-fn edge(config: Config, loader: Option<Loader>) -> Result<http::Edge, StartError> {
+fn service(config: Config, loader: Option<Loader>) -> Result<http::HttpService, StartError> {
     let server = config.server.clone();
     let metrics = Metrics::for_config(&config);
     let app = App::first(config, metrics)?;
@@ -134,7 +134,7 @@ pub async fn spawn_with(
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = config.server.clone();
-    let app = edge(config, loader)?;
+    let app = service(config, loader)?;
     tokio::spawn(async move {
         http::serve(listener, app, &server, std::future::pending::<()>()).await;
     });
@@ -149,7 +149,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let server = config.server.clone();
-    let app = edge(config, loader)?;
+    let app = service(config, loader)?;
     http::serve(listener, app, &server, shutdown).await;
     Ok(())
 }

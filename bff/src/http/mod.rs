@@ -56,7 +56,7 @@ pub(crate) use state::AppState;
 /// The layers wrap the finished router as one service (`ServiceBuilder`), not each route
 /// (`Router::layer`): a route layer is a boxed service cloned, and its future boxed, on every
 /// request, and a cached view would pay that a dozen times over.
-pub(crate) fn router(state: AppState, server: &ServerConfig) -> Edge {
+pub(crate) fn router(state: AppState, server: &ServerConfig) -> HttpService {
     let max_header_bytes = server.max_header_bytes;
     // Compressed on the fly, except NDJSON streams: they compress each line themselves
     // (`line_encoder`), where this layer's encoder would hold lines back.
@@ -114,7 +114,7 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Edge {
         .with_state(state.clone());
 
     let live = state.clone();
-    let edge = ServiceBuilder::new()
+    let service = ServiceBuilder::new()
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
@@ -135,11 +135,11 @@ pub(crate) fn router(state: AppState, server: &ServerConfig) -> Edge {
         }))
         .layer(DefaultBodyLimit::max(server.body_limit_bytes))
         .service(routes);
-    Edge::new(edge)
+    HttpService::new(service)
 }
 
 /// The whole HTTP interface as one service: what [`serve`] runs on each connection.
-pub(crate) type Edge = tower::util::BoxCloneSyncService<Request, Response, Infallible>;
+pub(crate) type HttpService = tower::util::BoxCloneSyncService<Request, Response, Infallible>;
 
 /// What every request passes, outermost first: its id and span (`request_id`), the generation
 /// that answers it and its metrics and access-log line (`observe`), the bound on its head.

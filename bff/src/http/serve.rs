@@ -21,7 +21,7 @@ use crate::config::ServerConfig;
 /// finish their requests.
 pub(crate) async fn serve(
     listener: TcpListener,
-    app: super::Edge,
+    app: super::HttpService,
     limits: &ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) {
