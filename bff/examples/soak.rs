@@ -1,7 +1,7 @@
 //! The soak (issue 18, item 4): the cluster — the demo services, Redis, three `tessera-bff`
 //! processes (this profile's binary) and nginx with `config/cluster/nginx.conf` — under mixed
 //! traffic for `--minutes` (default 10), while every ten seconds each service's faults change
-//! (none, latency, 503s, a hang). Views, streams, single parts, review posts and abandoned
+//! (none, latency, 503s, a hang, connections cut mid-answer). Views, streams, single parts, review posts and abandoned
 //! streams, from a fixed number of workers. Per minute: requests/s, p50/p99, 5xx (and how many
 //! of them came while none of the failing request's critical services was faulted), each
 //! replica's resident memory and open descriptors. Writes a table to the `soak` section of
@@ -55,22 +55,23 @@ fn failing(at_ms: u64) -> u64 {
 }
 
 fn faults_for(round: u64, service: u64) -> Faults {
-    // Each service cycles through its own phase of: healthy, slow, failing, hanging.
+    // Each service cycles through its own phase of: healthy, slow, failing, hanging, cut.
     let mut faults = Faults::default();
-    match (round + service * 3) % 7 {
+    match (round + service * 3) % 9 {
         1 => faults.latency_ms = 300,
         3 => {
             faults.error_rate = 0.5;
             faults.error_status = 503;
         }
         5 => faults.hang = true,
+        7 => faults.reset_rate = 0.5,
         _ => {}
     }
     faults
 }
 
 fn is_faulted(faults: &Faults) -> bool {
-    faults.hang || faults.error_rate > 0.0
+    faults.hang || faults.error_rate > 0.0 || faults.reset_rate > 0.0
 }
 
 /// Open descriptors of a process.
@@ -322,7 +323,8 @@ The cluster — demo services, Redis, three `tessera-bff` replicas, nginx with
 `config/cluster/nginx.conf` — for {minutes} minutes under {WORKERS} workers of mixed traffic
 (product views 40 %, streams 15 %, single parts 15 %, home views 10 %, review posts 5 %,
 abandoned streams 15 %), while every ten seconds each service's faults change: healthy, 300 ms
-slower, half its answers 503, or hanging (each service on its own phase). A 5xx is
+slower, half its answers 503, hanging, or half its connections cut after the response head
+(each service on its own phase). A 5xx is
 *unexpected* when none of the request's critical services was failing or hanging when it
 started, nor in the six seconds before (a breaker it opened stays open five seconds). Memory (RSS, MiB) and open descriptors per replica at each minute's end.
 

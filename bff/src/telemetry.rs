@@ -31,6 +31,9 @@ use crate::config::{LogFormat, TelemetryConfig};
 
 /// `telemetry.trust_traceparent`, set once by [`init`].
 static TRUST_TRACEPARENT: AtomicBool = AtomicBool::new(false);
+/// Whether [`init`] installed the exporter: without it no span has a trace context, and the
+/// per-request look for one (a subscriber lookup and a context made) is skipped.
+static EXPORTING: AtomicBool = AtomicBool::new(false);
 
 /// Why traces cannot be exported.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +103,7 @@ pub fn init(format: LogFormat, telemetry: &TelemetryConfig) -> Result<Tracing, T
         .with(logs)
         .with(traces)
         .init();
+    EXPORTING.store(true, Ordering::Relaxed);
     tracing::info!(%endpoint, "exporting traces over OTLP");
     Ok(Tracing {
         provider: Some(provider),
@@ -109,7 +113,7 @@ pub fn init(format: LogFormat, telemetry: &TelemetryConfig) -> Result<Tracing, T
 /// Makes `span` part of the trace an incoming `traceparent` names, if any and if trusted
 /// (`telemetry.trust_traceparent`); otherwise the request begins a trace of its own.
 pub(crate) fn continue_trace(span: &Span, headers: &HeaderMap) {
-    if !TRUST_TRACEPARENT.load(Ordering::Relaxed) {
+    if !TRUST_TRACEPARENT.load(Ordering::Relaxed) || !EXPORTING.load(Ordering::Relaxed) {
         return;
     }
     let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
@@ -123,6 +127,9 @@ pub(crate) fn continue_trace(span: &Span, headers: &HeaderMap) {
 /// tracing is off.
 pub(crate) fn propagation(span: &Span) -> HeaderMap {
     let mut headers = HeaderMap::new();
+    if !EXPORTING.load(Ordering::Relaxed) {
+        return headers;
+    }
     let context = span.context();
     if context.span().span_context().is_valid() {
         TraceContextPropagator::new().inject_context(&context, &mut HeaderInjector(&mut headers));
@@ -133,6 +140,9 @@ pub(crate) fn propagation(span: &Span) -> HeaderMap {
 /// Names `span` in the trace, after it began (its route is known only once the request has
 /// been looked at).
 pub(crate) fn rename(span: &Span, name: impl FnOnce() -> String) {
+    if !EXPORTING.load(Ordering::Relaxed) {
+        return;
+    }
     let context = span.context();
     let otel = context.span();
     if otel.span_context().is_valid() {
@@ -142,6 +152,9 @@ pub(crate) fn rename(span: &Span, name: impl FnOnce() -> String) {
 
 /// The trace id of `span` (32 lowercase hex digits), when it is being traced.
 pub(crate) fn trace_id(span: &Span) -> Option<String> {
+    if !EXPORTING.load(Ordering::Relaxed) {
+        return None;
+    }
     let context = span.context();
     let span_context = context.span().span_context().clone();
     span_context

@@ -78,16 +78,39 @@ pub(crate) fn etag<'a>(
         hasher.update(outcome.status.as_str().as_bytes());
         hasher.update([0]);
         if let Some(data) = &outcome.data {
-            // Serializing a Value cannot fail; object keys keep their order.
-            hasher.update(serde_json::to_vec(data).unwrap_or_default());
+            // Written straight into the hash, not into a buffer first. Serializing a Value
+            // cannot fail; object keys keep their order.
+            let _ = serde_json::to_writer(Hashing(&mut hasher), data);
         }
         if let Some(error) = &outcome.error {
             hasher.update(error.code.as_bytes());
         }
     }
     let digest = hasher.finalize();
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("W/\"{hex}\"")
+    let mut tag = String::with_capacity(28);
+    tag.push_str("W/\"");
+    for byte in &digest[..12] {
+        tag.push(char::from(HEX[usize::from(byte >> 4)]));
+        tag.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    tag.push('"');
+    tag
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Bytes written into a hash.
+struct Hashing<'a>(&'a mut Sha256);
+
+impl std::io::Write for Hashing<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

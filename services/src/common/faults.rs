@@ -1,5 +1,6 @@
-//! Fault injection: added latency, jitter, a random error rate, or a hang, applied to every
-//! non-admin route so demos and tests can show how the BFF and the page degrade.
+//! Fault injection: added latency, jitter, a random error rate, a hang, or a connection cut
+//! mid-answer, applied to every non-admin route so demos and tests can show how the BFF and the
+//! page degrade.
 //!
 //! `PUT /admin/faults` sets them, `GET` reads them, `DELETE` resets them; they can also be set at
 //! start-up.
@@ -31,6 +32,9 @@ pub struct Faults {
     pub error_status: u16,
     /// Never answer (until the client gives up).
     pub hang: bool,
+    /// The probability (0.0–1.0) that a request's connection is cut after the response head,
+    /// before its body: what a crashed or restarted process looks like to its client.
+    pub reset_rate: f64,
 }
 
 impl Default for Faults {
@@ -41,6 +45,7 @@ impl Default for Faults {
             error_rate: 0.0,
             error_status: 503,
             hang: false,
+            reset_rate: 0.0,
         }
     }
 }
@@ -69,6 +74,12 @@ impl Faults {
             return Err(format!(
                 "error_rate must be within 0.0..=1.0, got {}",
                 self.error_rate
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.reset_rate) {
+            return Err(format!(
+                "reset_rate must be within 0.0..=1.0, got {}",
+                self.reset_rate
             ));
         }
         if !(400..=599).contains(&self.error_status) {
@@ -124,7 +135,26 @@ pub async fn inject(State(switch): State<FaultSwitch>, request: Request, next: N
             StatusCode::from_u16(faults.error_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return ServiceError::Injected(status).into_response();
     }
+    if faults.reset_rate > 0.0 && fastrand::f64() < faults.reset_rate {
+        return cut();
+    }
     next.run(request).await
+}
+
+/// A response whose body fails at once: the server sends the head, then drops the
+/// connection without a complete answer, so the client's read fails as on a reset.
+fn cut() -> Response {
+    let failing = futures::stream::once(async {
+        Err::<axum::body::Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "injected reset",
+        ))
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(failing),
+    )
+        .into_response()
 }
 
 /// `GET|PUT|DELETE /admin/faults`.
@@ -173,6 +203,11 @@ mod tests {
             ..Faults::default()
         };
         assert!(bad_status.validate().unwrap_err().contains("error_status"));
+        let bad_reset = Faults {
+            reset_rate: -0.1,
+            ..Faults::default()
+        };
+        assert!(bad_reset.validate().unwrap_err().contains("reset_rate"));
         assert!(Faults::default().validate().is_ok());
     }
 
