@@ -24,6 +24,9 @@ BINARYEN_VERSION=132
 # Cloudflare's own runtime (workerd ships inside the npm package) for the CDN export test.
 # 4.86.0 is the last wrangler that runs on Debian's Node 20; later ones need Node 22.
 WRANGLER_VERSION=4.86.0
+# Lighthouse for the product page's mobile audit (e2e/examples/lighthouse.rs), run against
+# Debian's Chromium. 12.8 is the last line that runs on Debian's Node 20 (13 needs Node 22).
+LIGHTHOUSE_VERSION=12.8.2
 
 # 1. The wasm32 target.
 if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
@@ -101,5 +104,16 @@ else
   (cd "$TESSERA_TOOLS/wrangler" && npm install --silent --no-audit --no-fund --save-exact "wrangler@$WRANGLER_VERSION" >/dev/null)
 fi
 ln -sf "$TESSERA_TOOLS/wrangler/node_modules/.bin/wrangler" "$TESSERA_TOOLS/bin/wrangler"
+
+# 7. Lighthouse (its own Chrome download is never used: CHROME_PATH names Debian's).
+lighthouse_pkg="$TESSERA_TOOLS/lighthouse/node_modules/lighthouse/package.json"
+if [ -f "$lighthouse_pkg" ] && [ "$(node -p "require('$lighthouse_pkg').version")" = "$LIGHTHOUSE_VERSION" ]; then
+  say "lighthouse $LIGHTHOUSE_VERSION: present"
+else
+  say "installing lighthouse@$LIGHTHOUSE_VERSION from npm"
+  mkdir -p "$TESSERA_TOOLS/lighthouse"
+  (cd "$TESSERA_TOOLS/lighthouse" && npm install --silent --no-audit --no-fund --save-exact "lighthouse@$LIGHTHOUSE_VERSION" >/dev/null)
+fi
+ln -sf "$TESSERA_TOOLS/lighthouse/node_modules/.bin/lighthouse" "$TESSERA_TOOLS/bin/lighthouse"
 
 say "tools ready in $TESSERA_TOOLS/bin"

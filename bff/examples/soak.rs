@@ -238,6 +238,14 @@ async fn main() -> anyhow::Result<()> {
                                 slot.server_errors += 1;
                                 if faulted & critical == 0 {
                                     slot.unexpected += 1;
+                                    // What the next look needs: which request, which answer,
+                                    // when (the fault rounds are ten seconds).
+                                    eprintln!(
+                                        "[soak] unexpected {status}: request kind {kind}, id {id}, \
+                                         {} ms after the start, took {} ms",
+                                        at.duration_since(started).as_millis(),
+                                        took.as_millis()
+                                    );
                                 }
                             }
                         }

@@ -54,52 +54,62 @@ async fn main() -> anyhow::Result<()> {
 
     let mut config = Config::parse(&Source::builtin()).map_err(|e| anyhow::anyhow!("{e:?}"))?;
     config.server.dist_dir = dist.clone();
+    // Without routes the BFF's `/` is the build's index.html itself, the bytes nginx serves
+    // (a route's page carries its own start script).
+    config.routes.clear();
     let bff = tessera_bff::spawn(&config).await?;
 
     // nginx has no brotli module in Debian: it serves the .br files by name (same bytes).
     let nginx = Peer::nginx(&dist, "location / { }")?;
+    // static-web-server is optional (`cargo install static-web-server --locked`): without
+    // it the table compares with nginx only.
     let sws_port = Peer::free_port()?;
     let mut sws = Command::new("static-web-server");
     sws.args(["--host", "127.0.0.1", "--port", &sws_port.to_string()])
         .arg("--root")
         .arg(&dist)
         .args(["--compression-static", "true", "--log-level", "error"]);
-    let sws = Peer::command(sws, sws_port)
-        .context("static-web-server (cargo install static-web-server --locked)")?;
+    let sws = match Peer::command(sws, sws_port) {
+        Ok(sws) => Some(sws),
+        Err(e) => {
+            eprintln!("static-web-server not measured: {e:#}");
+            None
+        }
+    };
     nginx.wait_ready()?;
-    sws.wait_ready()?;
+    if let Some(sws) = &sws {
+        sws.wait_ready()?;
+    }
 
     let client = reqwest::Client::new();
+    let servers = |nginx_path: String, sws_path: String, bff_path: String| {
+        let mut servers = vec![(
+            "nginx",
+            format!("http://127.0.0.1:{}{nginx_path}", nginx.port),
+        )];
+        if sws.is_some() {
+            servers.push((
+                "static-web-server",
+                format!("http://127.0.0.1:{sws_port}{sws_path}"),
+            ));
+        }
+        servers.push(("Tessera BFF", format!("http://{bff}{bff_path}")));
+        servers
+    };
     let cases = [
         (
             "wasm",
             &wasm_br,
-            [
-                (
-                    "nginx",
-                    format!("http://127.0.0.1:{}/assets/{wasm}.br", nginx.port),
-                ),
-                (
-                    "static-web-server",
-                    format!("http://127.0.0.1:{sws_port}/assets/{wasm}"),
-                ),
-                ("Tessera BFF", format!("http://{bff}/assets/{wasm}")),
-            ],
+            servers(
+                format!("/assets/{wasm}.br"),
+                format!("/assets/{wasm}"),
+                format!("/assets/{wasm}"),
+            ),
         ),
         (
             "index.html",
             &index_br,
-            [
-                (
-                    "nginx",
-                    format!("http://127.0.0.1:{}/index.html.br", nginx.port),
-                ),
-                (
-                    "static-web-server",
-                    format!("http://127.0.0.1:{sws_port}/index.html"),
-                ),
-                ("Tessera BFF", format!("http://{bff}/")),
-            ],
+            servers("/index.html.br".into(), "/index.html".into(), "/".into()),
         ),
     ];
     let mut rows = Vec::new();
@@ -122,16 +132,20 @@ async fn main() -> anyhow::Result<()> {
             results.push((server, result));
         }
         let nginx_rps = results[0].1.rps;
-        let sws_rps = results[1].1.rps;
+        let sws_rps = results
+            .iter()
+            .find(|(server, _)| *server == "static-web-server")
+            .map(|(_, r)| r.rps);
         for (server, r) in &results {
+            let to_sws =
+                sws_rps.map_or_else(|| "—".to_owned(), |sws| format!("{:.2}", r.rps / sws));
             rows.push(format!(
-                "| {what} ({} B br) | {server} | {:.0} | {} | {} | {:.2} | {:.2} |",
+                "| {what} ({} B br) | {server} | {:.0} | {} | {} | {:.2} | {to_sws} |",
                 bytes.len(),
                 r.rps,
                 r.p50,
                 r.p99,
                 r.rps / nginx_rps,
-                r.rps / sws_rps
             ));
         }
     }
@@ -144,7 +158,8 @@ async fn main() -> anyhow::Result<()> {
 `wrk {args} -H '{BR}'` against each server in turn, all on one machine (servers and wrk share
 its cores). The same release build and the same brotli bytes: nginx 1.22 (2 workers, no access
 log; Debian's build has no brotli module, so it serves the `.br` files by name),
-static-web-server with `--compression-static`, and the BFF serving from memory.
+static-web-server with `--compression-static` (when installed: {sws_note}), and the BFF
+serving from memory.
 
 | file | server | requests/s | p50 | p99 | ÷ nginx | ÷ static-web-server |
 | --- | --- | --- | --- | --- | --- | --- |
@@ -157,6 +172,11 @@ Reproduce: `./scripts/build-frontend.sh && cargo run --profile server -p tessera
         rows.join("\n"),
         machine(),
         args = WRK_ARGS.join(" "),
+        sws_note = if sws.is_some() {
+            "it was"
+        } else {
+            "it was not, this run"
+        },
     );
     println!("{report}");
     write_section("static", &report)?;

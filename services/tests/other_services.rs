@@ -305,15 +305,16 @@ async fn assert_etag_and_faults(service: &str, addr: SocketAddr, path: &str) {
     assert_eq!(admin.current().await["hang"], true, "{service}");
 
     // A cut connection: the head may come, the body never does, and the read fails at once.
-    admin
-        .put(serde_json::json!({"reset_rate": 1.0}))
-        .await;
+    admin.put(serde_json::json!({"reset_rate": 1.0})).await;
     let started = Instant::now();
     let cut = match client.get(&url).send().await {
         Ok(response) => response.bytes().await.map(|_| ()),
         Err(e) => Err(e),
     };
-    assert!(cut.is_err(), "{service}: a cut answer must not read as whole");
+    assert!(
+        cut.is_err(),
+        "{service}: a cut answer must not read as whole"
+    );
     assert!(started.elapsed() < Duration::from_secs(2), "{service}");
     let refused = admin.put(serde_json::json!({"reset_rate": 2.0})).await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "{service}");
