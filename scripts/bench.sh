@@ -27,6 +27,7 @@ run uncached_bench
 run static_bench dist
 TESSERA_DIST_DIR=dist run page_load
 TESSERA_DIST_DIR=dist run network_load
+TESSERA_DIST_DIR=dist run lighthouse
 if [ -d data ]; then
     run summary_bench data
 else

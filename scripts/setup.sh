@@ -105,7 +105,7 @@ else
 fi
 ln -sf "$TESSERA_TOOLS/wrangler/node_modules/.bin/wrangler" "$TESSERA_TOOLS/bin/wrangler"
 
-# 7. Lighthouse (its own Chrome download is never used: CHROME_PATH names Debian's).
+# 7. Lighthouse (it brings no browser: CHROME_PATH names Debian's Chromium).
 lighthouse_pkg="$TESSERA_TOOLS/lighthouse/node_modules/lighthouse/package.json"
 if [ -f "$lighthouse_pkg" ] && [ "$(node -p "require('$lighthouse_pkg').version")" = "$LIGHTHOUSE_VERSION" ]; then
   say "lighthouse $LIGHTHOUSE_VERSION: present"

@@ -1,8 +1,8 @@
 //! The soak (issue 18, item 4): the cluster — the demo services, Redis, three `tessera-bff`
 //! processes (this profile's binary) and nginx with `config/cluster/nginx.conf` — under mixed
 //! traffic for `--minutes` (default 10), while every ten seconds each service's faults change
-//! (none, latency, 503s, a hang, connections cut mid-answer). Views, streams, single parts, review posts and abandoned
-//! streams, from a fixed number of workers. Per minute: requests/s, p50/p99, 5xx (and how many
+//! (none, latency, 503s, a hang, connections cut after the head). Views, streams, single
+//! parts, review posts and abandoned streams, from a fixed number of workers. Per minute: requests/s, p50/p99, 5xx (and how many
 //! of them came while none of the failing request's critical services was faulted), each
 //! replica's resident memory and open descriptors. Writes a table to the `soak` section of
 //! docs/BENCHMARKS.md and a plot to docs/soak.svg.
@@ -57,7 +57,8 @@ fn failing(at_ms: u64) -> u64 {
 fn faults_for(round: u64, service: u64) -> Faults {
     // Each service cycles through its own phase of: healthy, slow, failing, hanging, cut.
     let mut faults = Faults::default();
-    match (round + service * 3) % 9 {
+    // Nine rounds, each service two rounds after the one before: five distinct phases.
+    match (round + service * 2) % 9 {
         1 => faults.latency_ms = 300,
         3 => {
             faults.error_rate = 0.5;
@@ -68,6 +69,18 @@ fn faults_for(round: u64, service: u64) -> Faults {
         _ => {}
     }
     faults
+}
+
+/// What request kind `kind` (of `n % 20`) is.
+fn kind_name(kind: u64) -> &'static str {
+    match kind {
+        0..=7 => "product view",
+        8..=10 => "product stream",
+        11..=13 => "stock part",
+        14..=15 => "home view",
+        16 => "review post",
+        _ => "abandoned stream",
+    }
 }
 
 fn is_faulted(faults: &Faults) -> bool {
@@ -227,29 +240,35 @@ async fn main() -> anyhow::Result<()> {
                     };
                     let took = at.elapsed();
                     let minute = (started.elapsed().as_secs() / 60) as usize;
-                    let mut seen = seen.lock().expect("soak lock");
-                    let Some(slot) = seen.get_mut(minute) else {
-                        break;
-                    };
-                    match result {
-                        Ok(status) => {
-                            slot.latencies.push(took);
-                            if status >= 500 {
-                                slot.server_errors += 1;
-                                if faulted & critical == 0 {
-                                    slot.unexpected += 1;
-                                    // What the next look needs: which request, which answer,
-                                    // when (the fault rounds are ten seconds).
-                                    eprintln!(
-                                        "[soak] unexpected {status}: request kind {kind}, id {id}, \
-                                         {} ms after the start, took {} ms",
-                                        at.duration_since(started).as_millis(),
-                                        took.as_millis()
-                                    );
-                                }
+                    // Faulted while it ran: at its start, or from a round that began before
+                    // its answer (the faults change while requests are under way).
+                    let faulted = faulted | failing(started.elapsed().as_millis() as u64);
+                    let unexpected = matches!(result, Ok(status) if status >= 500)
+                        && faulted & critical == 0;
+                    {
+                        let mut seen = seen.lock().expect("soak lock");
+                        let Some(slot) = seen.get_mut(minute) else {
+                            break;
+                        };
+                        match result {
+                            Ok(status) => {
+                                slot.latencies.push(took);
+                                slot.server_errors += u64::from(status >= 500);
+                                slot.unexpected += u64::from(unexpected);
                             }
+                            Err(_) => slot.lost += 1,
                         }
-                        Err(_) => slot.lost += 1,
+                    }
+                    if let (true, Ok(status)) = (unexpected, &result) {
+                        // What the next look needs: which request, which answer, when (the
+                        // fault rounds are ten seconds long).
+                        eprintln!(
+                            "[soak] unexpected {status}: {}, id {id}, {} ms after the start, \
+                             took {} ms",
+                            kind_name(kind),
+                            at.duration_since(started).as_millis(),
+                            took.as_millis()
+                        );
                     }
                 }
             })
@@ -330,11 +349,12 @@ async fn main() -> anyhow::Result<()> {
 The cluster — demo services, Redis, three `tessera-bff` replicas, nginx with
 `config/cluster/nginx.conf` — for {minutes} minutes under {WORKERS} workers of mixed traffic
 (product views 40 %, streams 15 %, single parts 15 %, home views 10 %, review posts 5 %,
-abandoned streams 15 %), while every ten seconds each service's faults change: healthy, 300 ms
-slower, half its answers 503, hanging, or half its connections cut after the response head
-(each service on its own phase). A 5xx is
-*unexpected* when none of the request's critical services was failing or hanging when it
-started, nor in the six seconds before (a breaker it opened stays open five seconds). Memory (RSS, MiB) and open descriptors per replica at each minute's end.
+abandoned streams 15 %), while every ten seconds each service's faults change, in a cycle of
+nine rounds: healthy, 300 ms slower, half its answers 503, hanging, or half its connections cut
+after the response head (each service two rounds behind the one before, so no two share a
+phase). A 5xx is *unexpected* when none of the request's critical services was faulted while
+it ran, nor in the six seconds before it (a breaker it opened stays open five seconds). Memory
+(RSS, MiB) and open descriptors per replica at each minute's end.
 
 | minute | req/s | p50 ms | p99 ms | 5xx | unexpected 5xx | no answer | RSS (MiB) | fds |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- |

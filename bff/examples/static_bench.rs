@@ -3,9 +3,9 @@
 //!
 //! Run (after `./scripts/build-frontend.sh`, which writes `dist/`):
 //! `cargo run --profile server -p tessera-bff --example static_bench [dist]`
-//! Needs `wrk`, `nginx` (scripts/setup.sh) and `static-web-server`
-//! (`cargo install static-web-server --locked --root ~/.cache/tessera/tools`). Rewrites the
-//! `static` section of docs/BENCHMARKS.md.
+//! Needs `wrk` and `nginx` (scripts/setup.sh); `static-web-server` is measured too when
+//! installed (`scripts/bench.sh` installs it). Rewrites the `static` section of
+//! docs/BENCHMARKS.md.
 
 use std::path::PathBuf;
 use std::process::Command;

@@ -176,4 +176,22 @@ mod tests {
         );
         assert!(tag(&a).starts_with("W/\""));
     }
+
+    #[test]
+    fn tags_are_those_of_the_serialized_data() {
+        // The tag of a release must not change with how it is computed: clients and caches
+        // hold tags across deploys.
+        let mut a = outcome(PartStatus::Ok, true, None);
+        a.data = Some(serde_json::json!({"z": [1, 2.5, "é\"<"], "a": null, "m": {"k": true}}));
+        let mut hasher = Sha256::new();
+        for piece in [&b"v"[..], &[0], b"1", &[0], b"p", &[0], b"ok", &[0]] {
+            hasher.update(piece);
+        }
+        hasher.update(serde_json::to_vec(a.data.as_ref().unwrap()).unwrap());
+        let hex: String = hasher.finalize()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        assert_eq!(etag("v", "1", None, [("p", &a)]), format!("W/\"{hex}\""));
+    }
 }

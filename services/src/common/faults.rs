@@ -141,10 +141,13 @@ pub async fn inject(State(switch): State<FaultSwitch>, request: Request, next: N
     next.run(request).await
 }
 
-/// A response whose body fails at once: the server sends the head, then drops the
-/// connection without a complete answer, so the client's read fails as on a reset.
+/// A response whose body fails: the server sends the head, then drops the connection
+/// without a complete answer, so the client's read of the body fails as on a reset.
 fn cut() -> Response {
     let failing = futures::stream::once(async {
+        // Pending once first: the server flushes the head before it sees the body fail (a
+        // body failing on its first poll drops the connection with nothing sent).
+        tokio::task::yield_now().await;
         Err::<axum::body::Bytes, _>(std::io::Error::new(
             std::io::ErrorKind::ConnectionReset,
             "injected reset",
