@@ -94,26 +94,23 @@ fi
 mkdir -p "$TESSERA_TOOLS/bin"
 ln -sf "$TESSERA_TOOLS/binaryen/node_modules/binaryen/bin/wasm-opt" "$TESSERA_TOOLS/bin/wasm-opt"
 
+# An npm package pinned at `version` in a folder of its own, its binary linked into bin/.
+npm_tool() {
+  local name="$1" version="$2" pkg="$TESSERA_TOOLS/$1/node_modules/$1/package.json"
+  if [ -f "$pkg" ] && [ "$(node -p "require('$pkg').version")" = "$version" ]; then
+    say "$name $version: present"
+  else
+    say "installing $name@$version from npm"
+    mkdir -p "$TESSERA_TOOLS/$name"
+    (cd "$TESSERA_TOOLS/$name" && npm install --silent --no-audit --no-fund --save-exact "$name@$version" >/dev/null)
+  fi
+  ln -sf "$TESSERA_TOOLS/$name/node_modules/.bin/$name" "$TESSERA_TOOLS/bin/$name"
+}
+
 # 6. wrangler (`wrangler pages dev` serves the CDN export with Cloudflare Pages' _headers rules).
-wrangler_pkg="$TESSERA_TOOLS/wrangler/node_modules/wrangler/package.json"
-if [ -f "$wrangler_pkg" ] && [ "$(node -p "require('$wrangler_pkg').version")" = "$WRANGLER_VERSION" ]; then
-  say "wrangler $WRANGLER_VERSION: present"
-else
-  say "installing wrangler@$WRANGLER_VERSION from npm"
-  mkdir -p "$TESSERA_TOOLS/wrangler"
-  (cd "$TESSERA_TOOLS/wrangler" && npm install --silent --no-audit --no-fund --save-exact "wrangler@$WRANGLER_VERSION" >/dev/null)
-fi
-ln -sf "$TESSERA_TOOLS/wrangler/node_modules/.bin/wrangler" "$TESSERA_TOOLS/bin/wrangler"
+npm_tool wrangler "$WRANGLER_VERSION"
 
 # 7. Lighthouse (it brings no browser: CHROME_PATH names Debian's Chromium).
-lighthouse_pkg="$TESSERA_TOOLS/lighthouse/node_modules/lighthouse/package.json"
-if [ -f "$lighthouse_pkg" ] && [ "$(node -p "require('$lighthouse_pkg').version")" = "$LIGHTHOUSE_VERSION" ]; then
-  say "lighthouse $LIGHTHOUSE_VERSION: present"
-else
-  say "installing lighthouse@$LIGHTHOUSE_VERSION from npm"
-  mkdir -p "$TESSERA_TOOLS/lighthouse"
-  (cd "$TESSERA_TOOLS/lighthouse" && npm install --silent --no-audit --no-fund --save-exact "lighthouse@$LIGHTHOUSE_VERSION" >/dev/null)
-fi
-ln -sf "$TESSERA_TOOLS/lighthouse/node_modules/.bin/lighthouse" "$TESSERA_TOOLS/bin/lighthouse"
+npm_tool lighthouse "$LIGHTHOUSE_VERSION"
 
 say "tools ready in $TESSERA_TOOLS/bin"

@@ -10,7 +10,7 @@ use anyhow::bail;
 use serde_json::json;
 use tessera_bff::config::{Config, Source};
 use tessera_testkit::bench::{
-    Peer, WRK_ARGS, Wrk, machine, median, write_section, wrk, wrk_alternating,
+    Peer, WRK_ARGS, Wrk, machine, median, round_ratios, write_section, wrk, wrk_alternating,
 };
 use tessera_testkit::config::{BffConfig, Part, refused_url};
 use tessera_testkit::stub::{Reply, Stub};
@@ -97,12 +97,7 @@ async fn main() -> anyhow::Result<()> {
     })
     .await??;
     let (cached, static_file) = (median(&rounds[0]), median(&rounds[1]));
-    let per_round = rounds[0]
-        .iter()
-        .zip(&rounds[1])
-        .map(|(view, file)| format!("{:.2}", view.rps / file.rps))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let per_round = round_ratios(&rounds[0], &rounds[1]);
     let health = run(format!("http://{bff}/healthz")).await??;
     let healthy = run(format!("http://{bff}/api/views/healthy/1")).await??;
     let degraded = run(format!("http://{bff}/api/views/degraded/1")).await??;

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tessera_bff::config::{Config, Source};
 use tessera_testkit::bench::{
-    WRK_ARGS, Wrk, composite_parts, composite_replies, machine, median, write_section,
-    wrk_alternating,
+    WRK_ARGS, Wrk, composite_parts, composite_replies, machine, median, round_ratios,
+    write_section, wrk_alternating,
 };
 use tessera_testkit::config::BffConfig;
 use tessera_testkit::stub::Stub;
@@ -144,12 +144,7 @@ async fn main() -> anyhow::Result<()> {
     .await??;
     let (hand, tessera) = (median(&rounds[0]), median(&rounds[1]));
     let ratio = tessera.rps / hand.rps;
-    let per_round = rounds[0]
-        .iter()
-        .zip(&rounds[1])
-        .map(|(hand, tessera)| format!("{:.2}", tessera.rps / hand.rps))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let per_round = round_ratios(&rounds[1], &rounds[0]);
     let row = |label: &str, run: &Wrk| {
         format!("| {label} | {:.0} | {} | {} |\n", run.rps, run.p50, run.p99)
     };

@@ -174,13 +174,16 @@ fn audit(url: &str) -> anyhow::Result<Audit> {
     })
 }
 
-/// The LCP element's snippet, from the `largest-contentful-paint-element` audit.
-fn lcp_element(report: &Value) -> String {
-    let tables = report["audits"]["largest-contentful-paint-element"]["details"]["items"]
+/// The tables of the `largest-contentful-paint-element` audit: the element, then its phases.
+fn lcp_tables(report: &Value) -> &[Value] {
+    report["audits"]["largest-contentful-paint-element"]["details"]["items"]
         .as_array()
-        .cloned()
-        .unwrap_or_default();
-    tables
+        .map_or(&[], Vec::as_slice)
+}
+
+/// The LCP element's snippet.
+fn lcp_element(report: &Value) -> String {
+    lcp_tables(report)
         .iter()
         .find_map(|table| table["items"][0]["node"]["snippet"].as_str())
         .unwrap_or("(not reported)")
@@ -189,11 +192,7 @@ fn lcp_element(report: &Value) -> String {
 
 /// The LCP's phases (`TTFB`, `Load Delay`, `Load Time`, `Render Delay`), in ms.
 fn lcp_phases(report: &Value) -> Vec<(String, f64)> {
-    let tables = report["audits"]["largest-contentful-paint-element"]["details"]["items"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    tables
+    lcp_tables(report)
         .iter()
         .filter_map(|table| table["items"].as_array())
         .flatten()

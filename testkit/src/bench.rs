@@ -134,6 +134,15 @@ pub fn wrk_alternating(urls: &[(&str, &[&str])], rounds: usize) -> anyhow::Resul
     Ok(runs)
 }
 
+/// Each round's ratio of `ours` to `peer` (requests/s), as `0.80, 0.74, 0.81`.
+pub fn round_ratios(ours: &[Wrk], peer: &[Wrk]) -> String {
+    ours.iter()
+        .zip(peer)
+        .map(|(ours, peer)| format!("{:.2}", ours.rps / peer.rps))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The run with the median requests/s (the upper one of an even count).
 pub fn median(runs: &[Wrk]) -> Wrk {
     let mut sorted = runs.to_vec();
