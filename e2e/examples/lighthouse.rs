@@ -181,13 +181,20 @@ fn lcp_tables(report: &Value) -> &[Value] {
         .map_or(&[], Vec::as_slice)
 }
 
-/// The LCP element's snippet.
+/// The LCP element's snippet and where it is (its CSS path), so a first paint's element is
+/// told from the app's.
 fn lcp_element(report: &Value) -> String {
     lcp_tables(report)
         .iter()
-        .find_map(|table| table["items"][0]["node"]["snippet"].as_str())
-        .unwrap_or("(not reported)")
-        .to_owned()
+        .map(|table| &table["items"][0]["node"])
+        .find_map(|node| {
+            let snippet = node["snippet"].as_str()?;
+            Some(match node["selector"].as_str() {
+                Some(path) => format!("{snippet} ({path})"),
+                None => snippet.to_owned(),
+            })
+        })
+        .unwrap_or_else(|| "(not reported)".to_owned())
 }
 
 /// The LCP's phases (`TTFB`, `Load Delay`, `Load Time`, `Render Delay`), in ms.

@@ -258,8 +258,21 @@ pub struct Browser {
     _driver: Option<Driver>,
 }
 
+/// What a navigation waits for before the next command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageLoad {
+    /// The page's load event (WebDriver's default).
+    Complete,
+    /// Nothing: for looking at a page while its code still downloads.
+    Unwaited,
+}
+
 impl Browser {
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(PageLoad::Complete).await
+    }
+
+    pub async fn start_with(page_load: PageLoad) -> anyhow::Result<Self> {
         let (driver, url) = match std::env::var("TESSERA_WEBDRIVER") {
             Ok(url) => (None, url),
             Err(_) => {
@@ -296,6 +309,9 @@ impl Browser {
                 },
             }),
         );
+        if page_load == PageLoad::Unwaited {
+            caps.insert("pageLoadStrategy".into(), "none".into());
+        }
         let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&url)
@@ -324,7 +340,15 @@ impl Browser {
 pub async fn with_browser(
     scenario: impl AsyncFnOnce(&Browser) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let browser = Browser::start().await?;
+    with_browser_waiting(PageLoad::Complete, scenario).await
+}
+
+/// [`with_browser`], its navigations waiting for `page_load`.
+pub async fn with_browser_waiting(
+    page_load: PageLoad,
+    scenario: impl AsyncFnOnce(&Browser) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let browser = Browser::start_with(page_load).await?;
     let result = scenario(&browser).await;
     let closed = browser.close().await;
     result.and(closed)

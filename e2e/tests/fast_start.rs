@@ -2,7 +2,11 @@
 //! critical picture) while the wasm downloads, and the app takes that response instead of
 //! asking again; the page's code and style are announced in `Link` headers.
 
-use tessera_e2e::{Logged, Stack};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_e2e::tamper::{self, Delayed, Target};
+use tessera_e2e::{Logged, PageLoad, Stack, with_browser_waiting};
 
 const NAME: &str = "[data-testid=tile-product][data-status=ok] [data-testid=product-name]";
 
@@ -74,6 +78,62 @@ async fn a_navigation_requests_its_view_once_before_the_app_starts() -> anyhow::
         1,
         "{requests:#?}"
     );
+    Ok(())
+}
+
+/// With the app's code held back, the page draws the product's facts from the view already in
+/// flight (its first paint); once the app runs, its own tile takes their place, and the view
+/// was still asked for once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_product_is_painted_before_the_app_runs_and_the_app_takes_over() -> anyhow::Result<()> {
+    const PREVIEW: &str = "[data-testid=preview]";
+    let delayed = Arc::new(Delayed::default());
+    let stack = Stack::start_tampered(
+        |_| {},
+        tamper::delay(
+            Target::path("/assets/tessera-frontend"),
+            Duration::from_secs(3),
+            delayed.clone(),
+        ),
+    )
+    .await?;
+    // Not waiting for the page's load event, which waits for the app's code.
+    with_browser_waiting(PageLoad::Unwaited, async |browser| {
+        browser.goto(&stack.url("/product/1")).await?;
+        let painted = browser.text_of(&format!("{PREVIEW} h1")).await?;
+        let description = browser.text_of(&format!("{PREVIEW} .description")).await?;
+        let started = browser
+            .client
+            .execute(
+                "return performance.getEntriesByName('tessera:app').length",
+                vec![],
+            )
+            .await?;
+        assert_eq!(started, 0, "drawn before the app's code arrived");
+        assert!(!painted.is_empty() && !description.is_empty());
+        let title = browser.client.title().await?;
+        assert_eq!(title, format!("{painted} · Tessera Store"));
+        // The app's tile replaces it: the same product, and no first paint left over it.
+        assert_eq!(browser.text_of(NAME).await?, painted);
+        let app_description = "[data-testid=tile-product][data-status=ok] .description";
+        assert_eq!(browser.text_of(app_description).await?, description);
+        let left = browser
+            .settle(
+                async |browser| Ok(browser.find_all(PREVIEW).await?.len()),
+                |n| *n == 0,
+            )
+            .await?;
+        assert_eq!(left, 0, "the first paint is gone once the app's tile shows");
+        Ok(())
+    })
+    .await?;
+    assert!(
+        delayed.answered.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "js and wasm held back"
+    );
+    let requests = stack.requests.lock().unwrap().clone();
+    let views = count(&requests, |p| p.starts_with("/api/views/"));
+    assert_eq!(views, 1, "one view request reached the BFF: {requests:#?}");
     Ok(())
 }
 

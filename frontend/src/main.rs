@@ -11,6 +11,7 @@ mod loader;
 mod ops;
 mod pages;
 mod prefetch;
+mod preview;
 mod review_form;
 mod session;
 mod session_menu;
@@ -25,5 +26,13 @@ fn main() {
     if let Some(performance) = web_sys::window().and_then(|w| w.performance()) {
         let _ = performance.mark("tessera:app");
     }
+    preview::app_started();
     leptos::mount::mount_to_body(app::App);
+    // Only the product page takes over a first paint; any other page drops it at once.
+    let on_product = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .is_some_and(|path| path.starts_with("/product/"));
+    if !on_product {
+        preview::dismiss();
+    }
 }

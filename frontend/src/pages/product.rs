@@ -57,6 +57,14 @@ pub(crate) fn ProductPage() -> impl IntoView {
             .map(|p| p.name);
         set_title(name.as_deref());
     });
+    // The first paint (if the page drew one) gives way once this page's own product tile, or
+    // its error, is on screen; and when the page is left.
+    Effect::new(move |_| {
+        if loaded.part("product").is_some() || loaded.failure.with(Option::is_some) {
+            crate::preview::dismiss();
+        }
+    });
+    on_cleanup(crate::preview::dismiss);
     let reviews_page = Callback::new(move |page: u32| loaded.reload("reviews", Some(page)));
     // A new review changes the summary and the first page of reviews of its product, if that
     // is still the one on screen.
