@@ -423,20 +423,68 @@ impl Metrics {
             .inc();
     }
 
-    /// One composed part.
-    pub(crate) fn part(&self, part: &str, status: &str, took: std::time::Duration) {
-        self.part_duration
-            .get_or_create(&PartLabels {
-                part: part.to_owned(),
-            })
-            .observe(took.as_secs_f64());
-        self.recent.outcome(part, status);
-        self.part_outcomes
-            .get_or_create(&PartOutcomeLabels {
-                part: part.to_owned(),
-                status: status.to_owned(),
-            })
-            .inc();
+    /// The series of part `label` (`view.part`), looked up once, when its view is planned,
+    /// rather than on every request.
+    pub(crate) fn part_meters(&self, label: &str) -> PartMeters {
+        PartMeters {
+            duration: self
+                .part_duration
+                .get_or_create(&PartLabels {
+                    part: label.to_owned(),
+                })
+                .clone(),
+            outcomes: PART_STATUSES.map(|status| {
+                self.part_outcomes
+                    .get_or_create(&PartOutcomeLabels {
+                        part: label.to_owned(),
+                        status: status.to_owned(),
+                    })
+                    .clone()
+            }),
+        }
+    }
+
+    /// One composed part, counted in the series `meters` holds.
+    pub(crate) fn part_done(
+        &self,
+        meters: &PartMeters,
+        label: &str,
+        status: &str,
+        took: std::time::Duration,
+    ) {
+        meters.duration.observe(took.as_secs_f64());
+        self.recent.outcome(label, status);
+        match PART_STATUSES.iter().position(|s| *s == status) {
+            Some(i) => meters.outcomes[i].inc(),
+            // Every status is in the list; a new one is still counted, the slow way.
+            None => self
+                .part_outcomes
+                .get_or_create(&PartOutcomeLabels {
+                    part: label.to_owned(),
+                    status: status.to_owned(),
+                })
+                .inc(),
+        };
+    }
+
+    /// The series of upstream `name`, looked up once per upstream client.
+    pub(crate) fn upstream_meters(&self, name: &str) -> UpstreamMeters {
+        let labels = UpstreamLabels {
+            upstream: name.to_owned(),
+        };
+        UpstreamMeters {
+            latency: self.upstream_latency.get_or_create(&labels).clone(),
+            retries: self.upstream_retries.get_or_create(&labels).clone(),
+            bulkhead_rejections: self.bulkhead_rejections.get_or_create(&labels).clone(),
+            breaker_state: self.breaker_state.get_or_create(&labels).clone(),
+            ok: self
+                .upstream_requests
+                .get_or_create(&OutcomeLabels {
+                    upstream: name.to_owned(),
+                    outcome: "ok".into(),
+                })
+                .clone(),
+        }
     }
 
     pub(crate) fn rendered_hit(&self, view: &str) {
@@ -458,6 +506,25 @@ impl Metrics {
 }
 
 pub(crate) use crate::ops::PART_STATUSES;
+
+/// One part's series, shared with the registry (a handle counts into the same series).
+#[derive(Debug, Clone)]
+pub(crate) struct PartMeters {
+    duration: Histogram,
+    /// Indexed as [`PART_STATUSES`].
+    outcomes: [Counter; PART_STATUSES.len()],
+}
+
+/// One upstream's series, shared with the registry.
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamMeters {
+    pub(crate) latency: Histogram,
+    pub(crate) retries: Counter,
+    pub(crate) bulkhead_rejections: Counter,
+    pub(crate) breaker_state: Gauge<i64, AtomicI64>,
+    /// Its `ok` outcomes; the others are rare, and looked up when they happen.
+    pub(crate) ok: Counter,
+}
 
 /// Every (route, name) the configuration implies.
 fn route_names(config: &Config) -> Vec<(&'static str, String)> {

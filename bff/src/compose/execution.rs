@@ -225,9 +225,12 @@ async fn run_part(
         }
         (Err((status, error)), _) => outcome(status, None, Some(error)),
     };
-    context
-        .metrics
-        .part(&plan.label, outcome.status.as_str(), started.elapsed());
+    context.metrics.part_done(
+        &plan.meters,
+        &plan.label,
+        outcome.status.as_str(),
+        started.elapsed(),
+    );
     let span = tracing::Span::current();
     span.record("tessera.outcome", outcome.status.as_str());
     if !outcome.status.has_data() {

@@ -170,7 +170,7 @@ impl Composer {
         upstreams: Arc<Upstreams>,
         metrics: Metrics,
     ) -> Self {
-        let views = plan(views, revision);
+        let views = plan(views, revision, &metrics);
         Self {
             views: Arc::new(views),
             cache,

@@ -10,12 +10,15 @@ use serde_json::Value;
 use crate::config::shape::Shape;
 use crate::config::template::{FieldRef, Template};
 use crate::config::{IdKind, PartCacheConfig, Scope, ViewConfig};
+use crate::metrics::{Metrics, PartMeters};
 
 /// One part of a view, ready to run.
 #[derive(Debug)]
 pub(super) struct PartPlan {
     /// `view.part`, for metrics and logs.
     pub(super) label: String,
+    /// Its series, looked up once here.
+    pub(super) meters: PartMeters,
     pub(super) upstream: String,
     pub(super) template: Template,
     pub(super) dependencies: Vec<String>,
@@ -68,6 +71,7 @@ impl ViewPlan {
 pub(super) fn plan(
     views: &BTreeMap<String, ViewConfig>,
     revision: impl Fn(&str) -> u64,
+    metrics: &Metrics,
 ) -> BTreeMap<String, ViewPlan> {
     views
         .iter()
@@ -94,8 +98,10 @@ pub(super) fn plan(
                     {
                         dependencies.push(each.field.part.clone());
                     }
+                    let label = format!("{name}.{part_name}");
                     let plan = PartPlan {
-                        label: format!("{name}.{part_name}"),
+                        meters: metrics.part_meters(&label),
+                        label,
                         upstream: part.upstream.get_ref().clone(),
                         dependencies,
                         each,

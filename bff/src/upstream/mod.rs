@@ -21,7 +21,7 @@ use tracing::Instrument;
 use tessera_contract::ops::{BreakerInfo, Bulkhead, HostInfo, UpstreamStats};
 
 use crate::config::UpstreamConfig;
-use crate::metrics::{Metrics, UpstreamLabels};
+use crate::metrics::{Metrics, UpstreamLabels, UpstreamMeters};
 use crate::ops::{Recent, unix_ms};
 use crate::telemetry;
 pub(crate) use attempt::{Fetched, Media};
@@ -74,6 +74,8 @@ struct Upstream {
     retry: RetryPolicy,
     /// The request headers passed on to it.
     forward: Vec<HeaderName>,
+    /// Its series, looked up once here rather than on every call.
+    meters: UpstreamMeters,
 }
 
 /// What a read sends on behalf of the request it serves: the request id, the request's
@@ -145,6 +147,7 @@ impl Upstreams {
                         bulkhead: Arc::new(Semaphore::new(config.max_concurrency)),
                     }),
                     retry: RetryPolicy::new(config.retry.clone()),
+                    meters: metrics.upstream_meters(name),
                     forward: config
                         .forward_headers
                         .iter()
@@ -165,10 +168,7 @@ impl Upstreams {
     /// longer configured out of the metrics (after a reload).
     pub(crate) fn publish_breakers(&self, gone: &[String]) {
         for upstream in self.by_name.values() {
-            let labels = UpstreamLabels {
-                upstream: upstream.name.clone(),
-            };
-            self.update_breaker_gauge(upstream, &labels);
+            upstream.publish_breaker();
         }
         for name in gone.iter().filter(|name| !self.by_name.contains_key(*name)) {
             self.metrics.breaker_state.remove(&UpstreamLabels {
@@ -342,18 +342,14 @@ impl Upstreams {
         Fut: Future<Output = Result<T, UpstreamError>>,
     {
         let target = self.target(upstream)?;
-        let labels = UpstreamLabels {
-            upstream: upstream.to_owned(),
-        };
         let started = Instant::now();
-        let result = self
-            .guarded(target, lane, &labels, path, deadline, attempt)
-            .await;
-        let outcome = match &result {
-            Ok(_) => "ok",
-            Err(e) => e.code(),
-        };
-        self.metrics.upstream_outcome(upstream, outcome);
+        let result = self.guarded(target, lane, path, deadline, attempt).await;
+        match &result {
+            Ok(_) => {
+                target.meters.ok.inc();
+            }
+            Err(e) => self.metrics.upstream_outcome(upstream, e.code()),
+        }
         if lane == Lane::Reads {
             let failed = result.as_ref().is_err_and(UpstreamError::is_failure);
             let refused = matches!(
@@ -373,7 +369,6 @@ impl Upstreams {
         &self,
         target: &Upstream,
         lane: Lane,
-        labels: &UpstreamLabels,
         path: &str,
         deadline: Instant,
         call: F,
@@ -385,7 +380,7 @@ impl Upstreams {
         let guards = &target.lanes[lane as usize];
         // The bulkhead first: a call it rejects must not use up a half-open probe.
         let Ok(_permit) = guards.bulkhead.clone().try_acquire_owned() else {
-            self.metrics.bulkhead_rejections.get_or_create(labels).inc();
+            target.meters.bulkhead_rejections.inc();
             return Err(UpstreamError::Overloaded);
         };
         if !guards.breaker.allow() {
@@ -427,9 +422,9 @@ impl Upstreams {
                 span.record("otel.status_code", "error");
             }
             drop(span);
-            self.metrics
-                .upstream_latency
-                .get_or_create(labels)
+            target
+                .meters
+                .latency
                 .observe(started.elapsed().as_secs_f64());
             // A timeout only says the upstream is slow if it had a fair chance; one that came
             // sooner says nothing either way, so it is not recorded at all: a caller's 1 ms
@@ -444,7 +439,7 @@ impl Upstreams {
                 target.hosts.record(host, healthy);
                 guards.breaker.record(healthy);
                 if lane == Lane::Reads {
-                    self.update_breaker_gauge(target, labels);
+                    target.publish_breaker();
                 }
             }
 
@@ -462,7 +457,7 @@ impl Upstreams {
                 return Err(error);
             }
             tracing::debug!(upstream = %target.name, %path, error = %error, ?delay, "retrying");
-            self.metrics.upstream_retries.get_or_create(labels).inc();
+            target.meters.retries.inc();
             tokio::time::sleep(delay).await;
         }
     }
@@ -524,15 +519,6 @@ impl Upstreams {
             .ok_or_else(|| UpstreamError::Unknown(upstream.to_owned()))
     }
 
-    fn update_breaker_gauge(&self, target: &Upstream, labels: &UpstreamLabels) {
-        let state = match target.lanes[Lane::Reads as usize].breaker.state() {
-            BreakerState::Closed => 0,
-            BreakerState::Open => 1,
-            BreakerState::HalfOpen => 2,
-        };
-        self.metrics.breaker_state.get_or_create(labels).set(state);
-    }
-
     /// `POST {upstream}{path}` with a JSON body, once (writes are never retried). Returns the
     /// upstream's status and JSON body.
     pub(crate) async fn post_json(
@@ -592,5 +578,17 @@ impl Upstreams {
         // hosts the reads are balanced over.
         guards.breaker.record(healthy);
         result
+    }
+}
+
+impl Upstream {
+    /// Sets its breaker gauge from its read lane's breaker.
+    fn publish_breaker(&self) {
+        let state = match self.lanes[Lane::Reads as usize].breaker.state() {
+            BreakerState::Closed => 0,
+            BreakerState::Open => 1,
+            BreakerState::HalfOpen => 2,
+        };
+        self.meters.breaker_state.set(state);
     }
 }
