@@ -70,7 +70,7 @@ async fn main() -> anyhow::Result<()> {
         previews.sort_by(f64::total_cmp);
         let preview = match previews.get(previews.len() / 2) {
             Some(ms) => format!("{ms:.0} ms ({} of {})", previews.len(), loads.len()),
-            None => "—".to_owned(),
+            None => format!("— (0 of {})", loads.len()),
         };
         table.push_str(&format!(
             "| {} | {visit} | {page} | {preview} | {critical:.0} ms | {:.0} ms | {:.1} KB | {floor_ms:.0} ms | **{:.2}** | {:.0} ms | {:.0} ms | {:.0} ms |\n",
@@ -97,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
          start): the wasm's last byte, the app's first line, the view's first byte. *First \
          paint of the product*: the page's own script draws the product's picture, name and \
          description from the view's stream before the app runs (the `tessera:preview` mark, the \
-         frame after it was drawn; how many loads drew one — none where the app started first \
+         frame after its elements were added, not when its picture had loaded; how many loads \
+         drew one — none where the app started first \
          or without the start script).\n\n{table}\n\
          Goal: critical tiles within 1.15× the floor on slow 4G.\n\n\
          Machine: {}.\n\

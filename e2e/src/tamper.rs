@@ -100,6 +100,46 @@ pub fn cut_stream(
     }
 }
 
+/// Rewrites the data of part `part` in the NDJSON streams of the views `target` picks, as a
+/// service answering with other values would: `edit` gets the part's `data`.
+pub fn rewrite_part(
+    target: Target,
+    part: &'static str,
+    edit: fn(&mut serde_json::Value),
+) -> impl FnOnce(Router) -> Router {
+    move |router| {
+        router.layer(from_fn(
+            move |mut request: Request, next: Next| async move {
+                if !target.matches(&request) {
+                    return next.run(request).await;
+                }
+                request
+                    .headers_mut()
+                    .remove(axum::http::header::ACCEPT_ENCODING);
+                let (mut head, body) = next.run(request).await.into_parts();
+                let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+                    return axum::http::StatusCode::BAD_GATEWAY.into_response();
+                };
+                let mut out = Vec::with_capacity(bytes.len());
+                for line in bytes.split_inclusive(|&b| b == b'\n') {
+                    match serde_json::from_slice::<serde_json::Value>(line) {
+                        Ok(mut value) if value["type"] == "part" && value["name"] == part => {
+                            edit(&mut value["data"]);
+                            out.extend(serde_json::to_vec(&value).unwrap_or_default());
+                            out.push(b'\n');
+                        }
+                        _ => out.extend_from_slice(line),
+                    }
+                }
+                // The body changed length, and its validators no longer name it.
+                head.headers.remove(axum::http::header::CONTENT_LENGTH);
+                head.headers.remove(axum::http::header::ETAG);
+                Response::from_parts(head, Body::from(out))
+            },
+        ))
+    }
+}
+
 /// What became of the requests a [`delay`] held back.
 #[derive(Debug, Default)]
 pub struct Delayed {

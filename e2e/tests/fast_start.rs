@@ -9,6 +9,7 @@ use tessera_e2e::tamper::{self, Delayed, Target};
 use tessera_e2e::{Logged, PageLoad, Stack, with_browser_waiting};
 
 const NAME: &str = "[data-testid=tile-product][data-status=ok] [data-testid=product-name]";
+const PREVIEW: &str = "[data-testid=preview]";
 
 fn count(requests: &[Logged], path: impl Fn(&str) -> bool) -> usize {
     requests.iter().filter(|r| path(&r.path)).count()
@@ -81,49 +82,72 @@ async fn a_navigation_requests_its_view_once_before_the_app_starts() -> anyhow::
     Ok(())
 }
 
+/// A product name that would be markup if it were written as markup.
+const MARKUP: &str = "<img src=x onerror=\"window.__injected=1\">Chair";
+
+fn markup_name(product: &mut serde_json::Value) {
+    product["name"] = MARKUP.into();
+}
+
+/// The stack with the app's code held back `hold`, product names turned into [`MARKUP`], and
+/// one more route to the product view than the app has a page for.
+async fn held_back(hold: Duration, delayed: Arc<Delayed>) -> anyhow::Result<Stack> {
+    Stack::start_tampered(
+        |config| {
+            let mut route = config.routes["/product/{id}"].clone();
+            let mut id = route.view.clone();
+            *id.get_mut() = "{id}".into();
+            route.id = Some(id);
+            config.routes.insert("/product/{id}/{slug}".into(), route);
+        },
+        move |router| {
+            let router =
+                tamper::rewrite_part(Target::path("/api/views/product/"), "product", markup_name)(
+                    router,
+                );
+            tamper::delay(Target::path("/assets/tessera-frontend"), hold, delayed)(router)
+        },
+    )
+    .await
+}
+
 /// With the app's code held back, the page draws the product's facts from the view already in
-/// flight (its first paint); once the app runs, its own tile takes their place, and the view
-/// was still asked for once.
+/// flight (its first paint), as text; once the app runs, its own tile takes their place, and the
+/// view was still asked for once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_product_is_painted_before_the_app_runs_and_the_app_takes_over() -> anyhow::Result<()> {
-    const PREVIEW: &str = "[data-testid=preview]";
     let delayed = Arc::new(Delayed::default());
-    let stack = Stack::start_tampered(
-        |_| {},
-        tamper::delay(
-            Target::path("/assets/tessera-frontend"),
-            Duration::from_secs(3),
-            delayed.clone(),
-        ),
-    )
-    .await?;
+    let stack = held_back(Duration::from_secs(3), delayed.clone()).await?;
     // Not waiting for the page's load event, which waits for the app's code.
     with_browser_waiting(PageLoad::Unwaited, async |browser| {
         browser.goto(&stack.url("/product/1")).await?;
         let painted = browser.text_of(&format!("{PREVIEW} h1")).await?;
         let description = browser.text_of(&format!("{PREVIEW} .description")).await?;
-        let started = browser
+        assert_eq!(painted, MARKUP, "the name is drawn as text");
+        let facts = browser
             .client
             .execute(
-                "return performance.getEntriesByName('tessera:app').length",
+                "const preview = document.getElementById('tessera-preview');\
+                 return [performance.getEntriesByName('tessera:app').length,\
+                   preview.querySelectorAll('img').length, window.__injected === undefined,\
+                   preview.inert, preview.getAttribute('aria-hidden')];",
                 vec![],
             )
             .await?;
-        assert_eq!(started, 0, "drawn before the app's code arrived");
-        assert!(!painted.is_empty() && !description.is_empty());
+        assert_eq!(
+            facts,
+            serde_json::json!([0, 1, true, true, "true"]),
+            "drawn before the app's code arrived, one picture and no markup from the data, \
+             neither focusable nor read out: {facts}"
+        );
+        assert!(!description.is_empty());
         let title = browser.client.title().await?;
         assert_eq!(title, format!("{painted} · Tessera Store"));
         // The app's tile replaces it: the same product, and no first paint left over it.
         assert_eq!(browser.text_of(NAME).await?, painted);
         let app_description = "[data-testid=tile-product][data-status=ok] .description";
         assert_eq!(browser.text_of(app_description).await?, description);
-        let left = browser
-            .settle(
-                async |browser| Ok(browser.find_all(PREVIEW).await?.len()),
-                |n| *n == 0,
-            )
-            .await?;
-        assert_eq!(left, 0, "the first paint is gone once the app's tile shows");
+        assert_eq!(preview_gone(browser).await?, 0, "the first paint is gone");
         Ok(())
     })
     .await?;
@@ -135,6 +159,104 @@ async fn the_product_is_painted_before_the_app_runs_and_the_app_takes_over() -> 
     let views = count(&requests, |p| p.starts_with("/api/views/"));
     assert_eq!(views, 1, "one view request reached the BFF: {requests:#?}");
     Ok(())
+}
+
+/// A first paint never stays over a page that is not its product: a path the route table sends
+/// to the product view but the app has no page for ends on the app's "not found" with the
+/// first paint gone, and a product that does not exist draws none at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_paint_gives_way_to_any_page_and_none_is_drawn_for_a_missing_product()
+-> anyhow::Result<()> {
+    let stack = held_back(Duration::from_millis(1500), Arc::default()).await?;
+    with_browser_waiting(PageLoad::Unwaited, async |browser| {
+        browser.goto(&stack.url("/product/1/a-slug")).await?;
+        assert_eq!(browser.text_of(&format!("{PREVIEW} h1")).await?, MARKUP);
+        browser.wait_for("[data-testid=not-found]").await?;
+        assert_eq!(preview_gone(browser).await?, 0, "gone over \"not found\"");
+        Ok(())
+    })
+    .await?;
+    // A browser of its own, whose cache does not have the app's code yet.
+    with_browser_waiting(PageLoad::Unwaited, async |browser| {
+        browser.goto(&stack.url("/product/999999")).await?;
+        // Well after the view has answered, still before the app's code has arrived.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let state = browser
+            .client
+            .execute(
+                "return [performance.getEntriesByName('tessera:app').length,\
+                   document.querySelectorAll('[data-testid=preview]').length]",
+                vec![],
+            )
+            .await?;
+        assert_eq!(state, serde_json::json!([0, 0]), "no first paint: {state}");
+        browser
+            .wait_for("[data-testid=page-error][data-code=not_found]")
+            .await?;
+        Ok(())
+    })
+    .await
+}
+
+/// The page does not move from its first paint to the app with the session being checked to
+/// the sign-in form, on a phone's width and a desktop's: the header keeps its height and the
+/// product's description its place (Lighthouse's mobile audit counted the header growing as a
+/// layout shift).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_moves_from_the_first_paint_to_the_sign_in_form() -> anyhow::Result<()> {
+    let stack = Stack::start_tampered(
+        |_| {},
+        |router| {
+            let held = Arc::new(Delayed::default());
+            let router = tamper::delay(
+                Target::path("/assets/tessera-frontend"),
+                Duration::from_millis(1500),
+                held.clone(),
+            )(router);
+            tamper::delay(Target::path("/api/session"), Duration::from_secs(3), held)(router)
+        },
+    )
+    .await?;
+    const PLACES: &str = "const top = (css) => document.querySelector(css)\
+          .getBoundingClientRect().top;\
+        return [document.querySelector('.site-header').getBoundingClientRect().height,\
+          top('.tile-product .description')];";
+    for (width, height) in [(412, 823), (1280, 900)] {
+        // A browser of its own each time, whose cache does not have the app's code yet.
+        with_browser_waiting(PageLoad::Unwaited, async |browser| {
+            browser.client.set_window_size(width, height).await?;
+            browser.goto(&stack.url("/product/1")).await?;
+            browser.wait_for(&format!("{PREVIEW} h1")).await?;
+            let painted = browser.client.execute(PLACES, vec![]).await?;
+            browser
+                .wait_for("[data-testid=session][aria-busy=true]")
+                .await?;
+            browser.wait_for(NAME).await?;
+            assert_eq!(preview_gone(browser).await?, 0);
+            let checking = browser.client.execute(PLACES, vec![]).await?;
+            browser.wait_for("[data-testid=signin-user]").await?;
+            let form = browser.client.execute(PLACES, vec![]).await?;
+            assert_eq!(
+                (&painted, &checking),
+                (&form, &form),
+                "{width} px wide: header height and description top, first paint / session \
+                 being checked / sign-in form"
+            );
+            Ok(())
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// How many first paints are left once the page has settled (waiting for it to go).
+async fn preview_gone(browser: &tessera_e2e::Browser) -> anyhow::Result<usize> {
+    browser
+        .settle(
+            async |browser| Ok(browser.find_all(PREVIEW).await?.len()),
+            |n| *n == 0,
+        )
+        .await
 }
 
 /// Hovering a link fetches its view into the browser's copy; following the link then shows
