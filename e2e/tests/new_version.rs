@@ -228,3 +228,81 @@ async fn the_next_builds_wasm_comes_as_a_small_delta_and_works() -> anyhow::Resu
         })
         .await
 }
+
+/// The same from a CDN: nginx serving the site as `tessera-bff export` writes it, with the
+/// repository's `config/cdn/nginx.conf`. After the next build's export and a reload, a browser
+/// holding the earlier wasm gets the new one as the delta the export wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_exported_site_serves_the_next_builds_wasm_as_a_delta_through_nginx()
+-> anyhow::Result<()> {
+    use tessera_bff::assets::cdn::export;
+    let site = tempfile::tempdir()?;
+    copy_dir(&dist_dir(), site.path())?;
+    let old = manifest(site.path())?;
+    let cdn = tempfile::tempdir()?;
+    let routes = Default::default();
+    export(site.path(), cdn.path(), None, &routes)?;
+    let nginx = tessera_testkit::bench::Peer::cdn(cdn.path())?;
+    nginx.wait_ready()?;
+    let url = |path: &str| format!("http://127.0.0.1:{}{path}", nginx.port);
+    let footer = ".site-footer";
+    tessera_e2e::with_browser(async |browser| {
+        browser.goto(&url("/")).await?;
+        let text = browser.text_of(footer).await?;
+        assert!(text.contains("independent services"), "{text}");
+        // The old wasm is kept by the browser as a dictionary once it was fully read.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+
+        // The next build, fingerprinted beside the kept one, exported, and nginx reloaded.
+        let staging = tempfile::tempdir()?;
+        next_trunk_output(site.path(), staging.path(), reword_footer)?;
+        let new = fingerprint(staging.path(), site.path())?;
+        export(site.path(), cdn.path(), None, &routes)?;
+        nginx.reload()?;
+        let wasm = &new.files["tessera-frontend_bg.wasm"];
+        let mut served = false;
+        for _ in 0..100 {
+            let page = reqwest::get(url("/")).await?.text().await?;
+            if page.contains(wasm.as_str()) {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(served, "nginx never served build {}", new.build);
+        let held = std::fs::read(site.path().join(&old.files["tessera-frontend_bg.wasm"]))?;
+        let delta = std::fs::metadata(cdn.path().join(delta_name(wasm, &held)))?.len();
+        let brotli = std::fs::metadata(cdn.path().join(format!("{wasm}.br")))?.len();
+        // Not an address of its own: only an answer to the wasm's.
+        let direct = reqwest::get(url(&format!("/{}", delta_name(wasm, &held)))).await?;
+        assert_eq!(direct.status(), 404);
+
+        browser.goto(&url("/")).await?;
+        browser
+            .settle(
+                async |browser| Ok(browser.text_of(footer).await?),
+                |text| text.contains("Independent services"),
+            )
+            .await?;
+        let transferred = browser
+            .client
+            .execute(
+                "return performance.getEntriesByType('resource') \
+                   .filter((e) => e.name.endsWith(arguments[0])) \
+                   .map((e) => e.encodedBodySize)[0] ?? null",
+                vec![serde_json::json!(wasm)],
+            )
+            .await?
+            .as_u64()
+            .ok_or_else(|| anyhow::anyhow!("the new wasm was not loaded"))?;
+        assert_eq!(
+            transferred, delta,
+            "the wasm came as its delta ({brotli} B as brotli)"
+        );
+        let ratio = transferred as f64 / brotli as f64;
+        println!("through nginx: {transferred} B as dcz, {brotli} B as brotli: {ratio:.4}");
+        assert!(ratio <= 0.1, "{ratio}");
+        Ok(())
+    })
+    .await
+}

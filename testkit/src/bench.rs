@@ -241,6 +241,63 @@ impl Peer {
         })
     }
 
+    /// nginx as a CDN in front of `site` (what `tessera-bff export` wrote): the repository's
+    /// `config/cdn/nginx.conf`, its port replaced. After another export, [`Peer::reload`].
+    pub fn cdn(site: &Path) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let port = Self::free_port()?;
+        let scratch = tempfile::tempdir()?;
+        std::os::unix::fs::symlink(site, scratch.path().join("site"))?;
+        let conf = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/cdn/nginx.conf"),
+        )?
+        .replace(
+            "listen 127.0.0.1:8081;",
+            &format!("listen 127.0.0.1:{port};"),
+        );
+        anyhow::ensure!(conf.contains(&format!(":{port};")), "the listen line moved");
+        let file = scratch.path().join("nginx.conf");
+        std::fs::write(&file, conf)?;
+        let child = std::process::Command::new("nginx")
+            .arg("-p")
+            .arg(scratch.path())
+            .arg("-c")
+            .arg(&file)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .context("starting nginx (scripts/setup.sh installs nginx-light)")?;
+        Ok(Self {
+            child,
+            port,
+            _scratch: scratch,
+        })
+    }
+
+    /// Has nginx read its configuration again (SIGHUP to its master), as a deploy does, and
+    /// waits until the workers of the old configuration are gone: until then, one of them may
+    /// still answer a kept-alive connection with the old build's headers for the new files.
+    pub fn reload(&self) -> anyhow::Result<()> {
+        let pid = self.child.id();
+        let workers = || -> anyhow::Result<Vec<String>> {
+            let list = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))?;
+            Ok(list.split_whitespace().map(str::to_owned).collect())
+        };
+        let old = workers()?;
+        let status = std::process::Command::new("kill")
+            .arg("-HUP")
+            .arg(pid.to_string())
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -HUP {pid}: {status}");
+        for _ in 0..250 {
+            let now = workers()?;
+            if !now.is_empty() && now.iter().all(|w| !old.contains(w)) {
+                return Ok(());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        anyhow::bail!("nginx's old workers did not stop within 5 s")
+    }
+
     /// Any other server command, given its port.
     pub fn command(mut command: std::process::Command, port: u16) -> anyhow::Result<Self> {
         use anyhow::Context;

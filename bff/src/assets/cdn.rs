@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::delta;
 use super::files::{HASHED_PREFIX, IMMUTABLE};
 use super::site::{AssetError, Assets};
 use crate::config::RouteConfig;
@@ -15,6 +16,8 @@ use crate::config::RouteConfig;
 pub enum ExportError {
     #[error(transparent)]
     Load(#[from] AssetError),
+    #[error("{value:?} cannot be written into nginx's configuration (it holds a '$')")]
+    NginxValue { value: String },
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -33,6 +36,14 @@ pub struct ExportedFile {
     pub size: usize,
     /// Precompressed objects: encoding → path.
     pub encodings: BTreeMap<String, String>,
+    /// For a hashed script, wasm or style: its `Use-As-Dictionary`, which makes a browser keep
+    /// it as the dictionary of the same file's later builds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_as_dictionary: Option<String>,
+    /// Its `dcz` deltas against kept earlier builds: the `Available-Dictionary` a browser
+    /// holding that build sends → the delta's path (answered with `Content-Encoding: dcz`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub deltas: BTreeMap<String, String>,
 }
 
 /// Writes the site in `dist` (as the BFF would serve it, with `origin` applied and the start
@@ -72,6 +83,15 @@ pub fn export(
                 encodings.insert(name.to_owned(), format!("/{key}{suffix}"));
             }
         }
+        let mut deltas = BTreeMap::new();
+        for (dictionary, variant) in &asset.deltas {
+            let name = delta::delta_name_by_hash(key, dictionary);
+            write(&out.join(&name), &variant.body)?;
+            deltas.insert(
+                delta::available_dictionary_value(dictionary),
+                format!("/{name}"),
+            );
+        }
         manifest.push(ExportedFile {
             path: format!("/{key}"),
             content_type: asset.content_type.to_str().unwrap_or_default().to_owned(),
@@ -79,11 +99,22 @@ pub fn export(
             etag: asset.identity.etag.to_str().unwrap_or_default().to_owned(),
             size: asset.identity.body.len(),
             encodings,
+            use_as_dictionary: asset
+                .dictionary
+                .as_ref()
+                .and_then(|d| d.to_str().ok())
+                .map(str::to_owned),
+            deltas,
         });
     }
     let links = assets.links.as_ref().and_then(|l| l.to_str().ok());
-    let headers = headers_file(&manifest, assets.csp.to_str().unwrap_or_default(), links);
+    let csp = assets.csp.to_str().unwrap_or_default();
+    let headers = headers_file(&manifest, csp, links);
     write(&out.join("_headers"), headers.as_bytes())?;
+    write(
+        &out.join(NGINX_SITE),
+        nginx_site_file(&manifest, csp, links)?.as_bytes(),
+    )?;
     // With a 404.html, Cloudflare Pages and Netlify answer a path no file has with it and a
     // 404 — so a missing hashed file is never the page served under the immutable rule — and
     // the app's routes come from `_redirects`, rewritten (200) to the page.
@@ -165,7 +196,85 @@ fn headers_file(manifest: &[ExportedFile], csp: &str, links: Option<&str>) -> St
     }
     cache_rule(&format!("/{MANIFEST}"), "no-cache");
     cache_rule(&format!("/{NOT_FOUND_PAGE}"), "no-cache");
+    // The hashed files a later build may come as a delta against. These hosts do not answer
+    // with the deltas themselves, but they mark the files for a CDN in front that does.
+    for file in manifest {
+        if let Some(dictionary) = &file.use_as_dictionary {
+            out.push_str(&format!(
+                "{}\n  Use-As-Dictionary: {dictionary}\n  Vary: Accept-Encoding, Available-Dictionary\n",
+                file.path
+            ));
+        }
+    }
     out
+}
+
+/// The file, beside the site, that `config/cdn/nginx.conf` includes: this build's headers.
+const NGINX_SITE: &str = "nginx-site.conf";
+
+/// `nginx-site.conf`: nginx `map`s giving this build's page policy (`$tessera_csp`), the page's
+/// preloads (`$tessera_link`), each root file's caching (`$tessera_cache`), which delta answers
+/// a request for a hashed file (`$tessera_delta`, by `$tessera_dcz`, `Available-Dictionary` and
+/// the path) and each file's `Use-As-Dictionary` (`$tessera_dictionary`, by path, for the
+/// file and its deltas alike).
+fn nginx_site_file(
+    manifest: &[ExportedFile],
+    csp: &str,
+    links: Option<&str>,
+) -> Result<String, ExportError> {
+    // SECURITY: every value is quoted with `"` and `\` escaped; a `$` (a variable to nginx)
+    // is refused rather than escaped, since nginx has no escape for it.
+    let quote = |value: &str| {
+        if value.contains('$') {
+            return Err(ExportError::NginxValue {
+                value: value.to_owned(),
+            });
+        }
+        Ok(format!(
+            "\"{}\"",
+            value.replace('\\', "\\\\").replace('"', "\\\"")
+        ))
+    };
+    let mut out = String::from(
+        "# Written by `tessera-bff export` for config/cdn/nginx.conf: the headers of this build.\n",
+    );
+    out.push_str(&format!(
+        "map $uri $tessera_csp {{\n    default {};\n}}\n",
+        quote(csp)?
+    ));
+    out.push_str("map $uri $tessera_link {\n    default \"\";\n");
+    if let Some(links) = links {
+        out.push_str(&format!("    /index.html {};\n", quote(links)?));
+    }
+    out.push_str("}\nmap $uri $tessera_cache {\n    default \"no-cache\";\n");
+    for file in manifest
+        .iter()
+        .filter(|f| !f.path.starts_with(&format!("/{HASHED_PREFIX}")))
+    {
+        let cache = quote(&file.cache_control)?;
+        out.push_str(&format!("    {} {cache};\n", quote(&file.path)?));
+        for encoded in file.encodings.values() {
+            out.push_str(&format!("    {} {cache};\n", quote(encoded)?));
+        }
+    }
+    out.push_str("}\nmap \"$tessera_dcz $http_available_dictionary $uri\" $tessera_delta {\n    default \"\";\n");
+    for file in manifest {
+        for (available, delta) in &file.deltas {
+            let key = format!("1 {available} {}", file.path);
+            out.push_str(&format!("    {} {};\n", quote(&key)?, quote(delta)?));
+        }
+    }
+    out.push_str("}\nmap $uri $tessera_dictionary {\n    default \"\";\n");
+    for file in manifest {
+        if let Some(dictionary) = &file.use_as_dictionary {
+            let dictionary = quote(dictionary)?;
+            for path in std::iter::once(&file.path).chain(file.deltas.values()) {
+                out.push_str(&format!("    {} {dictionary};\n", quote(path)?));
+            }
+        }
+    }
+    out.push_str("}\n");
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -180,6 +289,10 @@ mod tests {
             etag: String::new(),
             size: 0,
             encodings: [("br".to_owned(), encoded.to_owned())].into(),
+            use_as_dictionary: path
+                .starts_with("/assets/")
+                .then(|| "match=\"/assets/app-*.js\"".to_owned()),
+            deltas: BTreeMap::new(),
         }
     }
 
@@ -242,6 +355,51 @@ mod tests {
             // The page's preloads, for Early Hints; never on the hashed files.
             let page = !path.starts_with("/assets/") && !path.contains("manifest");
             assert_eq!(names.contains(&"Link"), page, "{path}:\n{text}");
+            let dictionary = path == "/assets/app-0123.js";
+            assert_eq!(
+                names.contains(&"Use-As-Dictionary"),
+                dictionary,
+                "{path}:\n{text}"
+            );
         }
+    }
+
+    #[test]
+    fn nginx_gets_each_delta_by_the_dictionary_named_and_values_cannot_break_out() {
+        let mut js = file("/assets/app-0123.js", IMMUTABLE, "/assets/app-0123.js.br");
+        js.deltas.insert(
+            ":AAAA:".to_owned(),
+            "/assets/app-0123.js.00ff.dcz".to_owned(),
+        );
+        let page = file("/index.html", "no-cache", "/index.html.br");
+        let text = nginx_site_file(
+            &[page, js],
+            "default-src 'self'",
+            Some("</a.js>; type=\"x\"\\"),
+        )
+        .unwrap();
+        assert!(
+            text.contains(
+                "    \"1 :AAAA: /assets/app-0123.js\" \"/assets/app-0123.js.00ff.dcz\";\n"
+            ),
+            "{text}"
+        );
+        // The delta carries its file's dictionary header too, so the browser keeps the new file.
+        assert!(
+            text.contains(
+                "    \"/assets/app-0123.js.00ff.dcz\" \"match=\\\"/assets/app-*.js\\\"\";"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("    /index.html \"</a.js>; type=\\\"x\\\"\\\\\";"),
+            "{text}"
+        );
+        assert!(
+            text.contains("    \"/index.html.br\" \"no-cache\";"),
+            "{text}"
+        );
+        let refused = nginx_site_file(&[], "script-src $evil", None);
+        assert!(matches!(refused, Err(ExportError::NginxValue { .. })));
     }
 }

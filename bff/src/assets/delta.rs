@@ -27,9 +27,22 @@ pub(super) fn deltas_for(path: &str) -> bool {
 
 /// The file name of the delta of `hashed` against `dictionary`.
 pub fn delta_name(hashed: &str, dictionary: &[u8]) -> String {
-    let digest = Sha256::digest(dictionary);
-    let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    delta_name_by_hash(hashed, &Sha256::digest(dictionary).into())
+}
+
+/// The file name of the delta of `hashed` against the dictionary whose SHA-256 is `hash`.
+pub(super) fn delta_name_by_hash(hashed: &str, hash: &[u8; 32]) -> String {
+    let short: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
     format!("{hashed}.{short}.dcz")
+}
+
+/// The `Available-Dictionary` value a browser holding the dictionary `hash` sends.
+pub(super) fn available_dictionary_value(hash: &[u8; 32]) -> String {
+    use base64::Engine;
+    format!(
+        ":{}:",
+        base64::engine::general_purpose::STANDARD.encode(hash)
+    )
 }
 
 /// The file and dictionary hash a delta's name holds (`<file>.<16 hex>.dcz`), if it is one.
@@ -125,6 +138,7 @@ mod tests {
             base64::engine::general_purpose::STANDARD.encode(hash)
         );
         assert_eq!(available_dictionary(&value).unwrap()[..], hash[..]);
+        assert_eq!(available_dictionary_value(&hash.into()), value);
         assert!(available_dictionary("not-a-byte-sequence").is_none());
         assert!(available_dictionary(":c2hvcnQ=:").is_none(), "not 32 bytes");
         assert_eq!(
