@@ -14,6 +14,16 @@ rm -rf "$staging"
 echo "[build] front end (trunk build --release)"
 trunk build --release --dist "$staging"
 
+# The operations dashboard: a module of its own that only the /ops page loads, so shoppers
+# never download it (frontend/src/pages/ops.rs). Built as Trunk builds the app: the same
+# profile, the wasm-bindgen that Cargo.lock pins, and wasm-opt with the page's own settings.
+echo "[build] operations dashboard (tessera-ops)"
+cargo build --release --quiet --target wasm32-unknown-unknown -p tessera-frontend --bin tessera-ops
+wasm-bindgen --target web --no-typescript --out-dir "$staging" \
+  "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/tessera-ops.wasm"
+wasm-opt -Oz --strip-debug --strip-producers \
+  "$staging/tessera-ops_bg.wasm" -o "$staging/tessera-ops_bg.wasm"
+
 echo "[build] fingerprinting into $out"
 cargo build --quiet --profile server -p tessera-bff
 "$CARGO_TARGET_DIR/server/tessera-bff" fingerprint --build "$staging" --out "$out"

@@ -35,6 +35,6 @@ export TESSERA_WEBDRIVER="http://127.0.0.1:$port"
 echo "[test] cargo test"
 cargo test --workspace --exclude tessera-frontend
 # The front end's pure logic (formatting, sparkline geometry) runs on the host too.
-cargo test -p tessera-frontend --bins
+cargo test -p tessera-frontend --lib
 
 echo "[test] all passed in $((SECONDS - started)) s"

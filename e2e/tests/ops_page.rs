@@ -100,3 +100,90 @@ async fn the_ops_page_follows_a_breaker_open_and_closed() -> anyhow::Result<()> 
         })
         .await
 }
+
+/// How many of the logged requests went to `path`.
+fn requests_to(stack: &Stack, path: &str) -> usize {
+    stack.logged().iter().filter(|r| r.path == path).count()
+}
+
+/// Whether a logged request fetched the dashboard's module (its script or its wasm).
+fn dashboard_loaded(stack: &Stack) -> bool {
+    stack
+        .logged()
+        .iter()
+        .any(|r| r.path.starts_with("/assets/tessera-ops"))
+}
+
+/// The dashboard is a module of its own: a shopper's pages never download it, `/ops` loads it
+/// on demand, and leaving `/ops` takes the dashboard off the page and stops its polling;
+/// coming back mounts it afresh (its token gone with it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_is_loaded_only_on_the_ops_page_and_stops_when_left() -> anyhow::Result<()> {
+    let stack = Stack::start_with(|config| config.admin.token = Some(TOKEN.into())).await?;
+    stack
+        .browse("/product/7", async |browser| {
+            browser
+                .wait_for("[data-testid=tile-product][data-status=ok] [data-testid=product-name]")
+                .await?;
+            let preview = browser
+                .settle(
+                    async |b| Ok(b.find_all("[data-testid=preview]").await?.len()),
+                    |n| *n == 0,
+                )
+                .await?;
+            assert_eq!(preview, 0, "the first paint stayed over the page");
+            browser.click("a.brand").await?;
+            browser.wait_for("[data-testid=tile-categories]").await?;
+            assert!(
+                !dashboard_loaded(&stack),
+                "a shopper's pages loaded the dashboard: {:?}",
+                stack.logged()
+            );
+
+            // A link to /ops, followed inside the app.
+            browser
+                .client
+                .execute(
+                    "const a = Object.assign(document.createElement('a'), \
+                       { href: '/ops', textContent: 'Operations' }); \
+                     a.dataset.testid = 'to-ops'; \
+                     document.querySelector('.site-footer').append(a);",
+                    vec![],
+                )
+                .await?;
+            browser.click("[data-testid=to-ops]").await?;
+            browser.wait_for("[data-testid=ops-token]").await?;
+            assert!(dashboard_loaded(&stack), "{:?}", stack.logged());
+            browser.type_into("[data-testid=ops-token]", TOKEN).await?;
+            browser.click("[data-testid=ops-token-submit]").await?;
+            browser.wait_for(ROW).await?;
+            let polled = requests_to(&stack, "/admin/stats");
+            assert!(polled >= 1, "{:?}", stack.logged());
+
+            // Leaving the page stops the poll: after a second and a half (the poll is once a
+            // second), no further request.
+            browser.click("a.brand").await?;
+            browser.wait_for("[data-testid=tile-categories]").await?;
+            assert!(
+                browser
+                    .find_all("[data-testid=ops-mount]")
+                    .await?
+                    .is_empty()
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let left = requests_to(&stack, "/admin/stats");
+            tokio::time::sleep(Duration::from_millis(1_500)).await;
+            assert_eq!(
+                requests_to(&stack, "/admin/stats"),
+                left,
+                "the dashboard kept polling after its page was left"
+            );
+
+            // Back again: the dashboard, mounted afresh, asks for the token again.
+            browser.client.back().await?;
+            browser.wait_for("[data-testid=ops-token]").await?;
+            assert_eq!(browser.find_all("[data-testid=ops-mount]").await?.len(), 1);
+            Ok(())
+        })
+        .await
+}
