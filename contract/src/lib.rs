@@ -132,8 +132,12 @@ impl ViewEnvelope {
 
 /// One line of a streamed view (`application/x-ndjson`): every part as it finishes, then one
 /// summary line.
+///
+/// Read through [`WireLine`], in one pass: the derived form of an internally tagged enum with a
+/// flattened field buffers every line's fields (a part's data included) and converts them a
+/// second time, and its code was the largest single piece of the browser's JSON reading.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", try_from = "WireLine")]
 pub enum StreamLine {
     Part {
         name: String,
@@ -148,6 +152,94 @@ pub enum StreamLine {
         status: u16,
         elapsed_ms: u64,
     },
+}
+
+/// A stream line as it is on the wire: the fields of both kinds, told apart by `type`.
+#[derive(Deserialize)]
+struct WireLine {
+    #[serde(rename = "type")]
+    kind: LineKind,
+    name: Option<String>,
+    /// A part's [`PartStatus`], or the summary's HTTP status.
+    status: Option<LineStatus>,
+    critical: Option<bool>,
+    elapsed_ms: u64,
+    age_s: Option<u64>,
+    data: Option<serde_json::Value>,
+    error: Option<PartError>,
+    #[serde(default)]
+    failed: Vec<ItemFailure>,
+    view: Option<String>,
+    id: Option<String>,
+    complete: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LineKind {
+    Part,
+    Summary,
+}
+
+enum LineStatus {
+    Part(PartStatus),
+    Http(u16),
+}
+
+/// A name is a part's status, a number the summary's (by hand: `untagged` would buffer it).
+impl<'de> Deserialize<'de> for LineStatus {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = LineStatus;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a part's status or an HTTP status")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<LineStatus, E> {
+                use serde::de::IntoDeserializer;
+                PartStatus::deserialize(name.into_deserializer()).map(LineStatus::Part)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, code: u64) -> Result<LineStatus, E> {
+                u16::try_from(code)
+                    .map(LineStatus::Http)
+                    .map_err(|_| E::custom("an HTTP status above 65535"))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl TryFrom<WireLine> for StreamLine {
+    type Error = &'static str;
+
+    fn try_from(line: WireLine) -> Result<Self, Self::Error> {
+        match (line.kind, line.status) {
+            (LineKind::Part, Some(LineStatus::Part(status))) => Ok(Self::Part {
+                name: line.name.ok_or("a part line without its name")?,
+                outcome: PartOutcome {
+                    status,
+                    critical: line.critical.ok_or("a part line without `critical`")?,
+                    elapsed_ms: line.elapsed_ms,
+                    age_s: line.age_s,
+                    data: line.data,
+                    error: line.error,
+                    failed: line.failed,
+                },
+            }),
+            (LineKind::Summary, Some(LineStatus::Http(status))) => Ok(Self::Summary {
+                view: line.view.ok_or("a summary line without its view")?,
+                id: line.id.ok_or("a summary line without its id")?,
+                complete: line.complete.ok_or("a summary line without `complete`")?,
+                status,
+                elapsed_ms: line.elapsed_ms,
+            }),
+            (LineKind::Part, _) => Err("a part line without a part's status"),
+            (LineKind::Summary, _) => Err("a summary line without an HTTP status"),
+        }
+    }
 }
 
 /// One `part` line of a streamed view, serialized without copying the outcome; the same JSON as
@@ -233,6 +325,68 @@ mod tests {
         let borrowed: StreamLine =
             serde_json::from_slice(&encode_part_line(name, outcome)).unwrap();
         assert_eq!(borrowed, line, "the borrowed encoding is the same line");
+    }
+
+    #[test]
+    fn lines_are_read_as_the_derived_form_wrote_them() {
+        let part = StreamLine::Part {
+            name: "product".into(),
+            outcome: PartOutcome {
+                status: PartStatus::Partial,
+                critical: true,
+                elapsed_ms: 12,
+                age_s: Some(30),
+                data: Some(serde_json::json!({"items": [null, {"a": [1, 2.5, "x", true]}]})),
+                error: None,
+                failed: vec![ItemFailure {
+                    index: 0,
+                    item: "7".into(),
+                    code: "timeout".into(),
+                    message: "late".into(),
+                }],
+            },
+        };
+        let summary = StreamLine::Summary {
+            view: "product".into(),
+            id: "7".into(),
+            complete: false,
+            status: 504,
+            elapsed_ms: 250,
+        };
+        for line in [part, summary] {
+            let text = serde_json::to_string(&line).unwrap();
+            assert_eq!(
+                serde_json::from_str::<StreamLine>(&text).unwrap(),
+                line,
+                "{text}"
+            );
+        }
+        // Fields a later BFF may add are passed over; `null` data is no data.
+        let line: StreamLine = serde_json::from_str(
+            r#"{"type":"part","name":"x","status":"error","critical":false,"elapsed_ms":1,
+                "data":null,"trace":"later"}"#,
+        )
+        .unwrap();
+        assert!(matches!(line, StreamLine::Part { outcome, .. } if outcome.data.is_none()));
+    }
+
+    #[test]
+    fn malformed_lines_are_errors() {
+        for text in [
+            r#"{"type":"part","name":"x","status":200,"critical":false,"elapsed_ms":1}"#,
+            r#"{"type":"part","status":"ok","critical":false,"elapsed_ms":1}"#,
+            r#"{"type":"part","name":"x","status":"fine","critical":false,"elapsed_ms":1}"#,
+            r#"{"type":"summary","view":"v","id":"1","complete":true,"status":"ok","elapsed_ms":1}"#,
+            r#"{"type":"summary","view":"v","complete":true,"status":200,"elapsed_ms":1}"#,
+            r#"{"type":"summary","view":"v","id":"1","complete":true,"status":70000,"elapsed_ms":1}"#,
+            r#"{"type":"other","status":200,"elapsed_ms":1}"#,
+            r#"{"name":"x","status":"ok","critical":false,"elapsed_ms":1}"#,
+            r#"{"type":"part","name":"x","status":"ok","critical":false}"#,
+            r#"{"type":"part","name":"x","status":"ok","elapsed_ms":1}"#,
+            r#"[]"#,
+        ] {
+            assert!(serde_json::from_str::<StreamLine>(text).is_err(), "{text}");
+        }
     }
 
     #[test]
