@@ -80,7 +80,7 @@ async fn main() -> anyhow::Result<()> {
          {worst_shift:.3}.\n\n\
          Front end as transferred on a cold load (brotli, from the browser's resource timing):\n\n\
          | file | transferred |\n| --- | --- |\n{size_rows}| **total** | **{total} B ({:.0} KB)** |\n\n\
-         Goal: at most 200 KB.\n\n\
+         Goal: at most 200 KB (issue 7); issue 17 asks for 160 KB.\n\n\
          Machine: {}.\n\
          Reproduce: `./scripts/build-frontend.sh && cargo run --profile server -p tessera-e2e --example page_load`",
         row("critical tiles (product, price, stock)", &critical),
@@ -157,15 +157,21 @@ async fn wait_for_marks(browser: &Browser) -> anyhow::Result<(f64, f64)> {
     anyhow::bail!("the page never set its performance marks")
 }
 
-/// Bytes on the wire per kind of front-end file, from resource timing.
+/// Bytes on the wire per kind of front-end file, from resource timing. Each file once: one
+/// preloaded by the page's `Link` header and then read by its element from the memory cache
+/// has two entries, one download.
 async fn transferred(browser: &Browser) -> anyhow::Result<Sizes> {
     let script = "return performance.getEntriesByType('resource') \
                   .filter(e => e.name.includes('/assets/')) \
                   .map(e => [e.name, e.encodedBodySize]);";
     let entries = browser.client.execute(script, vec![]).await?;
     let mut sizes: Vec<(String, u64)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for entry in entries.as_array().context("a list of entries")? {
         let name = entry[0].as_str().unwrap_or_default();
+        if !seen.insert(name.to_owned()) {
+            continue;
+        }
         let kind = [".wasm", ".js", ".css"]
             .into_iter()
             .find(|ext| name.ends_with(ext))
