@@ -27,6 +27,12 @@ pub(crate) struct OutcomeLabels {
     pub(crate) outcome: String,
 }
 
+/// A layer of this replica's own cache: `parts` (the part cache) or `rendered` (whole views).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct LayerLabels {
+    pub(crate) layer: String,
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct CacheLabels {
     /// `view.part`.
@@ -93,6 +99,10 @@ pub(crate) struct Metrics {
     pub(crate) breaker_state: Family<UpstreamLabels, Gauge<i64, AtomicI64>>,
     pub(crate) bulkhead_rejections: Family<UpstreamLabels, Counter>,
     pub(crate) cache_events: Family<CacheLabels, Counter>,
+    /// Entries and their weight (bytes, at least each entry's even share of the budget) in
+    /// each layer of this replica's cache, read when `/metrics` is scraped.
+    cache_entries: Family<LayerLabels, Gauge<i64, AtomicI64>>,
+    cache_weight: Family<LayerLabels, Gauge<i64, AtomicI64>>,
     pub(crate) redis_up: Gauge<i64, AtomicI64>,
     pub(crate) redis_skipping: Gauge<i64, AtomicI64>,
     pub(crate) redis_skipped: Counter,
@@ -148,6 +158,18 @@ impl Default for Metrics {
             r,
             "cache_events",
             "Part cache events: hit, miss, stale serves, coalesced waits",
+        );
+        let cache_entries = new(
+            r,
+            "cache_entries",
+            "Entries in this replica's cache, by layer (parts, rendered)",
+        );
+        let cache_weight = new(
+            r,
+            "cache_weight_bytes",
+            "Weight of this replica's cache by layer: bytes, each entry at least its even share \
+             of cache.max_bytes; the bound is cache.max_bytes (parts) and a quarter of it \
+             (rendered)",
         );
         let redis_up: Gauge<i64, AtomicI64> = new(
             r,
@@ -237,6 +259,8 @@ impl Default for Metrics {
             breaker_state,
             bulkhead_rejections,
             cache_events,
+            cache_entries,
+            cache_weight,
             redis_up,
             redis_skipping,
             redis_skipped,
@@ -377,6 +401,18 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+
+    /// The size of one layer of this replica's cache, as its last reading had it.
+    pub(crate) fn cache_size(&self, layer: &str, entries: u64, weight: u64) {
+        let labels = LayerLabels {
+            layer: layer.to_owned(),
+        };
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.cache_entries
+            .get_or_create(&labels)
+            .set(gauge(entries));
+        self.cache_weight.get_or_create(&labels).set(gauge(weight));
     }
 
     pub(crate) fn cache_event(&self, part: &str, event: &str) {

@@ -42,6 +42,10 @@ async fn a_fresh_bff_lists_every_request_and_part_series_at_zero() {
         r#"tessera_part_duration_seconds_count{part="category.stock"}"#,
         r#"tessera_rendered_view_hits_total{view="home"}"#,
         "tessera_http_streams_open",
+        r#"tessera_cache_entries{layer="parts"}"#,
+        r#"tessera_cache_entries{layer="rendered"}"#,
+        r#"tessera_cache_weight_bytes{layer="parts"}"#,
+        r#"tessera_cache_weight_bytes{layer="rendered"}"#,
     ] {
         assert_eq!(value(&text, series), Some(0.0), "{series} in\n{text}");
     }
@@ -80,6 +84,12 @@ async fn requests_parts_rendered_views_and_streams_are_counted() {
         count(r#"tessera_http_request_duration_seconds_count{route="view",name="product"}"#),
         2.0
     );
+    // The cache holds the view's parts and the rendered view, each weighed.
+    let parts = count(r#"tessera_cache_entries{layer="parts"}"#);
+    assert!(parts >= 5.0, "the product view's cached parts: {parts}");
+    assert_eq!(count(r#"tessera_cache_entries{layer="rendered"}"#), 1.0);
+    assert!(count(r#"tessera_cache_weight_bytes{layer="parts"}"#) >= parts);
+    assert!(count(r#"tessera_cache_weight_bytes{layer="rendered"}"#) > 100.0);
     // The second request was answered whole from the rendered view: the parts ran once.
     assert_eq!(
         count(r#"tessera_rendered_view_hits_total{view="product"}"#),

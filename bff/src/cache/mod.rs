@@ -493,6 +493,18 @@ impl PartCache {
         shared
     }
 
+    /// Writes the size of each layer of this replica's cache into its gauges (for a scrape).
+    /// Both layers apply their pending inserts and evictions first, so the figures are exact
+    /// at that moment rather than moka's lagging estimate.
+    pub(crate) async fn report_size(&self) {
+        let metrics = &self.inner.metrics;
+        let local = &self.inner.local;
+        local.run_pending_tasks().await;
+        metrics.cache_size("parts", local.entry_count(), local.weighted_size());
+        let (views, weight) = self.inner.rendered.size();
+        metrics.cache_size("rendered", views, weight);
+    }
+
     /// The keys this replica holds, part entries and rendered views, sorted, at most `limit`
     /// of each (for `GET /admin/cache`).
     pub(crate) fn keys(&self, limit: usize) -> (Vec<String>, Vec<String>) {

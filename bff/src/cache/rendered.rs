@@ -64,6 +64,12 @@ impl RenderedViews {
         Self { views }
     }
 
+    /// How many views are kept and their weight.
+    pub(super) fn size(&self) -> (u64, u64) {
+        self.views.run_pending_tasks();
+        (self.views.entry_count(), self.views.weighted_size())
+    }
+
     /// The keys of the views kept, at most `limit`.
     pub(super) fn keys(&self, limit: usize) -> Vec<String> {
         self.views

@@ -47,6 +47,7 @@ pub(crate) async fn readyz(State(live): State<AppState>) -> axum::response::Resp
 
 /// `GET /metrics`: Prometheus text exposition.
 pub(crate) async fn metrics(Current(state): Current) -> impl IntoResponse {
+    state.cache.report_size().await;
     (
         [(
             header::CONTENT_TYPE,
