@@ -18,7 +18,11 @@ trunk build --release --dist "$staging"
 # never download it (frontend/src/pages/ops.rs). Built as Trunk builds the app: the same
 # profile, the wasm-bindgen that Cargo.lock pins, and wasm-opt with the page's own settings.
 echo "[build] operations dashboard (tessera-ops)"
-cargo build --release --quiet --target wasm32-unknown-unknown -p tessera-frontend --bin tessera-ops
+# Trunk refuses any wasm-opt but binaryen 132 (Trunk.toml); so does this step, since other
+# versions silently break wasm-bindgen's output (scripts/setup.sh).
+wasm-opt --version | grep -q "version 132" ||
+  { echo "[build] wasm-opt is not binaryen 132: run scripts/setup.sh" >&2; exit 1; }
+cargo build --release --locked --quiet --target wasm32-unknown-unknown -p tessera-frontend --bin tessera-ops
 wasm-bindgen --target web --no-typescript --out-dir "$staging" \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/tessera-ops.wasm"
 wasm-opt -Oz --strip-debug --strip-producers \

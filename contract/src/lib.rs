@@ -154,7 +154,9 @@ pub enum StreamLine {
     },
 }
 
-/// A stream line as it is on the wire: the fields of both kinds, told apart by `type`.
+/// A stream line as it is on the wire: the fields of both kinds, told apart by `type`. A field
+/// of one kind is type-checked on a line of the other too (a summary's `critical` must be a
+/// boolean if present): a later field must not reuse a name of the other kind with another type.
 #[derive(Deserialize)]
 struct WireLine {
     #[serde(rename = "type")]

@@ -277,6 +277,52 @@ async fn the_exported_site_serves_the_next_builds_wasm_as_a_delta_through_nginx(
         let direct = reqwest::get(url(&format!("/{}", delta_name(wasm, &held)))).await?;
         assert_eq!(direct.status(), 404);
 
+        // The export's manifest names the `Available-Dictionary` that picks the delta; a
+        // browser that refuses `dcz` (`q=0`) gets the file itself.
+        let listing: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(cdn.path().join("cdn-manifest.json"))?)?;
+        let held_delta = format!("/{}", delta_name(wasm, &held));
+        let available = listing
+            .as_array()
+            .and_then(|files| files.iter().find(|f| f["path"] == format!("/{wasm}")))
+            .and_then(|f| {
+                let deltas = f["deltas"].as_object()?;
+                deltas
+                    .iter()
+                    .find(|(_, path)| **path == held_delta)
+                    .map(|(available, _)| available.clone())
+            })
+            .ok_or_else(|| anyhow::anyhow!("no delta {held_delta} in {listing}"))?;
+        let client = reqwest::Client::new();
+        let ask = async |accept: &str| {
+            client
+                .get(url(&format!("/{wasm}")))
+                .header("accept-encoding", accept)
+                .header("available-dictionary", &available)
+                .send()
+                .await
+        };
+        let answer = ask("gzip, br, dcz").await?;
+        assert_eq!(answer.headers()["content-encoding"], "dcz");
+        assert_eq!(answer.bytes().await?.len() as u64, delta);
+        let answer = ask("gzip, dcz;q=0").await?;
+        assert_ne!(
+            answer
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.as_bytes()),
+            Some(&b"dcz"[..])
+        );
+        // A hashed file that is not there is no year-long 404 for a CDN in front.
+        let missing =
+            reqwest::get(url("/assets/tessera-frontend_bg-0123456789abcdef.wasm")).await?;
+        assert_eq!(missing.status(), 404);
+        let cache = missing.headers().get("cache-control");
+        assert!(
+            cache.is_none_or(|c| !c.to_str().unwrap_or_default().contains("immutable")),
+            "{cache:?}"
+        );
+
         browser.goto(&url("/")).await?;
         browser
             .settle(

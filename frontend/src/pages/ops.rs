@@ -7,6 +7,8 @@
 //! page's policy allows no other way to load a module from Rust (no `eval`).
 
 use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use leptos::prelude::*;
 use wasm_bindgen::{JsCast, JsValue};
@@ -26,19 +28,25 @@ enum Load {
 pub(crate) fn OpsPage() -> impl IntoView {
     Effect::new(move |_| set_title(Some("Operations")));
     let host = NodeRef::<leptos::html::Div>::new();
-    let load = RwSignal::new(Load::Loading);
+    let loaded = LOADED.with_borrow(Option::is_some);
+    let load = RwSignal::new(if loaded { Load::Shown } else { Load::Loading });
     let attempt = RwSignal::new(0_u32);
+    // Set when the page is left: a load that finishes later mounts nothing.
+    let left = Arc::new(AtomicBool::new(false));
+    let gone = left.clone();
     Effect::new(move |_| {
-        attempt.track();
+        let attempt = attempt.get();
         let Some(host) = host.get() else {
             return;
         };
-        load.set(Load::Loading);
+        if LOADED.with_borrow(Option::is_none) {
+            load.set(Load::Loading);
+        }
+        let left = left.clone();
         leptos::task::spawn_local(async move {
-            let outcome = match module().await {
-                // Not if the page was left while the module loaded.
-                Ok(module) if host.is_connected() => call(&module, "mount", &host).map(|_| ()),
-                Ok(_) => return,
+            let outcome = match module(attempt).await {
+                Ok(_) if left.load(Ordering::Relaxed) => return,
+                Ok(module) => call(&module, "mount", &host).map(|_| ()),
                 Err(error) => Err(error),
             };
             load.set(match outcome {
@@ -47,7 +55,8 @@ pub(crate) fn OpsPage() -> impl IntoView {
             });
         });
     });
-    on_cleanup(|| {
+    on_cleanup(move || {
+        gone.store(true, Ordering::Relaxed);
         if let Some(module) = LOADED.with_borrow(Clone::clone) {
             let _ = call(&module, "unmount", &JsValue::UNDEFINED);
         }
@@ -81,8 +90,10 @@ thread_local! {
     static LOADED: RefCell<Option<JsValue>> = const { RefCell::new(None) };
 }
 
-/// The dashboard's module, loaded and initialized once per page.
-async fn module() -> Result<JsValue, String> {
+/// The dashboard's module, loaded and initialized once per page. A retry (`attempt` > 0) asks
+/// for the script under another address: the browser remembers a failed module load by its
+/// address for as long as the page lives.
+async fn module(attempt: u32) -> Result<JsValue, String> {
     if let Some(module) = LOADED.with_borrow(Clone::clone) {
         return Ok(module);
     }
@@ -104,6 +115,11 @@ async fn module() -> Result<JsValue, String> {
         .ok()
         .and_then(|f| f.dyn_into().ok())
         .ok_or_else(not_built)?;
+    let script = if attempt == 0 {
+        script
+    } else {
+        format!("{script}?attempt={attempt}")
+    };
     let module = await_promise(import.call1(&JsValue::NULL, &script.into()))
         .await
         .map_err(failed)?;
