@@ -92,6 +92,18 @@ fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
 }
 
+/// What a replica's own cache weighs (parts and rendered views, bytes), from its `/metrics`.
+async fn cache_weight(client: &reqwest::Client, replica: SocketAddr) -> u64 {
+    let Ok(response) = client.get(format!("http://{replica}/metrics")).send().await else {
+        return 0;
+    };
+    let text = response.text().await.unwrap_or_default();
+    text.lines()
+        .filter(|line| line.starts_with("tessera_cache_weight_bytes{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let minutes: u64 = std::env::args()
@@ -275,8 +287,10 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
 
-    // Each replica's memory and descriptors, at the end of every minute.
+    // Each replica's memory, descriptors and cache weight, at the end of every minute.
     let mut samples: Vec<Vec<(u64, usize)>> = Vec::new();
+    let mut caches: Vec<Vec<u64>> = Vec::new();
+    let scraper = reqwest::Client::new();
     for minute in 0..minutes {
         let end = started + Duration::from_secs(60 * (minute + 1));
         tokio::time::sleep_until(end.into()).await;
@@ -286,6 +300,11 @@ async fn main() -> anyhow::Result<()> {
                 .map(|r| (resident_bytes(r.pid()), open_fds(r.pid())))
                 .collect(),
         );
+        let mut weights = Vec::new();
+        for addr in &addrs {
+            weights.push(cache_weight(&scraper, *addr).await);
+        }
+        caches.push(weights);
         eprintln!("[soak] minute {} of {minutes}", minute + 1);
     }
     stop.store(true, Ordering::Relaxed);
@@ -300,7 +319,7 @@ async fn main() -> anyhow::Result<()> {
     let seen = minutes_seen.lock().expect("soak lock");
     let mib = |b: u64| format!("{:.1}", b as f64 / 1024.0 / 1024.0);
     let mut rows = String::new();
-    for (minute, (slot, sample)) in seen.iter().zip(&samples).enumerate() {
+    for (minute, ((slot, sample), cache)) in seen.iter().zip(&samples).zip(&caches).enumerate() {
         let (p50, p99) = if slot.latencies.is_empty() {
             (Duration::ZERO, Duration::ZERO)
         } else {
@@ -311,8 +330,9 @@ async fn main() -> anyhow::Result<()> {
         };
         let memory: Vec<String> = sample.iter().map(|(rss, _)| mib(*rss)).collect();
         let fds: Vec<String> = sample.iter().map(|(_, fds)| fds.to_string()).collect();
+        let cache: Vec<String> = cache.iter().map(|b| mib(*b)).collect();
         rows.push_str(&format!(
-            "| {} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} | {} |\n",
+            "| {} | {:.0} | {:.1} | {:.1} | {} | {} | {} | {} | {} | {} |\n",
             minute + 1,
             slot.latencies.len() as f64 / 60.0,
             p50.as_secs_f64() * 1e3,
@@ -321,6 +341,7 @@ async fn main() -> anyhow::Result<()> {
             slot.unexpected,
             slot.lost,
             memory.join(" / "),
+            cache.join(" / "),
             fds.join(" / "),
         ));
     }
@@ -354,10 +375,12 @@ nine rounds: healthy, 300 ms slower, half its answers 503, hanging, or half its 
 after the response head (each service two rounds behind the one before, so no two share a
 phase). A 5xx is *unexpected* when none of the request's critical services was faulted while
 it ran, nor in the six seconds before it (a breaker it opened stays open five seconds). Memory
-(RSS, MiB) and open descriptors per replica at each minute's end.
+(RSS, MiB), what each replica's own cache weighs by its `/metrics` (part entries and rendered
+views, MiB, each entry at least its even share of the budget; bounded by `cache.max_bytes` and
+a quarter of it) and open descriptors per replica at each minute's end.
 
-| minute | req/s | p50 ms | p99 ms | 5xx | unexpected 5xx | no answer | RSS (MiB) | fds |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- |
+| minute | req/s | p50 ms | p99 ms | 5xx | unexpected 5xx | no answer | RSS (MiB) | cache weight (MiB) | fds |
+| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
 {rows}
 RSS growth from minute 2 to minute {minutes}, per replica: {} (goal: under 10 %). Unexpected
 5xx: {total_unexpected}; requests with no answer at all: {total_lost}; every replica still
