@@ -54,7 +54,8 @@ fn failing(at_ms: u64) -> u64 {
         .fold(0, |bits, (n, _)| bits | 1 << n)
 }
 
-fn faults_for(round: u64, service: u64) -> Faults {
+/// `hangs`: whether the hanging phase is in the cycle (`--no-hang` leaves it healthy).
+fn faults_for(round: u64, service: u64, hangs: bool) -> Faults {
     // Each service cycles through its own phase of: healthy, slow, failing, hanging, cut.
     let mut faults = Faults::default();
     // Nine rounds, each service two rounds after the one before: five distinct phases.
@@ -64,7 +65,7 @@ fn faults_for(round: u64, service: u64) -> Faults {
             faults.error_rate = 0.5;
             faults.error_status = 503;
         }
-        5 => faults.hang = true,
+        5 if hangs => faults.hang = true,
         7 => faults.reset_rate = 0.5,
         _ => {}
     }
@@ -112,6 +113,18 @@ async fn main() -> anyhow::Result<()> {
         .map(|m| m.parse())
         .transpose()?
         .unwrap_or(10);
+    // Without the hanging phase, to tell what hangs leave in memory from the rest.
+    let hangs = !std::env::args().any(|a| a == "--no-hang");
+    let (section, svg_name, title, flag) = if hangs {
+        ("soak", "soak.svg", "Soak (issue 18)", "")
+    } else {
+        (
+            "soak-no-hang",
+            "soak-no-hang.svg",
+            "Soak without hangs (issue 18)",
+            " --no-hang",
+        )
+    };
     let dir = tempfile::tempdir()?;
     let demo = Demo::start(dir.path(), Scale::SMALL).await?;
 
@@ -184,7 +197,7 @@ async fn main() -> anyhow::Result<()> {
         while !stopping.load(Ordering::Relaxed) {
             let now_ms = started.elapsed().as_millis() as u64;
             for (n, switch) in services.iter().enumerate() {
-                let faults = faults_for(round, n as u64);
+                let faults = faults_for(round, n as u64, hangs);
                 if is_faulted(&faults) {
                     let until = now_ms + FAULT_PERIOD.as_millis() as u64 + BREAKER_GRACE_MS;
                     FAILING_UNTIL[n].store(until, Ordering::Relaxed);
@@ -361,17 +374,24 @@ async fn main() -> anyhow::Result<()> {
     let total_lost: u64 = seen.iter().map(|m| m.lost).sum();
     let svg = plot(&samples, &seen);
     std::fs::write(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/soak.svg"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../docs")
+            .join(svg_name),
         svg,
     )?;
+    let hanging = if hangs {
+        "hanging, "
+    } else {
+        "(its hanging round left healthy) "
+    };
     let body = format!(
-        "## Soak (issue 18)
+        "## {title}
 
 The cluster — demo services, Redis, three `tessera-bff` replicas, nginx with
 `config/cluster/nginx.conf` — for {minutes} minutes under {WORKERS} workers of mixed traffic
 (product views 40 %, streams 15 %, single parts 15 %, home views 10 %, review posts 5 %,
 abandoned streams 15 %), while every ten seconds each service's faults change, in a cycle of
-nine rounds: healthy, 300 ms slower, half its answers 503, hanging, or half its connections cut
+nine rounds: healthy, 300 ms slower, half its answers 503, {hanging}or half its connections cut
 after the response head (each service two rounds behind the one before, so no two share a
 phase). A 5xx is *unexpected* when none of the request's critical services was faulted while
 it ran, nor in the six seconds before it (a breaker it opened stays open five seconds). Memory
@@ -386,16 +406,16 @@ RSS growth from minute 2 to minute {minutes}, per replica: {} (goal: under 10 %)
 5xx: {total_unexpected}; requests with no answer at all: {total_lost}; every replica still
 running at the end: {alive}.
 
-![RSS per replica and p99 per minute](soak.svg)
+![RSS per replica and p99 per minute]({svg_name})
 
 Machine: {}.
 Reproduce: `cargo build --profile server -p tessera-bff --bins --examples &&
-$CARGO_TARGET_DIR/server/examples/soak --minutes {minutes}`",
+$CARGO_TARGET_DIR/server/examples/soak --minutes {minutes}{flag}`",
         growths.join(", "),
         machine(),
     );
     println!("{body}");
-    write_section("soak", &body)?;
+    write_section(section, &body)?;
     drop(balancer);
     drop(replicas);
     drop(redis);
