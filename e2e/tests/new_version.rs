@@ -60,6 +60,9 @@ fn restyle(out: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where the page shows its footer.
+const FOOTER_AT: &str = ".site-footer";
+
 /// The footer's words, in the wasm's data.
 const FOOTER: &[u8] = b"from independent services.";
 const NEW_FOOTER: &[u8] = b"from Independent services.";
@@ -183,10 +186,9 @@ async fn a_page_on_the_old_build_keeps_working_and_is_offered_the_new_one() -> a
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_builds_wasm_comes_as_a_small_delta_and_works() -> anyhow::Result<()> {
     let (site, old, stack) = served_copy().await?;
-    let footer = ".site-footer";
     stack
         .browse("/", async |browser| {
-            let text = browser.text_of(footer).await?;
+            let text = browser.text_of(FOOTER_AT).await?;
             assert!(text.contains("independent services"), "{text}");
             // The old wasm is kept by the browser as a dictionary once it was fully read.
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -199,34 +201,46 @@ async fn the_next_builds_wasm_comes_as_a_small_delta_and_works() -> anyhow::Resu
             let held = std::fs::read(site.path().join(&old.files["tessera-frontend_bg.wasm"]))?;
             let delta = std::fs::metadata(site.path().join(delta_name(wasm, &held)))?.len();
 
-            browser.goto(&stack.url("/")).await?;
-            browser
-                .settle(
-                    async |browser| Ok(browser.text_of(footer).await?),
-                    |text| text.contains("Independent services"),
-                )
-                .await?;
-            let transferred = browser
-                .client
-                .execute(
-                    "return performance.getEntriesByType('resource') \
-                       .filter((e) => e.name.endsWith(arguments[0])) \
-                       .map((e) => e.encodedBodySize)[0] ?? null",
-                    vec![serde_json::json!(wasm)],
-                )
-                .await?
-                .as_u64()
-                .ok_or_else(|| anyhow::anyhow!("the new wasm was not loaded"))?;
-            assert_eq!(
-                transferred, delta,
-                "the wasm came as its delta ({brotli} B as brotli)"
-            );
-            let ratio = transferred as f64 / brotli as f64;
-            println!("new wasm: {transferred} B as dcz, {brotli} B as brotli: {ratio:.4}");
-            assert!(ratio <= 0.1, "{ratio}");
-            Ok(())
+            loads_the_new_wasm_as_its_delta(browser, &stack.url("/"), wasm, delta, brotli).await
         })
         .await
+}
+
+/// Opens `page` on the next build (its footer reworded) and checks that its `wasm` arrived as
+/// the `delta` (its size), at most a tenth of the `brotli` file.
+async fn loads_the_new_wasm_as_its_delta(
+    browser: &tessera_e2e::Browser,
+    page: &str,
+    wasm: &str,
+    delta: u64,
+    brotli: u64,
+) -> anyhow::Result<()> {
+    browser.goto(page).await?;
+    browser
+        .settle(
+            async |browser| Ok(browser.text_of(FOOTER_AT).await?),
+            |text| text.contains("Independent services"),
+        )
+        .await?;
+    let transferred = browser
+        .client
+        .execute(
+            "return performance.getEntriesByType('resource') \
+               .filter((e) => e.name.endsWith(arguments[0])) \
+               .map((e) => e.encodedBodySize)[0] ?? null",
+            vec![serde_json::json!(wasm)],
+        )
+        .await?
+        .as_u64()
+        .ok_or_else(|| anyhow::anyhow!("the new wasm was not loaded"))?;
+    assert_eq!(
+        transferred, delta,
+        "the wasm came as its delta ({brotli} B as brotli)"
+    );
+    let ratio = transferred as f64 / brotli as f64;
+    println!("{page}: the new wasm {transferred} B as dcz, {brotli} B as brotli: {ratio:.4}");
+    assert!(ratio <= 0.1, "{ratio}");
+    Ok(())
 }
 
 /// The same from a CDN: nginx serving the site as `tessera-bff export` writes it, with the
@@ -245,10 +259,9 @@ async fn the_exported_site_serves_the_next_builds_wasm_as_a_delta_through_nginx(
     let nginx = tessera_testkit::bench::Peer::cdn(cdn.path())?;
     nginx.wait_ready()?;
     let url = |path: &str| format!("http://127.0.0.1:{}{path}", nginx.port);
-    let footer = ".site-footer";
     tessera_e2e::with_browser(async |browser| {
         browser.goto(&url("/")).await?;
-        let text = browser.text_of(footer).await?;
+        let text = browser.text_of(FOOTER_AT).await?;
         assert!(text.contains("independent services"), "{text}");
         // The old wasm is kept by the browser as a dictionary once it was fully read.
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -323,32 +336,7 @@ async fn the_exported_site_serves_the_next_builds_wasm_as_a_delta_through_nginx(
             "{cache:?}"
         );
 
-        browser.goto(&url("/")).await?;
-        browser
-            .settle(
-                async |browser| Ok(browser.text_of(footer).await?),
-                |text| text.contains("Independent services"),
-            )
-            .await?;
-        let transferred = browser
-            .client
-            .execute(
-                "return performance.getEntriesByType('resource') \
-                   .filter((e) => e.name.endsWith(arguments[0])) \
-                   .map((e) => e.encodedBodySize)[0] ?? null",
-                vec![serde_json::json!(wasm)],
-            )
-            .await?
-            .as_u64()
-            .ok_or_else(|| anyhow::anyhow!("the new wasm was not loaded"))?;
-        assert_eq!(
-            transferred, delta,
-            "the wasm came as its delta ({brotli} B as brotli)"
-        );
-        let ratio = transferred as f64 / brotli as f64;
-        println!("through nginx: {transferred} B as dcz, {brotli} B as brotli: {ratio:.4}");
-        assert!(ratio <= 0.1, "{ratio}");
-        Ok(())
+        loads_the_new_wasm_as_its_delta(browser, &url("/"), wasm, delta, brotli).await
     })
     .await
 }

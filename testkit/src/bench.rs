@@ -168,7 +168,6 @@ impl Peer {
     /// nginx with 2 workers and no access log, serving `root` with `locations` (nginx syntax)
     /// inside its server block.
     pub fn nginx(root: &Path, locations: &str) -> anyhow::Result<Self> {
-        use anyhow::Context;
         let port = Self::free_port()?;
         let scratch = tempfile::tempdir()?;
         let prefix = scratch.path().display();
@@ -181,21 +180,7 @@ impl Peer {
              server {{\n    listen 127.0.0.1:{port};\n    root {root};\n    {locations}\n  }}\n}}\n",
             root = root.display(),
         );
-        let conf_path = scratch.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf)?;
-        let child = std::process::Command::new("nginx")
-            .arg("-c")
-            .arg(&conf_path)
-            .arg("-p")
-            .arg(scratch.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .context("starting nginx (scripts/setup.sh installs nginx-light)")?;
-        Ok(Self {
-            child,
-            port,
-            _scratch: scratch,
-        })
+        Self::start_nginx(scratch, &conf, port, std::process::Stdio::inherit())
     }
 
     /// nginx as the cluster's balancer: the repository's `config/cluster/nginx.conf`, its
@@ -222,29 +207,12 @@ impl Peer {
                 "listen 127.0.0.1:8080;",
                 &format!("listen 127.0.0.1:{port};"),
             );
-        anyhow::ensure!(conf.contains(&format!(":{port};")), "the listen line moved");
-        let file = scratch.path().join("nginx.conf");
-        std::fs::write(&file, conf)?;
-        let child = std::process::Command::new("nginx")
-            .arg("-p")
-            .arg(scratch.path())
-            .arg("-c")
-            .arg(&file)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .context("starting nginx (scripts/setup.sh installs nginx-light)")?;
-        Ok(Self {
-            child,
-            port,
-            _scratch: scratch,
-        })
+        Self::start_nginx(scratch, &conf, port, std::process::Stdio::null())
     }
 
     /// nginx as a CDN in front of `site` (what `tessera-bff export` wrote): the repository's
     /// `config/cdn/nginx.conf`, its port replaced. After another export, [`Peer::reload`].
     pub fn cdn(site: &Path) -> anyhow::Result<Self> {
-        use anyhow::Context;
         let port = Self::free_port()?;
         let scratch = tempfile::tempdir()?;
         std::os::unix::fs::symlink(site, scratch.path().join("site"))?;
@@ -255,6 +223,19 @@ impl Peer {
             "listen 127.0.0.1:8081;",
             &format!("listen 127.0.0.1:{port};"),
         );
+        // Its errors shown: a refused delta table or header map is the thing to see.
+        Self::start_nginx(scratch, &conf, port, std::process::Stdio::inherit())
+    }
+
+    /// nginx with the configuration `conf` (listening on `port`), its prefix and file in
+    /// `scratch`; every nginx peer above starts here.
+    fn start_nginx(
+        scratch: tempfile::TempDir,
+        conf: &str,
+        port: u16,
+        stderr: std::process::Stdio,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
         anyhow::ensure!(conf.contains(&format!(":{port};")), "the listen line moved");
         let file = scratch.path().join("nginx.conf");
         std::fs::write(&file, conf)?;
@@ -264,6 +245,7 @@ impl Peer {
             .arg("-c")
             .arg(&file)
             .stdout(std::process::Stdio::null())
+            .stderr(stderr)
             .spawn()
             .context("starting nginx (scripts/setup.sh installs nginx-light)")?;
         Ok(Self {

@@ -111,10 +111,7 @@ async fn module(attempt: u32) -> Result<JsValue, String> {
     ) else {
         return Err(not_built());
     };
-    let import: js_sys::Function = js_sys::Reflect::get(&window, &"__tesseraImport".into())
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(not_built)?;
+    let import = function(&window, "__tesseraImport").ok_or_else(not_built)?;
     let script = if attempt == 0 {
         script
     } else {
@@ -125,10 +122,7 @@ async fn module(attempt: u32) -> Result<JsValue, String> {
         .map_err(failed)?;
     let options = js_sys::Object::new();
     js_sys::Reflect::set(&options, &"module_or_path".into(), &wasm.into()).map_err(failed)?;
-    let init: js_sys::Function = js_sys::Reflect::get(&module, &"default".into())
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(not_built)?;
+    let init = function(&module, "default").ok_or_else(not_built)?;
     await_promise(init.call1(&JsValue::NULL, &options))
         .await
         .map_err(failed)?;
@@ -145,11 +139,16 @@ async fn await_promise(called: Result<JsValue, JsValue>) -> Result<JsValue, JsVa
 /// Calls the module's exported function `name` with `argument`.
 fn call(module: &JsValue, name: &str, argument: &JsValue) -> Result<JsValue, String> {
     let failed = || format!("The operations dashboard has no `{name}`.");
-    let function: js_sys::Function = js_sys::Reflect::get(module, &name.into())
-        .ok()
-        .and_then(|f| f.dyn_into().ok())
-        .ok_or_else(failed)?;
-    function
+    function(module, name)
+        .ok_or_else(failed)?
         .call1(&JsValue::NULL, argument)
         .map_err(|_| "The operations dashboard failed to start.".to_owned())
+}
+
+/// The function `object.name`, if it is one.
+fn function(object: &JsValue, name: &str) -> Option<js_sys::Function> {
+    js_sys::Reflect::get(object, &name.into())
+        .ok()?
+        .dyn_into()
+        .ok()
 }
