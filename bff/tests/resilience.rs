@@ -154,6 +154,29 @@ async fn every_fault_costs_only_its_own_part_within_its_deadline() {
     }
 }
 
+/// SECURITY: an upstream's redirect is its failure, not an address to follow: the BFF never
+/// asks a host its configuration does not name (nor forwards a shopper's key there).
+#[tokio::test]
+async fn an_upstream_redirect_is_an_error_and_never_followed() {
+    let (good, elsewhere) = (Stub::start().await, Stub::start().await);
+    good.on("/side/1", ok());
+    elsewhere.on("/main/1", ok());
+    let redirecting = Stub::start().await;
+    redirecting.on(
+        "/main/1",
+        Reply::status(302).header("location", &format!("{}/main/1", elsewhere.url())),
+    );
+    let bff = start_bff(&config_from(&config(&redirecting.url(), &good.url(), ""))).await;
+    let (status, envelope, _) = view(bff).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{envelope:?}");
+    let main = &envelope.parts["main"];
+    assert_eq!(main.status, PartStatus::Error);
+    assert_eq!(main.error.as_ref().unwrap().code, "upstream_status");
+    assert_eq!(envelope.parts["side"].status, PartStatus::Ok);
+    assert_eq!(redirecting.hits("/main"), 1, "asked once, not retried");
+    assert_eq!(elsewhere.hits("/main"), 0, "the redirect was not followed");
+}
+
 #[tokio::test]
 async fn a_flapping_upstream_is_retried_but_a_broken_one_is_not() {
     let (a, b) = (Stub::start().await, Stub::start().await);

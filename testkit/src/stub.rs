@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -143,6 +144,8 @@ struct Shared {
     /// Per target, the replies still to give; the last one repeats.
     replies: Mutex<HashMap<String, Vec<Reply>>>,
     events: Mutex<Vec<Event>>,
+    /// Set by [`Stub::quiet`]: no events are kept.
+    quiet: AtomicBool,
 }
 
 /// A running stub upstream on a loopback port; it stops when the test's runtime does.
@@ -183,6 +186,13 @@ impl Stub {
             .lock()
             .expect("stub lock")
             .insert(target.to_owned(), replies);
+        self
+    }
+
+    /// Keeps no events from now on, for benchmarks: recording copies every request's headers,
+    /// so it would charge a client for each header it sends, and it grows without bound.
+    pub fn quiet(&self) -> &Self {
+        self.shared.quiet.store(true, Ordering::Relaxed);
         self
     }
 
@@ -254,6 +264,9 @@ impl Stub {
 }
 
 fn record(shared: &Shared, target: &str, kind: EventKind, seen: Seen) {
+    if shared.quiet.load(Ordering::Relaxed) {
+        return;
+    }
     shared.events.lock().expect("stub lock").push(Event {
         target: target.to_owned(),
         kind,
@@ -290,17 +303,21 @@ async fn serve_connection(mut socket: TcpStream, shared: Arc<Shared>) {
                     .then(|| value.trim().to_owned())
             })
         };
-        let seen = Seen {
-            request_id: header("x-request-id"),
-            if_none_match: header("if-none-match"),
-            headers: head
-                .lines()
-                .skip(1)
-                .filter_map(|line| {
-                    let (name, value) = line.split_once(':')?;
-                    Some((name.trim().to_lowercase(), value.trim().to_owned()))
-                })
-                .collect(),
+        let seen = if stub.shared.quiet.load(Ordering::Relaxed) {
+            Seen::default()
+        } else {
+            Seen {
+                request_id: header("x-request-id"),
+                if_none_match: header("if-none-match"),
+                headers: head
+                    .lines()
+                    .skip(1)
+                    .filter_map(|line| {
+                        let (name, value) = line.split_once(':')?;
+                        Some((name.trim().to_lowercase(), value.trim().to_owned()))
+                    })
+                    .collect(),
+            }
         };
         stub.record(&target, EventKind::Started, seen.clone());
         let reply = stub.reply_for(&target);

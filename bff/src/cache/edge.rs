@@ -26,7 +26,11 @@ pub(crate) struct EdgeCache {
 impl EdgeCache {
     pub(crate) fn new(url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            client: reqwest::Client::builder().timeout(timeout).build()?,
+            // A redirect is the edge's failure: the purge goes to the configured address only.
+            client: reqwest::Client::builder()
+                .timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
             url: url.to_owned(),
         })
     }

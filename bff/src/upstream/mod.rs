@@ -129,6 +129,9 @@ impl Upstreams {
                 .connect_timeout(Duration::from_millis(config.connect_timeout_ms))
                 .pool_idle_timeout(Duration::from_secs(60))
                 .tcp_nodelay(true)
+                // SECURITY: a redirect is the upstream's failure (a 3xx status), never an
+                // address to follow: the BFF asks only the hosts its configuration names.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()?;
             let hosts = config
                 .hosts()
