@@ -16,14 +16,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tessera_bff::config::{Config, Source};
 use tessera_testkit::bench::{
-    WRK_ARGS, Wrk, composite_parts, composite_replies, machine, median, round_ratios,
-    write_section, wrk_alternating,
+    WRK_ARGS, Wrk, composite_parts, composite_replies, machine, median, own_cpu, round_ratios,
+    write_section, wrk,
 };
 use tessera_testkit::config::BffConfig;
 use tessera_testkit::stub::Stub;
 
 /// Rounds of the two loaded in turn.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 /// The same allocator as the `tessera-bff` binary.
 #[global_allocator]
@@ -132,51 +132,107 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    // The two in turn, three rounds: the ratio is of their medians, and each round's own
-    // ratio is given, so a machine that slowed down for a while shows.
+    // The two in turn, in rounds: the ratio is of their medians, and each round's own ratio
+    // is given, so a machine that slowed down for a while shows. Beside requests/s, the CPU
+    // this process (the server measured and the stubs) spent per request.
     let (peer_url, bff_url) = (
         format!("http://{peer}/views/1"),
         format!("http://{bff}/api/views/bench/1"),
     );
-    let rounds = tokio::task::spawn_blocking(move || {
-        wrk_alternating(&[(&peer_url, &[]), (&bff_url, &[])], ROUNDS)
-    })
-    .await??;
-    let (hand, tessera) = (median(&rounds[0]), median(&rounds[1]));
+    let rounds = tokio::task::spawn_blocking(move || measure(&[&peer_url, &bff_url])).await??;
+    let (hand, tessera) = (median(&rounds[0].runs), median(&rounds[1].runs));
     let ratio = tessera.rps / hand.rps;
-    let per_round = round_ratios(&rounds[1], &rounds[0]);
-    let row = |label: &str, run: &Wrk| {
-        format!("| {label} | {:.0} | {} | {} |\n", run.rps, run.p50, run.p99)
+    let per_round = round_ratios(&rounds[1].runs, &rounds[0].runs);
+    let (hand_cpu, tessera_cpu) = (rounds[0].cpu_us(), rounds[1].cpu_us());
+    let each = |runs: &[Wrk]| {
+        runs.iter()
+            .map(|run| format!("{:.0}", run.rps))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let row = |label: &str, run: &Wrk, cpu: f64| {
+        format!(
+            "| {label} | {:.0} | {} | {} | {cpu:.0} µs |\n",
+            run.rps, run.p50, run.p99
+        )
     };
 
     let report = format!(
         "## An uncached view against a hand-written BFF (issue 18, item 7b)
 
 `wrk {args}` against each in turn, {ROUNDS} rounds, on one machine: the BFF, the stubs and wrk
-share its cores. The rows are the median runs; the ratio in each round was {per_round}. The
+share its cores. The rows are the median runs; the ratio in each round was {per_round}
+(requests/s per round: the peer {peer_rounds}; Tessera {tessera_rounds}). The
 view has four parts (product, stock and reviews at once, then the product's category's top
 list, which reads the product), none cached; the stubs answer at once. The peer is the same
 four calls written by hand: an axum handler with one reqwest client that `tokio::join!`s them
 and returns the parts as JSON, with no deadlines per part, no breakers, bulkheads or retries,
-no shaping, no metrics and no ETag. Both run in one process, over the same stubs, without a
-log subscriber.
+no shaping, no metrics and no ETag. Both run in one process, over the same stubs (which keep
+no record of the requests), without a log subscriber. *CPU per request* is the process's CPU
+time (user and system) during that BFF's runs over the requests they served: the server and
+the stubs, not wrk; it is steadier than requests/s, and the difference is the BFF's own.
 
-| | requests/s | p50 | p99 |
-| --- | --- | --- | --- |
+| | requests/s | p50 | p99 | CPU per request |
+| --- | --- | --- | --- | --- |
 {rows}
-Tessera ÷ hand-written (medians): **{ratio:.2}**. Goal: at least 0.9.
+Tessera ÷ hand-written (medians): **{ratio:.2}**; CPU per request, Tessera ÷ hand-written:
+{cpu_ratio:.2}. Goal: at least 0.9 of the requests/s.
 
 Machine: {machine}.
 Reproduce: `cargo run --profile server -p tessera-bff --example uncached_bench`",
         args = WRK_ARGS.join(" "),
         rows = [
-            row("hand-written axum + reqwest `join!` (peer)", &hand),
-            row("Tessera BFF, uncached 4-part view", &tessera),
+            row("hand-written axum + reqwest `join!` (peer)", &hand, hand_cpu),
+            row("Tessera BFF, uncached 4-part view", &tessera, tessera_cpu),
         ]
         .concat(),
+        peer_rounds = each(&rounds[0].runs),
+        tessera_rounds = each(&rounds[1].runs),
+        cpu_ratio = tessera_cpu / hand_cpu,
         machine = machine(),
     );
     write_section("uncached", &report)?;
     println!("{report}");
     Ok(())
+}
+
+/// One server's runs, and the CPU this process spent on them.
+struct Measured {
+    runs: Vec<Wrk>,
+    cpu: Duration,
+    requests: f64,
+}
+
+impl Measured {
+    /// CPU per request served, in microseconds.
+    fn cpu_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.requests
+    }
+}
+
+/// `wrk` against each URL in turn, [`ROUNDS`] times, with the CPU this process spent during
+/// each run.
+fn measure(urls: &[&str]) -> anyhow::Result<Vec<Measured>> {
+    let seconds: f64 = WRK_ARGS
+        .iter()
+        .find_map(|arg| arg.strip_prefix("-d")?.strip_suffix('s')?.parse().ok())
+        .unwrap_or(10.0);
+    let mut measured: Vec<Measured> = urls
+        .iter()
+        .map(|_| Measured {
+            runs: Vec::new(),
+            cpu: Duration::ZERO,
+            requests: 0.0,
+        })
+        .collect();
+    for _ in 0..ROUNDS {
+        for (url, measured) in urls.iter().zip(&mut measured) {
+            let before = own_cpu()?;
+            let run = wrk(url, &[])?;
+            measured.cpu += own_cpu()? - before;
+            measured.requests += run.rps * seconds;
+            measured.runs.push(run);
+        }
+    }
+    Ok(measured)
 }
