@@ -293,13 +293,19 @@ impl Composer {
         // from a rendered copy. Signed out, its user parts hold nothing, and its rendered
         // copy is one of its own.
         let personal = plan.is_personal(request.parts.as_deref());
-        let renderable = !personal || request.caller.is_none();
+        let renderable = (!personal || request.caller.is_none())
+            && plan.may_be_rendered(request.parts.as_deref());
         let whose = personal.then(|| whose(request.caller.as_deref()));
-        let mut key = request.rendered_key(view, revision, id);
-        if personal {
-            key.push_str("~signed-out");
-        }
-        if renderable && let Some(rendered) = self.cache.rendered(&key) {
+        let key = renderable.then(|| {
+            let mut key = request.rendered_key(view, revision, id);
+            if personal {
+                key.push_str("~signed-out");
+            }
+            key
+        });
+        if let Some(key) = &key
+            && let Some(rendered) = self.cache.rendered(key)
+        {
             self.metrics.rendered_hit(view);
             let edge = rendered
                 .tags
@@ -332,7 +338,10 @@ impl Composer {
             .collect::<Vec<_>>()
             .join(" ");
         let mut edge = None;
-        if renderable && composed.verdict == Verdict::Ok && !composed.fresh.is_empty() {
+        if let Some(key) = key
+            && composed.verdict == Verdict::Ok
+            && !composed.fresh.is_empty()
+        {
             let valid_until_ms = composed
                 .fresh
                 .iter()

@@ -147,13 +147,13 @@ pub(super) async fn attempt_media(
 }
 
 pub(super) async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
-    {
+    let announced = response.content_length().unwrap_or(0);
+    if announced > MAX_BODY_BYTES as u64 {
         return Err(UpstreamError::TooLarge);
     }
-    let mut body = Vec::new();
+    // Room for what the upstream announced (within the limit), so the body is not copied
+    // again as it grows.
+    let mut body = Vec::with_capacity(announced as usize);
     while let Some(chunk) = response.chunk().await.map_err(classify)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(UpstreamError::TooLarge);
