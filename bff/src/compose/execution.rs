@@ -84,20 +84,25 @@ pub(super) struct RunContext {
 
 /// The shared future of `name`, created once per execution with the futures of its
 /// dependencies (validation has ruled out cycles).
-pub(super) fn part_future(
-    view: &ViewPlan,
+pub(super) fn part_future<'v>(
+    view: &'v ViewPlan,
     name: &str,
     context: &Arc<RunContext>,
-    futures: &mut HashMap<String, PartFuture>,
+    futures: &mut HashMap<&'v str, PartFuture>,
 ) -> PartFuture {
     if let Some(existing) = futures.get(name) {
         return existing.clone();
     }
-    let plan = view.parts[name].clone();
-    let dependencies: Vec<(String, PartFuture)> = plan
+    let (name, plan) = view
+        .parts
+        .get_key_value(name)
+        .expect("parts are checked before they are started");
+    let plan = plan.clone();
+    // In the order of `plan.dependencies`, which is how `run_part` finds them.
+    let dependencies: Vec<PartFuture> = plan
         .dependencies
         .iter()
-        .map(|dep| (dep.clone(), part_future(view, dep, context, futures)))
+        .map(|dep| part_future(view, dep, context, futures))
         .collect();
     let context = context.clone();
     // Made now, under the request's span, though the part may run later (in a stream's body).
@@ -110,17 +115,13 @@ pub(super) fn part_future(
         otel.status_code = tracing::field::Empty,
     );
     let future = async move {
-        let (dep_names, dep_futures): (Vec<_>, Vec<_>) = dependencies.into_iter().unzip();
-        let resolved: HashMap<String, Arc<Finished>> = dep_names
-            .into_iter()
-            .zip(join_all(dep_futures).await)
-            .collect();
+        let resolved = join_all(dependencies).await;
         Arc::new(run_part(&plan, &context, &resolved).await)
     }
     .instrument(span)
     .boxed()
     .shared();
-    futures.insert(name.to_owned(), future.clone());
+    futures.insert(name.as_str(), future.clone());
     future
 }
 
@@ -136,13 +137,14 @@ struct Fetch {
 async fn run_part(
     plan: &PartPlan,
     context: &RunContext,
-    resolved: &HashMap<String, Arc<Finished>>,
+    resolved: &[Arc<Finished>],
 ) -> Finished {
     let started = Instant::now();
     let deadline = context.budget_deadline.min(started + plan.timeout);
     // What the parts this one reads hold: their upstream's data, unshaped.
     let data_of = |part: &str| {
-        let finished = resolved.get(part)?;
+        let index = plan.dependencies.iter().position(|dep| dep == part)?;
+        let finished = resolved.get(index)?;
         let outcome = &finished.outcome;
         finished
             .unshaped

@@ -239,6 +239,7 @@ impl Composer {
         request: ViewRequest,
     ) -> Result<Execution, ComposeError> {
         let view = self.check(view_name, id, request.parts.as_deref())?;
+        let personal = view.is_personal(request.parts.as_deref());
         let requested: Vec<String> = request
             .parts
             .unwrap_or_else(|| view.parts.keys().cloned().collect());
@@ -268,7 +269,7 @@ impl Composer {
             names.push(name);
         }
         Ok(Execution {
-            personal: view.is_personal(Some(&names_of(&names))),
+            personal,
             context,
             view: view_name.to_owned(),
             id: id.to_owned(),
@@ -448,8 +449,4 @@ fn whose(caller: Option<&Caller>) -> String {
         || "signed out".to_owned(),
         |c| format!("user {}", c.shopper.id),
     )
-}
-
-fn names_of(names: &[Arc<str>]) -> Vec<String> {
-    names.iter().map(|n| n.to_string()).collect()
 }
