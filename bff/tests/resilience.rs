@@ -155,7 +155,8 @@ async fn every_fault_costs_only_its_own_part_within_its_deadline() {
 }
 
 /// SECURITY: an upstream's redirect is its failure, not an address to follow: the BFF never
-/// asks a host its configuration does not name (nor forwards a shopper's key there).
+/// asks a host its configuration does not name (nor sends it the forwarded headers, the
+/// request id and the trace context, or a write's body on a 307).
 #[tokio::test]
 async fn an_upstream_redirect_is_an_error_and_never_followed() {
     let (good, elsewhere) = (Stub::start().await, Stub::start().await);

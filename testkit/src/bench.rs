@@ -31,7 +31,13 @@ pub fn own_cpu() -> anyhow::Result<Duration> {
         .ok_or_else(|| anyhow::anyhow!("no command name in /proc/self/stat"))?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
-    let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
+    let field = |index: usize| -> anyhow::Result<u64> {
+        let text = fields
+            .get(index)
+            .ok_or_else(|| anyhow::anyhow!("/proc/self/stat has no field {}", index + 3))?;
+        Ok(text.parse()?)
+    };
+    let ticks = field(11)? + field(12)?;
     Ok(Duration::from_millis(ticks * 10))
 }
 
@@ -409,15 +415,10 @@ pub fn composite_parts() -> [crate::config::Part; 4] {
 
 /// Scripts the composite view's stubs (catalog, inventory, reviews) for product 1: the reviews
 /// answer after `slowest`, the stock after half of it, the product and its category's top
-/// after a quarter each (a chain that ends well before the slowest part). The stubs keep no
-/// events ([`crate::stub::Stub::quiet`]): a benchmark reads none, and recording would charge
-/// each client for the headers it sends.
+/// after a quarter each (a chain that ends well before the slowest part).
 pub fn composite_replies(stubs: &[crate::stub::Stub; 3], slowest: Duration) {
     use crate::stub::Reply;
     use serde_json::json;
-    for stub in stubs {
-        stub.quiet();
-    }
     let product = json!({"id": 1, "name": "Stub product", "category": {"slug": "kitchen"},
         "description": "x".repeat(400)});
     stubs[0].on("/products/1", Reply::json(product).after(slowest / 4));

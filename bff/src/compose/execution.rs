@@ -134,11 +134,7 @@ struct Fetch {
 }
 
 /// Fetches one part whose dependencies are resolved, within its deadline.
-async fn run_part(
-    plan: &PartPlan,
-    context: &RunContext,
-    resolved: &[Arc<Finished>],
-) -> Finished {
+async fn run_part(plan: &PartPlan, context: &RunContext, resolved: &[Arc<Finished>]) -> Finished {
     let started = Instant::now();
     let deadline = context.budget_deadline.min(started + plan.timeout);
     // What the parts this one reads hold: their upstream's data, unshaped.

@@ -294,8 +294,7 @@ impl Composer {
         // from a rendered copy. Signed out, its user parts hold nothing, and its rendered
         // copy is one of its own.
         let personal = plan.is_personal(request.parts.as_deref());
-        let renderable = (!personal || request.caller.is_none())
-            && plan.may_be_rendered(request.parts.as_deref());
+        let renderable = !personal || request.caller.is_none();
         let whose = personal.then(|| whose(request.caller.as_deref()));
         let key = renderable.then(|| {
             let mut key = request.rendered_key(view, revision, id);

@@ -65,19 +65,6 @@ impl ViewPlan {
                 .any(|n| self.parts.get(n).is_some_and(|p| p.scope == Scope::User)),
         }
     }
-
-    /// Whether these parts (all when `None`) can be kept and served rendered: not when one of
-    /// them asks its upstream every time (a shared part with no cache policy), since a view
-    /// is kept rendered only when every call it made was a fresh cache entry.
-    pub(super) fn may_be_rendered(&self, parts: Option<&[String]>) -> bool {
-        let uncached = |p: &PartPlan| p.scope == Scope::Shared && p.cache.is_none();
-        match parts {
-            None => !self.parts.values().any(|p| uncached(p)),
-            Some(names) => !names
-                .iter()
-                .any(|n| self.parts.get(n).is_some_and(|p| uncached(p))),
-        }
-    }
 }
 
 /// Plans every view of a validated configuration; `revision` gives each view's.

@@ -146,14 +146,17 @@ pub(super) async fn attempt_media(
     })
 }
 
+/// The most room a body is given before its bytes arrive.
+const PREALLOCATED: u64 = 256 * 1024;
+
 pub(super) async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, UpstreamError> {
     let announced = response.content_length().unwrap_or(0);
     if announced > MAX_BODY_BYTES as u64 {
         return Err(UpstreamError::TooLarge);
     }
-    // Room for what the upstream announced (within the limit), so the body is not copied
-    // again as it grows.
-    let mut body = Vec::with_capacity(announced as usize);
+    // Room for what the upstream announced, so the body is not copied as it grows; at most
+    // `PREALLOCATED` ahead of the bytes, so a length that lies holds no more than that.
+    let mut body = Vec::with_capacity(announced.min(PREALLOCATED) as usize);
     while let Some(chunk) = response.chunk().await.map_err(classify)? {
         if body.len() + chunk.len() > MAX_BODY_BYTES {
             return Err(UpstreamError::TooLarge);
