@@ -19,6 +19,7 @@ use support::{Services, demo_config, start_bff, start_services};
 use tessera_bff::config::Config;
 use tessera_contract::keys::{self, SigningKey};
 use tessera_contract::{PartStatus, ViewEnvelope};
+use tessera_testkit::stub::{Reply, Stub};
 
 const ADMIN: &str = "admin-token";
 
@@ -193,6 +194,40 @@ async fn signing_in_sets_a_session_cookie_the_page_cannot_read() {
         forged.get("/api/session").await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+/// SECURITY: an accounts service that redirects the password check (a 307 keeps the method
+/// and body) is a failure: the name and password are never sent to the address it names.
+#[tokio::test]
+async fn a_redirected_password_check_is_refused_and_the_password_stays_home() {
+    let (redirecting, elsewhere) = (Stub::start().await, Stub::start().await);
+    let (services, bff) = stack(|config| {
+        let identity = config.identity.as_ref().unwrap();
+        let (accounts, path) = (
+            identity.accounts.get_ref().clone(),
+            identity.check_path.clone(),
+        );
+        redirecting.on(
+            &path,
+            Reply::status(307).header("location", &format!("{}{path}", elsewhere.url())),
+        );
+        elsewhere.on(&path, Reply::json(json!({"id": 1, "name": "alice"})));
+        config.upstreams.get_mut(&accounts).unwrap().url =
+            Some(toml::Spanned::new(0..0, redirecting.url()));
+    })
+    .await;
+    let mut browser = Browser::new(bff);
+    let response = browser.sign_in("alice", "tessera").await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(response.headers().get(SET_COOKIE).is_none(), "no session");
+    let body: Value = response.json().await.unwrap();
+    assert!(body["error"]["code"].is_string(), "a JSON error: {body}");
+    assert_eq!(redirecting.events().len() / 2, 1, "asked once");
+    assert!(
+        elsewhere.events().is_empty(),
+        "the redirect was not followed"
+    );
+    drop(services);
 }
 
 #[tokio::test]
