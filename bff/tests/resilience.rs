@@ -337,6 +337,14 @@ async fn stale_data_stands_in_for_a_dead_upstream_with_its_age() {
     b.on("/side/1", Reply::status(503));
     let (_, envelope, _) = view(bff).await;
     assert_eq!(envelope.parts["side"].status, PartStatus::Stale);
+
+    // A redirect is no answer either (it is never followed).
+    b.on(
+        "/side/1",
+        Reply::status(302).header("location", "http://127.0.0.1:9/side/1"),
+    );
+    let (_, envelope, _) = view(bff).await;
+    assert_eq!(envelope.parts["side"].status, PartStatus::Stale);
 }
 
 #[tokio::test]

@@ -44,10 +44,11 @@ impl UpstreamError {
     }
 
     /// Whether this says the service is unhealthy (for breakers, ejection and stale-if-error),
-    /// as opposed to an answer about the request itself (a 404).
+    /// as opposed to an answer about the request itself (a 404). A redirect counts: the BFF
+    /// follows none, so a host that sends one is not answering as configured.
     pub(crate) fn is_failure(&self) -> bool {
         match self {
-            Self::Status(status) => *status >= 500 || *status == 429,
+            Self::Status(status) => *status >= 500 || *status == 429 || (300..400).contains(status),
             Self::Unknown(_) => false,
             _ => true,
         }
@@ -85,5 +86,7 @@ mod tests {
             assert!(!e.is_retryable(), "{e:?}");
         }
         assert!(!UpstreamError::Status(404).is_failure());
+        assert!(UpstreamError::Status(302).is_failure());
+        assert!(!UpstreamError::Status(302).is_retryable());
     }
 }
