@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tessera_bff::config::{Config, Source};
 use tessera_testkit::bench::{
-    WRK_ARGS, Wrk, composite_parts, composite_replies, machine, median, own_cpu, round_ratios,
-    write_section, wrk,
+    WRK_ARGS, Wrk, composite_parts, composite_replies, machine, median, round_ratios,
+    write_section, wrk_alternating,
 };
 use tessera_testkit::config::BffConfig;
 use tessera_testkit::stub::Stub;
@@ -148,22 +148,23 @@ async fn main() -> anyhow::Result<()> {
         format!("http://{peer}/views/1"),
         format!("http://{bff}/api/views/bench/1"),
     );
-    let rounds = tokio::task::spawn_blocking(move || measure(&[&peer_url, &bff_url])).await??;
-    let (hand, tessera) = (median(&rounds[0].runs), median(&rounds[1].runs));
+    let rounds = tokio::task::spawn_blocking(move || {
+        wrk_alternating(&[(&peer_url, &[]), (&bff_url, &[])], ROUNDS)
+    })
+    .await??;
+    let (hand, tessera) = (median(&rounds[0]), median(&rounds[1]));
     let ratio = tessera.rps / hand.rps;
-    let per_round = round_ratios(&rounds[1].runs, &rounds[0].runs);
-    let (hand_cpu, tessera_cpu) = (rounds[0].cpu_us(), rounds[1].cpu_us());
-    let each = |runs: &[Wrk]| {
-        runs.iter()
-            .map(|run| format!("{:.0}", run.rps))
-            .collect::<Vec<_>>()
-            .join(", ")
+    let per_round = round_ratios(&rounds[1], &rounds[0]);
+    // Over all of each one's runs: their CPU over their requests.
+    let cpu_us = |runs: &[Wrk]| {
+        let cpu: Duration = runs.iter().map(|run| run.cpu).sum();
+        let requests: u64 = runs.iter().map(|run| run.requests).sum();
+        cpu.as_secs_f64() * 1e6 / requests.max(1) as f64
     };
-    let cpu_each = |measured: &Measured| {
-        measured
-            .per_run_us
-            .iter()
-            .map(|us| format!("{us:.0}"))
+    let (hand_cpu, tessera_cpu) = (cpu_us(&rounds[0]), cpu_us(&rounds[1]));
+    let listed = |runs: &[Wrk], figure: fn(&Wrk) -> f64| {
+        runs.iter()
+            .map(|run| format!("{:.0}", figure(run)))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -210,61 +211,14 @@ Reproduce: `cargo run --profile server -p tessera-bff --example uncached_bench`"
             row("Tessera BFF, uncached 4-part view", &tessera, tessera_cpu),
         ]
         .concat(),
-        peer_rounds = each(&rounds[0].runs),
-        tessera_rounds = each(&rounds[1].runs),
-        peer_cpu_rounds = cpu_each(&rounds[0]),
-        tessera_cpu_rounds = cpu_each(&rounds[1]),
+        peer_rounds = listed(&rounds[0], |run| run.rps),
+        tessera_rounds = listed(&rounds[1], |run| run.rps),
+        peer_cpu_rounds = listed(&rounds[0], Wrk::cpu_per_request_us),
+        tessera_cpu_rounds = listed(&rounds[1], Wrk::cpu_per_request_us),
         cpu_ratio = tessera_cpu / hand_cpu,
         machine = machine(),
     );
     write_section("uncached", &report)?;
     println!("{report}");
     Ok(())
-}
-
-/// One server's runs, and the CPU this process spent on them.
-struct Measured {
-    runs: Vec<Wrk>,
-    /// Each run's CPU per request, in microseconds.
-    per_run_us: Vec<f64>,
-    cpu: Duration,
-    requests: f64,
-}
-
-impl Measured {
-    /// CPU per request served, in microseconds.
-    fn cpu_us(&self) -> f64 {
-        self.cpu.as_secs_f64() * 1e6 / self.requests
-    }
-}
-
-/// `wrk` against each URL in turn, [`ROUNDS`] times, with the CPU this process spent during
-/// each run.
-fn measure(urls: &[&str]) -> anyhow::Result<Vec<Measured>> {
-    let seconds: f64 = WRK_ARGS
-        .iter()
-        .find_map(|arg| arg.strip_prefix("-d")?.strip_suffix('s')?.parse().ok())
-        .unwrap_or(10.0);
-    let mut measured: Vec<Measured> = urls
-        .iter()
-        .map(|_| Measured {
-            runs: Vec::new(),
-            per_run_us: Vec::new(),
-            cpu: Duration::ZERO,
-            requests: 0.0,
-        })
-        .collect();
-    for _ in 0..ROUNDS {
-        for (url, measured) in urls.iter().zip(&mut measured) {
-            let before = own_cpu()?;
-            let run = wrk(url, &[])?;
-            let cpu = own_cpu()? - before;
-            let requests = run.rps * seconds;
-            measured.per_run_us.push(cpu.as_secs_f64() * 1e6 / requests);
-            measured.cpu += cpu;
-            measured.requests += requests;
-            measured.runs.push(run);
-        }
-    }
-    Ok(measured)
 }

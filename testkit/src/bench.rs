@@ -21,8 +21,8 @@ pub fn ms(d: Duration) -> String {
 
 /// CPU time this process has used so far (user and system, all threads), from
 /// `/proc/self/stat`: a benchmark that runs its servers in-process divides it by the requests
-/// served, a figure steadier than requests/s on a machine shared with the load generator.
-pub fn own_cpu() -> anyhow::Result<Duration> {
+/// served ([`Wrk::cpu_per_request_us`]).
+fn own_cpu() -> anyhow::Result<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat")?;
     // Fields after the command name (which may hold spaces) start at the state, field 3.
     let rest = stat
@@ -106,6 +106,18 @@ pub struct Wrk {
     pub rps: f64,
     pub p50: String,
     pub p99: String,
+    /// Requests completed in the run.
+    pub requests: u64,
+    /// CPU time this process spent during the run ([`own_cpu`]): the server's own, for a
+    /// benchmark that runs it in-process.
+    pub cpu: Duration,
+}
+
+impl Wrk {
+    /// This process's CPU time per request served, in microseconds.
+    pub fn cpu_per_request_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
 }
 
 /// The load every HTTP benchmark here applies: 2 threads, 32 connections, 10 s.
@@ -120,10 +132,12 @@ pub fn wrk(url: &str, headers: &[&str]) -> anyhow::Result<Wrk> {
     for header in headers {
         command.arg("-H").arg(header);
     }
+    let before = own_cpu()?;
     let output = command
         .arg(url)
         .output()
         .context("running wrk (scripts/setup.sh installs it)")?;
+    let cpu = own_cpu()?.saturating_sub(before);
     let text = String::from_utf8_lossy(&output.stdout);
     eprintln!("{url}\n{text}");
     anyhow::ensure!(
@@ -137,10 +151,18 @@ pub fn wrk(url: &str, headers: &[&str]) -> anyhow::Result<Wrk> {
             .map(|v| v.trim().to_owned())
             .with_context(|| format!("no {prefix:?} in wrk's report:\n{text}"))
     };
+    // "  123456 requests in 10.00s, 12.34MB read"
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no request count in wrk's report:\n{text}"))?;
     Ok(Wrk {
         rps: field("Requests/sec:")?.parse()?,
         p50: field("50%")?,
         p99: field("99%")?,
+        requests,
+        cpu,
     })
 }
 
