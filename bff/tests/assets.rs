@@ -4,13 +4,17 @@ mod support;
 
 use std::io::Read;
 use std::path::Path;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{ACCEPT, ACCEPT_ENCODING, IF_NONE_MATCH};
+use serde_json::json;
 use support::{config, start_bff};
 use tessera_bff::assets::fingerprint::{Manifest, fingerprint};
 use tessera_testkit::bench::Peer;
+use tessera_testkit::config::{BffConfig, Part};
 use tessera_testkit::http::{get_text, get_with};
+use tessera_testkit::stub::{Reply, Stub};
 
 const JS: &str = "export default function init() { return 42; } // padding padding padding padding";
 
@@ -719,4 +723,179 @@ async fn cloudflares_runtime_serves_the_export_with_one_caching_rule_per_path() 
         );
     }
     drop(wrangler);
+}
+
+/// A build whose page has a first-paint template, a catalog stub, and a BFF whose route
+/// `/item/{id}` draws part `item` into the page when it answers within 300 ms.
+async fn first_paint_site() -> (std::net::SocketAddr, Stub, tempfile::TempDir) {
+    let tmp = tempfile::tempdir().unwrap();
+    let build = tmp.path().join("build");
+    trunk_output(&build);
+    let page = std::fs::read_to_string(build.join("index.html")).unwrap();
+    let page = page.replace(
+        "<head>",
+        "<head><meta charset=\"utf-8\"><title>Shop</title>",
+    );
+    let page = page.replace(
+        "<body></body>",
+        "<body><script>/* the app */</script><template id=\"tessera-first-paint\" \
+         data-title=\"{item.name} · Shop\"><h1>{item.name}</h1><p class=\"d\">{item.text}</p>\
+         <dd>{item.weight} g</dd></template></body>",
+    );
+    std::fs::write(build.join("index.html"), page).unwrap();
+    fingerprint(&build, &tmp.path().join("dist")).unwrap();
+    let catalog = Stub::start().await;
+    let item = |name: &str| json!({"name": name, "text": "Oak, oiled.", "weight": 4200});
+    catalog.on(
+        "/items/1",
+        Reply::json(item("<img src=x onerror=alert(1)>Chair & co")),
+    );
+    catalog.on("/items/2", Reply::hang());
+    catalog.on("/items/3", Reply::status(404));
+    catalog.on("/items/4", Reply::json(json!({"name": "No text"})));
+    catalog.on(
+        "/items/5",
+        Reply::json(item("Table")).after(Duration::from_millis(50)),
+    );
+    let text = BffConfig::new()
+        .upstream("catalog", &catalog.url())
+        .view(
+            "item",
+            [
+                Part::new("item", "catalog", "/items/{id}", 5_000).critical(),
+                Part::new("more", "catalog", "/more/{id}", 5_000),
+            ],
+        )
+        .raw(
+            "[routes.\"/item/{id}\"]\nview = \"item\"\nfirst_paint = \"item\"\n\
+             first_paint_wait_ms = 300\n",
+        )
+        .toml();
+    let mut config = support::config_from(&text);
+    config.server.dist_dir = tmp.path().join("dist");
+    (start_bff(&config).await, catalog, tmp)
+}
+
+async fn navigate(bff: std::net::SocketAddr, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("http://{bff}{path}"))
+        .header(ACCEPT, "text/html,application/xhtml+xml")
+        .header(ACCEPT_ENCODING, "identity")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// A navigation to a route with a first paint gets the page with the part's data drawn into
+/// it as text (never markup), first in the body, under its own ETag; the page stays revalidated
+/// and compressed like the plain one, and keeps the page's policy.
+#[tokio::test]
+async fn a_routes_page_comes_with_its_first_paint_drawn_as_text() {
+    let (bff, catalog, _tmp) = first_paint_site().await;
+    let plain = navigate(bff, "/").await;
+    let plain_tag = plain.headers()["etag"].clone();
+    let plain = plain.text().await.unwrap();
+    assert!(!plain.contains("tessera-preview"), "{plain}");
+
+    let drawn = navigate(bff, "/item/1").await;
+    assert_eq!(drawn.status(), StatusCode::OK);
+    let headers = drawn.headers().clone();
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src")
+    );
+    assert!(
+        headers["vary"]
+            .to_str()
+            .unwrap()
+            .contains("accept-encoding")
+    );
+    assert_ne!(headers["etag"], plain_tag);
+    let page = drawn.text().await.unwrap();
+    let name = "&lt;img src=x onerror=alert(1)&gt;Chair &amp; co";
+    let first_paint = format!(
+        "<div id=\"tessera-preview\" class=\"preview\" data-testid=\"preview\" \
+         aria-hidden=\"true\" inert><h1>{name}</h1><p class=\"d\">Oak, oiled.</p>\
+         <dd>4200 g</dd></div>"
+    );
+    let expected = plain
+        .replacen("<body>", &format!("<body>{first_paint}"), 1)
+        .replacen(
+            "<title>Shop</title>",
+            &format!("<title>{name} · Shop</title>"),
+            1,
+        );
+    assert_eq!(page, expected);
+    assert_eq!(page.matches("<img").count(), 0, "{page}");
+
+    // Revalidated by its own tag; the same bytes, brotli-compressed, for a browser.
+    let again = reqwest::Client::new()
+        .get(format!("http://{bff}/item/1"))
+        .header(ACCEPT, "text/html")
+        .header(ACCEPT_ENCODING, "identity")
+        .header(IF_NONE_MATCH, headers["etag"].clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    let br = reqwest::Client::new()
+        .get(format!("http://{bff}/item/1"))
+        .header(ACCEPT, "text/html")
+        .header(ACCEPT_ENCODING, "gzip, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(br.headers()["content-encoding"], "br");
+    let mut unpacked = String::new();
+    brotli::Decompressor::new(&br.bytes().await.unwrap()[..], 4096)
+        .read_to_string(&mut unpacked)
+        .unwrap();
+    assert_eq!(unpacked, page);
+    // The page asks for its part alone, not the view's others.
+    assert_eq!(catalog.hits("/more/"), 0);
+    assert!(catalog.hits("/items/1") >= 1);
+}
+
+/// The page never waits past its route's wait, and without the part's data in time — a hung,
+/// missing or incomplete part, a malformed id, a path of no route — it is the plain page; a
+/// request that is not a navigation is not a page at all.
+#[tokio::test]
+async fn without_its_data_in_time_the_page_is_the_plain_one() {
+    let (bff, _catalog, _tmp) = first_paint_site().await;
+    let plain = navigate(bff, "/").await.text().await.unwrap();
+    for path in [
+        "/item/2",
+        "/item/3",
+        "/item/4",
+        "/item/abc",
+        "/item/1/x",
+        "/elsewhere",
+    ] {
+        let started = std::time::Instant::now();
+        let response = navigate(bff, path).await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        assert_eq!(response.text().await.unwrap(), plain, "{path}");
+        // The wait is 300 ms; the hung part is given up on then (far below its 5 s timeout).
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{path}: {:?}",
+            started.elapsed()
+        );
+    }
+    let drawn = navigate(bff, "/item/5").await.text().await.unwrap();
+    assert!(
+        drawn.contains("<h1>Table</h1>"),
+        "a part 50 ms late is waited for: {drawn}"
+    );
+    let not_a_page = reqwest::Client::new()
+        .get(format!("http://{bff}/item/1"))
+        .header(ACCEPT, "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_a_page.status(), StatusCode::NOT_FOUND);
 }

@@ -90,10 +90,14 @@ fn markup_name(product: &mut serde_json::Value) {
 }
 
 /// The stack with the app's code held back `hold`, product names turned into [`MARKUP`], and
-/// one more route to the product view than the app has a page for.
+/// one more route to the product view than the app has a page for. The BFF draws no first
+/// paint into the page (as a static host would not): the page's own script draws it.
 async fn held_back(hold: Duration, delayed: Arc<Delayed>) -> anyhow::Result<Stack> {
     Stack::start_tampered(
         |config| {
+            for route in config.routes.values_mut() {
+                route.first_paint = None;
+            }
             let mut route = config.routes["/product/{id}"].clone();
             let mut id = route.view.clone();
             *id.get_mut() = "{id}".into();
@@ -158,6 +162,75 @@ async fn the_product_is_painted_before_the_app_runs_and_the_app_takes_over() -> 
     let requests = stack.requests.lock().unwrap().clone();
     let views = count(&requests, |p| p.starts_with("/api/views/"));
     assert_eq!(views, 1, "one view request reached the BFF: {requests:#?}");
+    Ok(())
+}
+
+/// Served by the BFF, the page comes with the product's first paint in its HTML: on screen
+/// with the app's code still held back and without the page's script having drawn it, the
+/// same facts the app's tile then shows in its place; one view request all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bff_draws_the_first_paint_into_the_page() -> anyhow::Result<()> {
+    let delayed = Arc::new(Delayed::default());
+    let stack = Stack::start_tampered(
+        |_| {},
+        |router| {
+            tamper::delay(
+                Target::path("/assets/tessera-frontend"),
+                Duration::from_secs(3),
+                delayed.clone(),
+            )(router)
+        },
+    )
+    .await?;
+    let html = reqwest::Client::new()
+        .get(format!("http://{}/product/1", stack.bff))
+        .header("accept", "text/html")
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(html.contains("<div id=\"tessera-preview\""), "{html}");
+    stack.requests.lock().unwrap().clear();
+    with_browser_waiting(PageLoad::Unwaited, async |browser| {
+        browser.goto(&stack.url("/product/1")).await?;
+        let painted = browser.text_of(&format!("{PREVIEW} h1")).await?;
+        let description = browser.text_of(&format!("{PREVIEW} .description")).await?;
+        assert!(
+            html.contains(&format!("<h1>{painted}</h1>")),
+            "drawn by the BFF: {painted}"
+        );
+        let facts = browser
+            .client
+            .execute(
+                "const preview = document.getElementById('tessera-preview');\
+                 return [performance.getEntriesByName('tessera:app').length,\
+                   performance.getEntriesByName('tessera:preview').length,\
+                   document.querySelectorAll('#tessera-preview').length,\
+                   preview.inert, document.title];",
+                vec![],
+            )
+            .await?;
+        assert_eq!(
+            facts,
+            serde_json::json!([0, 1, 1, true, format!("{painted} · Tessera Store")]),
+            "on screen before the app's code arrived, and drawn once: {facts}"
+        );
+        assert_eq!(browser.text_of(NAME).await?, painted);
+        let app_description = "[data-testid=tile-product][data-status=ok] .description";
+        assert_eq!(browser.text_of(app_description).await?, description);
+        assert_eq!(preview_gone(browser).await?, 0, "the first paint is gone");
+        Ok(())
+    })
+    .await?;
+    assert!(delayed.answered.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    let requests = stack.requests.lock().unwrap().clone();
+    let views = count(&requests, |p| p.starts_with("/api/views/"));
+    assert_eq!(views, 1, "one view request reached the BFF: {requests:#?}");
+    assert_eq!(
+        count(&requests, |p| p == "/media/images/1.svg"),
+        1,
+        "{requests:#?}"
+    );
     Ok(())
 }
 

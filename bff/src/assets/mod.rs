@@ -13,7 +13,8 @@
 //! One file per concern: `site` (the loaded build, and which file a request gets), `files`
 //! (a file's representations), `serve` (negotiation, validators), `range`, `csp`, `path`
 //! (traversal checks), `origin` (assets from a CDN), `start` (the script that starts the page's
-//! view while the wasm downloads), `hints` (the page's `Link` preloads), `cdn` (the export for
+//! view while the wasm downloads), `first_paint` (the page's main content drawn into its HTML),
+//! `hints` (the page's `Link` preloads), `cdn` (the export for
 //! static hosts), `fingerprint` (the build step), `delta` (releases as `dcz` deltas).
 
 pub mod cdn;
@@ -21,6 +22,7 @@ mod csp;
 pub mod delta;
 mod files;
 pub mod fingerprint;
+pub(crate) mod first_paint;
 mod hints;
 mod origin;
 mod path;

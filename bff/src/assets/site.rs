@@ -10,6 +10,7 @@ use super::csp::content_security_policy;
 use super::delta;
 use super::files::{Asset, HASHED_PREFIX, IMMUTABLE, Variant, content_type, etag_of};
 use super::fingerprint;
+use super::first_paint::FirstPaint;
 use super::hints::preload_links;
 use super::origin::apply_origin;
 use super::path::clean_path;
@@ -54,6 +55,8 @@ pub struct Assets {
     origin: Option<String>,
     /// The build's id (from its manifest), named on every API response.
     build: Option<HeaderValue>,
+    /// The page's first-paint template, if the build has one.
+    first_paint: Option<FirstPaint>,
 }
 
 impl Assets {
@@ -120,6 +123,7 @@ impl Assets {
             page: Bytes::from(page),
             origin: origin.map(str::to_owned),
             build,
+            first_paint: None,
         };
         assets.set_page(assets.page.clone(), dist)?;
         Ok(assets)
@@ -159,6 +163,7 @@ impl Assets {
                 body: html,
             };
         }
+        self.first_paint = FirstPaint::find(&String::from_utf8_lossy(&index.identity.body));
         self.csp = content_security_policy(&index.identity.body, self.origin.as_deref());
         self.links = preload_links(&index.identity.body);
         Ok(())
@@ -224,9 +229,63 @@ impl Assets {
 }
 
 impl Assets {
+    /// Whether the build's page has a first-paint template.
+    pub(crate) fn draws_first_paint(&self) -> bool {
+        self.first_paint.is_some()
+    }
+
+    /// The page with its first paint drawn from `data` (the parts' data by name), or `None`
+    /// when the build has no template or `data` lacks a value it shows. Its ETag is that of
+    /// its bytes, so a browser revalidates it like the plain page; only the encoding the
+    /// request takes is made, at a level fast enough for every navigation.
+    pub(crate) fn page_drawn(
+        &self,
+        data: &serde_json::Value,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Option<Response<Bytes>> {
+        let index = &self.files["index.html"];
+        let html = std::str::from_utf8(&index.identity.body).ok()?;
+        let page = Bytes::from(self.first_paint.as_ref()?.draw(html, data)?);
+        let accept_encoding = headers
+            .get(http::header::ACCEPT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let compressed = |coding: &str, tag: &str| {
+            super::accepts(accept_encoding, coding)
+                .then(|| fingerprint::compress_fast(&page, coding).ok())
+                .flatten()
+                .map(|body| Variant {
+                    etag: etag_of(&body, tag),
+                    body: body.into(),
+                })
+        };
+        let brotli = compressed("br", "-br");
+        let gzip = brotli
+            .is_none()
+            .then(|| compressed("gzip", "-gz"))
+            .flatten();
+        let asset = Asset {
+            identity: Variant {
+                etag: etag_of(&page, ""),
+                body: page,
+            },
+            brotli,
+            gzip,
+            content_type: index.content_type.clone(),
+            cache_control: index.cache_control.clone(),
+            deltas: Vec::new(),
+            dictionary: None,
+        };
+        Some(self.with_links(serve(&asset, method, headers)))
+    }
+
     /// The page, with its `Link` preloads.
     fn page(&self, method: &Method, headers: &HeaderMap) -> Response<Bytes> {
-        let mut response = serve(&self.files["index.html"], method, headers);
+        self.with_links(serve(&self.files["index.html"], method, headers))
+    }
+
+    fn with_links(&self, mut response: Response<Bytes>) -> Response<Bytes> {
         if let Some(links) = &self.links {
             response
                 .headers_mut()

@@ -111,7 +111,7 @@ pub(super) fn plan(
                         fallback: part.fallback.clone(),
                         empty: part.empty.clone().unwrap_or(Value::Null),
                         cache: part.cache.clone(),
-                        scope: part.scope.as_ref().map_or(view.scope, |s| *s.get_ref()),
+                        scope: part.scope_in(view),
                         shape: Shape::parse(&part.shape_spec())
                             .expect("shaping is checked when the configuration is parsed"),
                     };

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::source::{ConfigError, Source};
-use super::types::Config;
+use super::types::{Config, Scope};
 
 /// One page: its path (the table's key) names parameters as `{name}` segments.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -30,7 +30,23 @@ pub struct RouteConfig {
     /// like `id`.
     #[serde(default)]
     pub picture: Option<Spanned<String>>,
+    /// The part whose data the page's first paint shows, drawn by the BFF into the HTML it
+    /// serves for this route (from the build's `<template id="tessera-first-paint">`), so the
+    /// page's main content is on screen before any script runs. A public part only: the page
+    /// is the same for everyone, and a shared cache may keep it.
+    #[serde(default)]
+    pub first_paint: Option<Spanned<String>>,
+    /// How long the page waits for that part before it is served without a first paint, ms.
+    #[serde(default = "default_first_paint_wait_ms")]
+    pub first_paint_wait_ms: Spanned<u64>,
 }
+
+fn default_first_paint_wait_ms() -> Spanned<u64> {
+    Spanned::new(0..0, 50)
+}
+
+/// The longest a page may be held back for its first paint, ms.
+pub const MAX_FIRST_PAINT_WAIT_MS: u64 = 1_000;
 
 /// A path segment of a route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,9 +120,99 @@ impl RouteConfig {
             _ => None,
         }
     }
+
+    /// The view id this route gives `path` (raw, as requested) with `query`, or `None` when
+    /// the path is not this route's. Parameters are percent-decoded; `{page}` is read as the
+    /// start script reads it (a whole number above 1 that fits a `u32`, else 1).
+    pub fn view_id(&self, route: &str, path: &str, query: Option<&str>) -> Option<String> {
+        let segments = segments(route).ok()?;
+        let parts: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        if parts.len() != segments.len() {
+            return None;
+        }
+        let mut values = vec![(PAGE.to_owned(), page_of(query).to_string())];
+        for (segment, part) in segments.iter().zip(&parts) {
+            match segment {
+                Segment::Literal(text) if text == part => {}
+                Segment::Literal(_) => return None,
+                Segment::Param(name) => {
+                    let value = percent_encoding::percent_decode_str(part)
+                        .decode_utf8()
+                        .ok()?;
+                    values.push((name.clone(), value.into_owned()));
+                }
+            }
+        }
+        let mut id = self.id_template(&segments)?;
+        for (name, value) in &values {
+            id = id.replace(&format!("{{{name}}}"), value);
+        }
+        Some(id)
+    }
+}
+
+/// The `?page=` of `query`: 1 unless it is a whole number above 1 that fits a `u32`.
+pub fn page_of(query: Option<&str>) -> u32 {
+    let value = form_urlencoded_value(query.unwrap_or(""), PAGE);
+    value
+        .as_deref()
+        .map(|v| v.strip_prefix('+').unwrap_or(v))
+        .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|v| v.parse::<u32>().ok())
+        .filter(|n| *n > 1)
+        .unwrap_or(1)
+}
+
+/// The first value of `name` in a query string, decoded as a form would be.
+fn form_urlencoded_value(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(&s.replace('+', " "))
+                .decode_utf8_lossy()
+                .into_owned()
+        };
+        (decode(key) == name).then(|| decode(value))
+    })
 }
 
 impl Config {
+    /// A first paint shows a public part of the route's view, waited for a bounded time.
+    fn validate_first_paint(
+        &self,
+        key: &str,
+        route: &RouteConfig,
+        source: &Source,
+        errors: &mut Vec<ConfigError>,
+    ) {
+        let wait = &route.first_paint_wait_ms;
+        if !(1..=MAX_FIRST_PAINT_WAIT_MS).contains(wait.get_ref()) {
+            errors.push(source.error_at(
+                wait.span(),
+                format!("{key}.first_paint_wait_ms"),
+                format!("must be 1 to {MAX_FIRST_PAINT_WAIT_MS} ms"),
+            ));
+        }
+        let (Some(part), Some(view)) = (&route.first_paint, self.views.get(route.view.get_ref()))
+        else {
+            return;
+        };
+        let problem = match view.parts.get_ref().get(part.get_ref()) {
+            None => format!(
+                "view {:?} has no part {:?}",
+                route.view.get_ref(),
+                part.get_ref()
+            ),
+            Some(config) if config.scope_in(view) == Scope::User => format!(
+                "part {:?} is one shopper's: a page anyone may be served (and a shared cache \
+                 may keep) cannot show it",
+                part.get_ref()
+            ),
+            Some(_) => return,
+        };
+        errors.push(source.error_at(part.span(), format!("{key}.first_paint"), problem));
+    }
+
     /// Every route names a known view, a well-formed path, and templates over its parameters.
     pub(super) fn validate_routes(&self, source: &Source, errors: &mut Vec<ConfigError>) {
         for (path, route) in &self.routes {
@@ -119,6 +225,7 @@ impl Config {
                     format!("unknown view {:?}", route.view.get_ref()),
                 ));
             }
+            self.validate_first_paint(&key, route, source, errors);
             let segments = match segments(path) {
                 Ok(segments) => segments,
                 Err(problem) => {
@@ -197,6 +304,51 @@ mod tests {
         }
     }
 
+    /// A path gives the view id the start script would ask for, or none.
+    #[test]
+    fn a_path_gives_its_routes_view_id() {
+        let route = |id: Option<&str>| RouteConfig {
+            view: Spanned::new(0..0, "v".into()),
+            id: id.map(|id| Spanned::new(0..0, id.into())),
+            paged: false,
+            picture: None,
+            first_paint: None,
+            first_paint_wait_ms: default_first_paint_wait_ms(),
+        };
+        let product = route(None);
+        assert_eq!(
+            product
+                .view_id("/product/{id}", "/product/4", None)
+                .as_deref(),
+            Some("4")
+        );
+        assert_eq!(
+            product
+                .view_id("/product/{id}", "/product/a%20b/", None)
+                .as_deref(),
+            Some("a b")
+        );
+        for path in ["/product/4/x", "/product", "/item/4", "/product/%ff"] {
+            assert_eq!(product.view_id("/product/{id}", path, None), None, "{path}");
+        }
+        let home = route(Some("{page}"));
+        for (query, page) in [
+            (None, "1"),
+            (Some("page=3"), "3"),
+            (Some("a=1&page=%2B3&page=4"), "3"),
+            (Some("page=+3"), "1"),
+            (Some("page=0"), "1"),
+            (Some("page=4294967296"), "1"),
+            (Some("page=-2"), "1"),
+        ] {
+            assert_eq!(
+                home.view_id("/", "/", query).as_deref(),
+                Some(page),
+                "{query:?}"
+            );
+        }
+    }
+
     #[test]
     fn templates_name_their_placeholders() {
         assert_eq!(placeholders("/m/{id}-{page}.svg").unwrap(), ["id", "page"]);
@@ -231,6 +383,24 @@ mod tests {
         assert!(errors.contains(".id: needs `id`"), "{errors}");
         let errors = with("[routes.\"/a\"]\nview = \"product\"\nid = \"{slug\"");
         assert!(errors.contains("unmatched brace"), "{errors}");
+        let errors = with(
+            "[routes.\"/p/{id}\"]\nview = \"product\"\nfirst_paint = \"purchases\"\n\
+             [routes.\"/q/{id}\"]\nview = \"product\"\nfirst_paint = \"nope\"\n\
+             first_paint_wait_ms = 0",
+        );
+        assert!(
+            errors.contains("routes.\"/p/{id}\".first_paint: part \"purchases\" is one shopper's"),
+            "{errors}"
+        );
+        assert!(
+            errors
+                .contains("routes.\"/q/{id}\".first_paint: view \"product\" has no part \"nope\""),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("routes.\"/q/{id}\".first_paint_wait_ms: must be 1 to 1000 ms"),
+            "{errors}"
+        );
         let lines = base.lines().count();
         assert!(
             errors.contains(&format!("t.toml:{}:", lines + 4)),

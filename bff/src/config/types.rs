@@ -586,6 +586,11 @@ fn default_each_concurrency() -> Spanned<usize> {
 }
 
 impl PartConfig {
+    /// Who the part belongs to in `view`: its own scope, else the view's.
+    pub fn scope_in(&self, view: &ViewConfig) -> Scope {
+        self.scope.as_ref().map_or(view.scope, |s| *s.get_ref())
+    }
+
     /// The part's shaping settings, as written.
     pub fn shape_spec(&self) -> super::shape::ShapeSpec<'_> {
         super::shape::ShapeSpec {

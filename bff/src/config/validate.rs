@@ -125,9 +125,7 @@ impl Config {
         let no_identity = "needs an [identity] section (who the shopper is)";
         for (view_name, view) in &self.views {
             let parts = view.parts.get_ref();
-            let scope_of = |part: &super::types::PartConfig| {
-                part.scope.as_ref().map_or(view.scope, |s| *s.get_ref())
-            };
+            let scope_of = |part: &super::types::PartConfig| part.scope_in(view);
             for (part_name, part) in parts {
                 let key = format!("views.{view_name}.parts.{part_name}");
                 let span = part

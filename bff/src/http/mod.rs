@@ -8,7 +8,8 @@
 //!   reload and the ops page's stats;
 //! - `session`: signing in and out, and the shopper a cookie stands for; `keys`: vault keys;
 //!   `same_site`: state-changing requests from other sites refused;
-//!   `media`: relayed images; `health`: `/healthz` and `/metrics`;
+//!   `media`: relayed images; `health`: `/healthz` and `/metrics`; `page`: a page with its
+//!   first paint drawn from its route's part;
 //!   `line_encoder`: NDJSON streams compressed and flushed line by line;
 //! - `request_id`: the id every request carries; `observe`: request metrics;
 //!   `error`: the one error type and its mapping;
@@ -23,6 +24,7 @@ mod keys;
 mod line_encoder;
 mod media;
 mod observe;
+mod page;
 mod request_id;
 mod same_site;
 mod serve;
@@ -222,7 +224,11 @@ async fn static_files(
     let Some(assets) = &state.assets else {
         return AppError::Asset(Refusal::NoFrontEnd).into_response();
     };
-    let mut response = match assets.respond(&method, &uri, &headers) {
+    let file = match page::drawn(&state, &method, &uri, &headers).await {
+        Some(page) => Ok(page),
+        None => assets.respond(&method, &uri, &headers),
+    };
+    let mut response = match file {
         Ok(file) => file.map(Body::from),
         Err(refusal) => AppError::Asset(refusal).into_response(),
     };
