@@ -1,8 +1,8 @@
 //! The product page over an emulated network (issue 17): DevTools' `Network.emulateNetworkConditions`
 //! on a slow 4G line (150 ms, 1.6 Mbps down, 750 kbps up) and a fast one (40 ms, 10 Mbps), cold
 //! (empty browser cache) and warm (the assets cached, a product not seen before), with the
-//! page's start script (the view requested while the wasm downloads) and without it (routes
-//! off: the app asks for the view once it runs), in one run.
+//! route table (the first paint drawn into the page, the view requested while the app loads)
+//! and without it (the app asks for the view once it runs), in one run.
 //!
 //! Per load: when the critical tiles (product, price, stock) were on screen (the page's
 //! `tessera:critical` mark, from the start of the navigation), the largest contentful paint,
@@ -88,18 +88,17 @@ async fn main() -> anyhow::Result<()> {
          Headless Chromium, the network emulated by DevTools (`Network.emulateNetworkConditions`: \
          every request's round trip and the line's bandwidth), {SAMPLES} loads per row, each of \
          a product not loaded before. *Cold*: the browser's cache emptied first; *warm*: the \
-         assets cached (the page revalidated). *Start script*: the page starts its view's \
-         request while the wasm downloads (`[routes]`); *app only*: the same build with no \
-         routes, so the app asks for the view once it runs — the peer, measured in the same \
-         run. Times from the start of the navigation; the floor is one round trip for the HTML \
+         assets cached (the page revalidated). *Routes*: the page as the BFF serves it with \
+         the route table (`[routes]`): the product's first paint drawn into its HTML, with the \
+         style inline, the view's request started while the app loads, and the wasm fetched \
+         once that paint is on screen; *app only*: the same build with no routes, so the app \
+         asks for the view once it runs — the peer, measured in the same run. Times from the start of the navigation; the floor is one round trip for the HTML \
          plus the wasm's transfer time at the line's bandwidth (cold), or one round trip \
          (warm). The last three columns say where the time went (p50, from the navigation's \
          start): the wasm's last byte, the app's first line, the view's first byte. *First \
-         paint of the product*: the page's own script draws the product's picture, name and \
-         description from the view's stream before the app runs (the `tessera:preview` mark, the \
-         frame after its elements were added, not when its picture had loaded; how many loads \
-         drew one — none where the app started first \
-         or without the start script).\n\n{table}\n\
+         paint of the product*: the product's picture, name and description before the app runs \
+         (the `tessera:preview` mark, the first frame after the page's script found them, not \
+         when the picture had loaded; how many loads showed one — none without routes).\n\n{table}\n\
          Goal: critical tiles within 1.15× the floor on slow 4G.\n\n\
          Machine: {}.\n\
          Reproduce: `./scripts/build-frontend.sh && cargo run --profile server -p tessera-e2e --example network_load`",
@@ -113,7 +112,7 @@ async fn main() -> anyhow::Result<()> {
 type Row = (Network, &'static str, &'static str, Vec<Load>);
 
 async fn measure(browser: &Browser, stacks: &[&Stack; 2]) -> anyhow::Result<Vec<Row>> {
-    let pages = ["app only", "start script"];
+    let pages = ["app only", "routes"];
     let mut rows = Vec::new();
     let mut next_id = 100;
     for network in [Network::SLOW_4G, Network::FAST] {

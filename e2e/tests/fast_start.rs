@@ -18,18 +18,28 @@ fn count(requests: &[Logged], path: impl Fn(&str) -> bool) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_navigation_requests_its_view_once_before_the_app_starts() -> anyhow::Result<()> {
     let stack = Stack::start().await?;
-    let page = reqwest::Client::new()
-        .get(format!("http://{}/product/1", stack.bff))
-        .header("accept", "text/html")
-        .send()
-        .await?;
-    let links = page.headers()["link"].to_str()?.to_owned();
-    assert!(links.contains("rel=modulepreload"), "{links}");
+    let links = async |path: &str| -> anyhow::Result<String> {
+        let page = reqwest::Client::new()
+            .get(format!("http://{}{path}", stack.bff))
+            .header("accept", "text/html")
+            .send()
+            .await?;
+        Ok(page.headers()["link"].to_str()?.to_owned())
+    };
+    let plain = links("/").await?;
+    assert!(plain.contains("rel=modulepreload"), "{plain}");
     assert!(
-        links.contains("as=fetch; type=\"application/wasm\""),
-        "{links}"
+        plain.contains("as=fetch; type=\"application/wasm\""),
+        "{plain}"
     );
-    assert!(links.contains("as=style"), "{links}");
+    assert!(plain.contains("as=style"), "{plain}");
+    // A page with its first paint drawn holds its style inline and its wasm until the paint.
+    let drawn = links("/product/1").await?;
+    assert!(drawn.contains("rel=modulepreload"), "{drawn}");
+    assert!(
+        !drawn.contains("wasm") && !drawn.contains("as=style"),
+        "{drawn}"
+    );
     stack.requests.lock().unwrap().clear();
 
     stack
@@ -68,9 +78,10 @@ async fn a_navigation_requests_its_view_once_before_the_app_starts() -> anyhow::
         "{requests:#?}"
     );
     assert_eq!(count(&requests, |p| p.ends_with(".js")), 1, "{requests:#?}");
+    // Inline in the page the BFF drew.
     assert_eq!(
         count(&requests, |p| p.ends_with(".css")),
-        1,
+        0,
         "{requests:#?}"
     );
     // The critical picture was preloaded by the page and that copy shown.
@@ -203,22 +214,55 @@ async fn the_bff_draws_the_first_paint_into_the_page() -> anyhow::Result<()> {
             .client
             .execute(
                 "const preview = document.getElementById('tessera-preview');\
+                 const lcp = await new Promise((found) => new PerformanceObserver((list) =>\
+                   found(list.getEntries().at(-1))).observe({type: 'largest-contentful-paint',\
+                   buffered: true}));\
                  return [performance.getEntriesByName('tessera:app').length,\
                    performance.getEntriesByName('tessera:preview').length,\
                    document.querySelectorAll('#tessera-preview').length,\
-                   preview.inert, document.title];",
+                   preview.inert, document.title, preview.contains(lcp.element),\
+                   document.querySelectorAll('link[rel=tessera-wasm]').length,\
+                   document.querySelectorAll('link[rel=preload][type=\"application/wasm\"]')\
+                     .length];",
                 vec![],
             )
             .await?;
         assert_eq!(
             facts,
-            serde_json::json!([0, 1, 1, true, format!("{painted} · Tessera Store")]),
-            "on screen before the app's code arrived, and drawn once: {facts}"
+            serde_json::json!([
+                0,
+                1,
+                1,
+                true,
+                format!("{painted} · Tessera Store"),
+                true,
+                0,
+                1
+            ]),
+            "on screen before the app's code arrived and drawn once, the page's largest paint, \
+             and the wasm's preload let go: {facts}"
         );
         assert_eq!(browser.text_of(NAME).await?, painted);
         let app_description = "[data-testid=tile-product][data-status=ok] .description";
         assert_eq!(browser.text_of(app_description).await?, description);
         assert_eq!(preview_gone(browser).await?, 0, "the first paint is gone");
+        let order = browser
+            .client
+            .execute(
+                "const lcp = await new Promise((found) => new PerformanceObserver((list) =>\
+                   found(list.getEntries()[0])).observe({type: 'largest-contentful-paint',\
+                   buffered: true}));\
+                 const wasm = performance.getEntriesByType('resource')\
+                   .filter((e) => e.name.endsWith('.wasm'));\
+                 return [wasm.length, wasm[0].startTime >= lcp.startTime];",
+                vec![],
+            )
+            .await?;
+        assert_eq!(
+            order,
+            serde_json::json!([1, true]),
+            "the wasm asked for after the paint"
+        );
         Ok(())
     })
     .await?;

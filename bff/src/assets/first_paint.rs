@@ -20,12 +20,14 @@ const WRAP_OPEN: &str = "<div id=\"tessera-preview\" class=\"preview\" data-test
                          aria-hidden=\"true\" inert>";
 const WRAP_CLOSE: &str = "</div>";
 
-/// A parsed first-paint template.
+/// A parsed first-paint template, and the page it is drawn into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct FirstPaint {
     /// The page's title while it shows (`data-title`), if the template gives one.
     title: Option<Vec<Piece>>,
     body: Vec<Piece>,
+    /// The page it is drawn into: see [`critical_path`].
+    page: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,8 +39,9 @@ enum Piece {
 }
 
 impl FirstPaint {
-    /// The template in the page `html`, if the build has a well-formed one.
-    pub(crate) fn find(html: &str) -> Option<Self> {
+    /// The template in the page `html`, if the build has a well-formed one; `stylesheet`
+    /// gives the text of a stylesheet the page links by its `href`.
+    pub(crate) fn find(html: &str, stylesheet: impl Fn(&str) -> Option<String>) -> Option<Self> {
         let start = html.find(OPEN)?;
         let tag_end = start + html[start..].find('>')?;
         let tag = &html[start..tag_end];
@@ -50,12 +53,19 @@ impl FirstPaint {
         Some(Self {
             title,
             body: pieces(&html[tag_end + 1..content_end])?,
+            page: critical_path(html, stylesheet),
         })
     }
 
-    /// The page `html` with this first paint drawn from `data` (an object of the parts' data
-    /// by name), or `None` when a value it shows is missing.
-    pub(crate) fn draw(&self, html: &str, data: &Value) -> Option<String> {
+    /// The page a first paint is drawn into (for its policy: it holds inline styles).
+    pub(crate) fn page(&self) -> &str {
+        &self.page
+    }
+
+    /// The page with this first paint drawn from `data` (an object of the parts' data by
+    /// name), or `None` when a value it shows is missing.
+    pub(crate) fn draw(&self, data: &Value) -> Option<String> {
+        let html = &self.page;
         let body = fill(&self.body, data)?;
         let title = match &self.title {
             Some(title) => Some(fill(title, data)?),
@@ -80,6 +90,78 @@ impl FirstPaint {
         }
         Some(page)
     }
+}
+
+/// The page `html` rearranged so that nothing competes with its first paint:
+///
+/// - its stylesheets inline: a page drawn per address is downloaded anyway, and a stylesheet
+///   it links would hold the paint back by another round trip;
+/// - its wasm fetched once the paint has been counted as the page's main content (the page's
+///   script resolves `window.__tesseraPainted` then, or after 250 ms): its preload held
+///   (`rel="tessera-wasm"`, which the page's script turns back into a preload then), and the
+///   loader waiting for it. Until then the line is left to the page, its picture and its view.
+///   (Fetched while the paint was still to come, the wasm made the app's tile, not the first
+///   paint, the page's largest paint in the browser's eyes.)
+fn critical_path(html: &str, stylesheet: impl Fn(&str) -> Option<String>) -> String {
+    let html = inline_stylesheets(html, stylesheet);
+    let html = hold_wasm_preload(&html);
+    match html.find(LOADER) {
+        Some(at) => {
+            let at = at + LOADER.len();
+            format!("{}{WAIT}{}", &html[..at], &html[at..])
+        }
+        None => html,
+    }
+}
+
+/// The opening of the loader Trunk writes, and what the drawn page's loader does first.
+const LOADER: &str = "<script type=\"module\">";
+const WAIT: &str = "\nawait window.__tesseraPainted;";
+
+/// `html` with its `<link rel="preload" … type="application/wasm">` held: `rel="tessera-wasm"`.
+fn hold_wasm_preload(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(open) = rest.find("<link ") {
+        let end = open + rest[open..].find('>').map_or(rest.len() - open, |e| e + 1);
+        let tag = &rest[open..end];
+        out.push_str(&rest[..open]);
+        if tag.contains("type=\"application/wasm\"") {
+            out.push_str(&tag.replace(" rel=\"preload\"", " rel=\"tessera-wasm\""));
+        } else {
+            out.push_str(tag);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `html` with every `<link rel="stylesheet" href="…">` whose text `stylesheet` gives written
+/// as a `<style>` element instead (a text that could close the element is left linked).
+fn inline_stylesheets(html: &str, stylesheet: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(open) = rest.find("<link ") {
+        let end = open + rest[open..].find('>').map_or(rest.len() - open, |e| e + 1);
+        let tag = &rest[open..end];
+        let css = attribute(tag, "href")
+            .filter(|_| tag.contains(" rel=\"stylesheet\""))
+            .and_then(&stylesheet)
+            .filter(|css| !css.to_ascii_lowercase().contains("</style"));
+        out.push_str(&rest[..open]);
+        match css {
+            Some(css) => {
+                out.push_str("<style>");
+                out.push_str(&css);
+                out.push_str("</style>");
+            }
+            None => out.push_str(tag),
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The value of attribute `name` in `tag`, double-quoted as the build writes it.
@@ -164,10 +246,10 @@ mod tests {
 
     #[test]
     fn the_template_is_drawn_first_in_the_body_with_its_title() {
-        let paint = FirstPaint::find(PAGE).unwrap();
+        let paint = FirstPaint::find(PAGE, |_| None).unwrap();
         let data = json!({"product": {"name": "Chair", "image": "/images/1.svg",
             "tags": ["a", "oak"], "weight": 4200}});
-        let page = paint.draw(PAGE, &data).unwrap();
+        let page = paint.draw(&data).unwrap();
         assert_eq!(
             page,
             "<html><head><title>Chair · Store</title></head><body>\
@@ -180,12 +262,43 @@ mod tests {
         );
     }
 
+    /// The page it is drawn into holds the build's stylesheets inline, unless one could close
+    /// its element, and fetches its wasm once the first paint is counted; other links stay as
+    /// they are.
+    #[test]
+    fn nothing_competes_with_the_first_paint() {
+        let page = PAGE.replace(
+            "<title>",
+            "<script type=\"module\">\nimport init from '/a.js';\nawait init('/a.wasm');</script>\
+             <link rel=\"stylesheet\" href=\"/a.css\" integrity=\"x\"/><link rel=\"icon\" \
+             href=\"/i.svg\"><link rel=\"preload\" href=\"/a.wasm\" as=\"fetch\" \
+             type=\"application/wasm\"><link rel=\"stylesheet\" href=\"/b.css\"><title>",
+        );
+        let css = |href: &str| match href {
+            "/a.css" => Some("p{color:red}".to_owned()),
+            "/b.css" => Some("p::after{content:\"</STYLE>\"}".to_owned()),
+            _ => None,
+        };
+        let paint = FirstPaint::find(&page, css).unwrap();
+        assert!(
+            paint.page().starts_with(
+                "<html><head><script type=\"module\">\nawait window.__tesseraPainted;\n\
+                 import init from '/a.js';\nawait init('/a.wasm');</script>\
+                 <style>p{color:red}</style><link rel=\"icon\" href=\"/i.svg\">\
+                 <link rel=\"tessera-wasm\" href=\"/a.wasm\" as=\"fetch\" \
+                 type=\"application/wasm\"><link rel=\"stylesheet\" href=\"/b.css\"><title>"
+            ),
+            "{}",
+            paint.page()
+        );
+    }
+
     #[test]
     fn data_is_text_never_markup() {
-        let paint = FirstPaint::find(PAGE).unwrap();
+        let paint = FirstPaint::find(PAGE, |_| None).unwrap();
         let data = json!({"product": {"name": "<img src=x onerror=\"alert(1)\">&'",
             "image": "\"><script>", "tags": ["", ""], "weight": 1}});
-        let page = paint.draw(PAGE, &data).unwrap();
+        let page = paint.draw(&data).unwrap();
         assert!(
             page.contains("<h1>&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;</h1>"),
             "{page}"
@@ -200,24 +313,27 @@ mod tests {
 
     #[test]
     fn a_missing_or_structured_value_draws_nothing() {
-        let paint = FirstPaint::find(PAGE).unwrap();
+        let paint = FirstPaint::find(PAGE, |_| None).unwrap();
         for product in [
             json!({"name": "Chair", "image": "/i", "tags": ["a"], "weight": 1}),
             json!({"name": null, "image": "/i", "tags": ["a", "b"], "weight": 1}),
             json!({"name": {"en": "Chair"}, "image": "/i", "tags": ["a", "b"], "weight": 1}),
         ] {
-            assert_eq!(paint.draw(PAGE, &json!({ "product": product })), None);
+            assert_eq!(paint.draw(&json!({ "product": product })), None);
         }
     }
 
     #[test]
     fn a_build_without_a_well_formed_template_has_none() {
-        assert_eq!(FirstPaint::find("<html><body></body></html>"), None);
+        assert_eq!(
+            FirstPaint::find("<html><body></body></html>", |_| None),
+            None
+        );
         for broken in ["<p>{a.b</p>", "<p>a}</p>", "<p>{}</p>", "<p>{a..b}</p>"] {
             let page = format!("<body>{OPEN}>{broken}{CLOSE}</body>");
-            assert_eq!(FirstPaint::find(&page), None, "{broken}");
+            assert_eq!(FirstPaint::find(&page, |_| None), None, "{broken}");
         }
         let unclosed = format!("<body>{OPEN}><p>{{a.b}}</p></body>");
-        assert_eq!(FirstPaint::find(&unclosed), None);
+        assert_eq!(FirstPaint::find(&unclosed, |_| None), None);
     }
 }

@@ -57,6 +57,8 @@ pub struct Assets {
     build: Option<HeaderValue>,
     /// The page's first-paint template, if the build has one.
     first_paint: Option<FirstPaint>,
+    /// The `Link` header of a page with its first paint drawn.
+    drawn_links: Option<HeaderValue>,
 }
 
 impl Assets {
@@ -124,6 +126,7 @@ impl Assets {
             origin: origin.map(str::to_owned),
             build,
             first_paint: None,
+            drawn_links: None,
         };
         assets.set_page(assets.page.clone(), dist)?;
         Ok(assets)
@@ -163,9 +166,26 @@ impl Assets {
                 body: html,
             };
         }
-        self.first_paint = FirstPaint::find(&String::from_utf8_lossy(&index.identity.body));
-        self.csp = content_security_policy(&index.identity.body, self.origin.as_deref());
-        self.links = preload_links(&index.identity.body);
+        let page = self.files["index.html"].identity.body.clone();
+        let files = &self.files;
+        let origin = self.origin.as_deref().map(|o| o.trim_end_matches('/'));
+        let stylesheet = |href: &str| {
+            let path = origin.and_then(|o| href.strip_prefix(o)).unwrap_or(href);
+            let file = files.get(path.strip_prefix('/')?)?;
+            String::from_utf8(file.identity.body.to_vec()).ok()
+        };
+        self.first_paint = FirstPaint::find(&String::from_utf8_lossy(&page), stylesheet);
+        // One policy for both pages: the drawn one's loader and styles are its own.
+        let mut policed = page.to_vec();
+        if let Some(paint) = &self.first_paint {
+            policed.extend_from_slice(paint.page().as_bytes());
+        }
+        self.csp = content_security_policy(&policed, self.origin.as_deref());
+        self.links = preload_links(&page);
+        self.drawn_links = self
+            .first_paint
+            .as_ref()
+            .and_then(|paint| preload_links(paint.page().as_bytes()));
         Ok(())
     }
 
@@ -245,8 +265,7 @@ impl Assets {
         headers: &HeaderMap,
     ) -> Option<Response<Bytes>> {
         let index = &self.files["index.html"];
-        let html = std::str::from_utf8(&index.identity.body).ok()?;
-        let page = Bytes::from(self.first_paint.as_ref()?.draw(html, data)?);
+        let page = Bytes::from(self.first_paint.as_ref()?.draw(data)?);
         let accept_encoding = headers
             .get(http::header::ACCEPT_ENCODING)
             .and_then(|v| v.to_str().ok())
@@ -277,7 +296,13 @@ impl Assets {
             deltas: Vec::new(),
             dictionary: None,
         };
-        Some(self.with_links(serve(&asset, method, headers)))
+        let mut response = serve(&asset, method, headers);
+        if let Some(links) = &self.drawn_links {
+            response
+                .headers_mut()
+                .insert(http::header::LINK, links.clone());
+        }
+        Some(response)
     }
 
     /// The page, with its `Link` preloads.
