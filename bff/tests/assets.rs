@@ -762,7 +762,9 @@ async fn first_paint_site() -> (std::net::SocketAddr, Stub, tempfile::TempDir) {
         .view(
             "item",
             [
-                Part::new("item", "catalog", "/items/{id}", 5_000).critical(),
+                Part::new("item", "catalog", "/items/{id}", 5_000)
+                    .critical()
+                    .cached(60_000, 0, 0),
                 Part::new("more", "catalog", "/more/{id}", 5_000),
             ],
         )
@@ -822,15 +824,38 @@ async fn a_routes_page_comes_with_its_first_paint_drawn_as_text() {
          aria-hidden=\"true\" inert><h1>{name}</h1><p class=\"d\">Oak, oiled.</p>\
          <dd>4200 g</dd></div>"
     );
+    // The loader waits for the paint to be counted before it fetches the wasm.
+    let loader = "<script type=\"module\">\nawait window.__tesseraPainted;";
     let expected = plain
         .replacen("<body>", &format!("<body>{first_paint}"), 1)
         .replacen(
             "<title>Shop</title>",
             &format!("<title>{name} · Shop</title>"),
             1,
-        );
+        )
+        .replacen("<script type=\"module\">", loader, 1);
     assert_eq!(page, expected);
     assert_eq!(page.matches("<img").count(), 0, "{page}");
+    // Its loader is allowed by its hash, as the plain page's is.
+    let policy = headers["content-security-policy"].to_str().unwrap();
+    for html in [&page, &plain] {
+        let body = &html[html.find("<script type=\"module\">").unwrap() + 22..];
+        let body = &body[..body.find("</script>").unwrap()];
+        use base64::Engine;
+        use sha2::Digest;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(body));
+        assert!(policy.contains(&format!("'sha256-{hash}'")), "{policy}");
+    }
+    // HEAD is the same page without its body.
+    let head = reqwest::Client::new()
+        .head(format!("http://{bff}/item/1"))
+        .header(ACCEPT, "text/html")
+        .header(ACCEPT_ENCODING, "identity")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.headers()["etag"], headers["etag"]);
+    assert_eq!(head.headers()["content-length"], headers["content-length"]);
 
     // Revalidated by its own tag; the same bytes, brotli-compressed, for a browser.
     let again = reqwest::Client::new()

@@ -32,8 +32,9 @@ mod tiles;
 mod version;
 mod waterfall;
 
-/// Starts the storefront: mounts the app over the page, and takes over or drops the first
-/// paint the page's own script drew.
+/// Starts the storefront: mounts the app over the page (once a first paint drawn into it has
+/// been painted), and takes over or drops that first paint, drawn by the BFF or by the page's
+/// own script.
 pub fn start() {
     console_error_panic_hook::set_once();
     // When the app began, for measuring from outside (the page's own view request starts

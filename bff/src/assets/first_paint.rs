@@ -4,9 +4,12 @@
 //! has run or the wasm has arrived. The app takes it away once its own tile shows.
 //!
 //! A placeholder is `{part.field.sub}` (object keys, or array indices, after the part's
-//! name). SECURITY: every value is written as HTML-escaped text, so data can never become
-//! markup; a template that reads a value that is missing, or not a string, number or boolean,
-//! draws nothing rather than half a page. The page's own script (`frontend/index.html`) fills
+//! name), with `|segment` for a value that is one path segment of a URL, percent-encoded,
+//! and `|file` for the last `/`-separated segment of a value, likewise. SECURITY: every value
+//! is written as HTML-escaped text, so data can never become markup, and a value in a URL
+//! only as an encoded segment (never `.` or `..`), so data can never point the page's
+//! pictures and links elsewhere; a template that reads a value that is missing, or not a
+//! string, number or boolean, draws nothing rather than half a page. The page's own script (`frontend/index.html`) fills
 //! the same template in the browser where no BFF drew it (a static host).
 
 use serde_json::Value;
@@ -35,8 +38,26 @@ enum Piece {
     /// Markup as written in the build.
     Markup(String),
     /// A value: the part's name, then the steps into its data.
-    Value(Vec<String>),
+    Value(Vec<String>, Filter),
 }
+
+/// How a value is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Filter {
+    /// As text.
+    Text,
+    /// As one path segment (`|segment`).
+    Segment,
+    /// Its last `/`-separated segment, as one path segment (`|file`).
+    File,
+}
+
+/// Bytes left as they are in a path segment: RFC 3986 unreserved characters.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 impl FirstPaint {
     /// The template in the page `html`, if the build has a well-formed one; `stylesheet`
@@ -62,8 +83,23 @@ impl FirstPaint {
         &self.page
     }
 
+    /// Whether the template shows data of part `name` (and only parts so named).
+    pub(crate) fn shows(&self, name: &str) -> bool {
+        let mut parts =
+            self.title
+                .iter()
+                .flatten()
+                .chain(&self.body)
+                .filter_map(|piece| match piece {
+                    Piece::Value(path, _) => path.first(),
+                    Piece::Markup(_) => None,
+                });
+        parts.all(|part| part == name)
+    }
+
     /// The page with this first paint drawn from `data` (an object of the parts' data by
-    /// name), or `None` when a value it shows is missing.
+    /// name), or `None` when a value it shows is missing or cannot be written, or the page
+    /// has no `<body>`.
     pub(crate) fn draw(&self, data: &Value) -> Option<String> {
         let html = &self.page;
         let body = fill(&self.body, data)?;
@@ -138,7 +174,9 @@ fn hold_wasm_preload(html: &str) -> String {
 }
 
 /// `html` with every `<link rel="stylesheet" href="…">` whose text `stylesheet` gives written
-/// as a `<style>` element instead (a text that could close the element is left linked).
+/// as a `<style>` element instead. A stylesheet that would mean something else inline stays
+/// linked: one for some media only, or whose text has markup (`<`) or loads anything by a
+/// relative address (`url(`, `@import`), which would resolve against the page's address.
 fn inline_stylesheets(html: &str, stylesheet: impl Fn(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
@@ -146,9 +184,12 @@ fn inline_stylesheets(html: &str, stylesheet: impl Fn(&str) -> Option<String>) -
         let end = open + rest[open..].find('>').map_or(rest.len() - open, |e| e + 1);
         let tag = &rest[open..end];
         let css = attribute(tag, "href")
-            .filter(|_| tag.contains(" rel=\"stylesheet\""))
+            .filter(|_| tag.contains(" rel=\"stylesheet\"") && !tag.contains(" media="))
             .and_then(&stylesheet)
-            .filter(|css| !css.to_ascii_lowercase().contains("</style"));
+            .filter(|css| {
+                let css = css.to_ascii_lowercase();
+                !css.contains('<') && !css.contains("url(") && !css.contains("@import")
+            });
         out.push_str(&rest[..open]);
         match css {
             Some(css) => {
@@ -171,7 +212,7 @@ fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     Some(&tag[start..start + len])
 }
 
-/// `text` as markup and `{…}` values; `None` for a stray brace.
+/// `text` as markup and `{…}` values; `None` for a stray brace or an unknown filter.
 fn pieces(text: &str) -> Option<Vec<Piece>> {
     let mut pieces = Vec::new();
     let mut rest = text;
@@ -181,17 +222,20 @@ fn pieces(text: &str) -> Option<Vec<Piece>> {
             return None;
         }
         pieces.push(Piece::Markup(rest[..open].to_owned()));
-        let path: Vec<String> = rest[open + 1..close]
-            .split('.')
-            .map(str::to_owned)
-            .collect();
+        let (path, filter) = match rest[open + 1..close].split_once('|') {
+            None => (&rest[open + 1..close], Filter::Text),
+            Some((path, "segment")) => (path, Filter::Segment),
+            Some((path, "file")) => (path, Filter::File),
+            Some(_) => return None,
+        };
+        let path: Vec<String> = path.split('.').map(str::to_owned).collect();
         if path
             .iter()
             .any(|step| step.is_empty() || step.contains('{'))
         {
             return None;
         }
-        pieces.push(Piece::Value(path));
+        pieces.push(Piece::Value(path, filter));
         rest = &rest[close + 1..];
     }
     pieces.push(Piece::Markup(rest.to_owned()));
@@ -203,21 +247,35 @@ fn fill(pieces: &[Piece], data: &Value) -> Option<String> {
     for piece in pieces {
         match piece {
             Piece::Markup(markup) => out.push_str(markup),
-            Piece::Value(path) => {
+            Piece::Value(path, filter) => {
                 let value = path.iter().try_fold(data, |value, step| match value {
                     Value::Array(items) => items.get(step.parse::<usize>().ok()?),
                     _ => value.get(step),
                 })?;
-                match value {
-                    Value::String(text) => escape_into(&mut out, text),
-                    Value::Number(n) => out.push_str(&n.to_string()),
-                    Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                let text = match value {
+                    Value::String(text) => text.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
                     Value::Null | Value::Array(_) | Value::Object(_) => return None,
-                }
+                };
+                let text = match filter {
+                    Filter::Text => text,
+                    Filter::Segment => segment(&text)?,
+                    Filter::File => segment(text.rsplit('/').next().unwrap_or_default())?,
+                };
+                escape_into(&mut out, &text);
             }
         }
     }
     Some(out)
+}
+
+/// `text` as one percent-encoded path segment; `None` for one that would step elsewhere.
+fn segment(text: &str) -> Option<String> {
+    if matches!(text, "" | "." | "..") {
+        return None;
+    }
+    Some(percent_encoding::utf8_percent_encode(text, SEGMENT).to_string())
 }
 
 /// `text` as HTML text, safe in element content and in a quoted attribute.
@@ -241,30 +299,32 @@ mod tests {
 
     const PAGE: &str = "<html><head><title>Store</title></head><body><script>x</script>\
         <template id=\"tessera-first-paint\" data-title=\"{product.name} · Store\">\
-        <h1>{product.name}</h1><img src=\"/media{product.image}\"><p>{product.tags.1} \
-        {product.weight} g</p></template></body></html>";
+        <h1>{product.name}</h1><img src=\"/media/images/{product.image|file}\">\
+        <a href=\"/c/{product.slug|segment}\">{product.tags.1} {product.weight} g</a>\
+        </template></body></html>";
 
     #[test]
     fn the_template_is_drawn_first_in_the_body_with_its_title() {
         let paint = FirstPaint::find(PAGE, |_| None).unwrap();
         let data = json!({"product": {"name": "Chair", "image": "/images/1.svg",
-            "tags": ["a", "oak"], "weight": 4200}});
+            "slug": "oak chairs", "tags": ["a", "oak"], "weight": 4200}});
         let page = paint.draw(&data).unwrap();
         assert_eq!(
             page,
-            "<html><head><title>Chair · Store</title></head><body>\
-             <div id=\"tessera-preview\" class=\"preview\" data-testid=\"preview\" \
-             aria-hidden=\"true\" inert><h1>Chair</h1><img src=\"/media/images/1.svg\">\
-             <p>oak 4200 g</p></div><script>x</script><template id=\"tessera-first-paint\" \
-             data-title=\"{product.name} · Store\"><h1>{product.name}</h1><img \
-             src=\"/media{product.image}\"><p>{product.tags.1} {product.weight} g</p>\
-             </template></body></html>"
+            PAGE.replace("<title>Store", "<title>Chair · Store")
+                .replace(
+                    "<body>",
+                    "<body><div id=\"tessera-preview\" class=\"preview\" data-testid=\"preview\" \
+                 aria-hidden=\"true\" inert><h1>Chair</h1><img src=\"/media/images/1.svg\">\
+                 <a href=\"/c/oak%20chairs\">oak 4200 g</a></div>"
+                )
         );
+        assert!(paint.shows("product") && !paint.shows("summary"));
     }
 
-    /// The page it is drawn into holds the build's stylesheets inline, unless one could close
-    /// its element, and fetches its wasm once the first paint is counted; other links stay as
-    /// they are.
+    /// The page it is drawn into holds the build's stylesheets inline, unless one has markup,
+    /// relative addresses or media of its own, and fetches its wasm once the first paint is
+    /// counted; other links stay as they are.
     #[test]
     fn nothing_competes_with_the_first_paint() {
         let page = PAGE.replace(
@@ -272,11 +332,14 @@ mod tests {
             "<script type=\"module\">\nimport init from '/a.js';\nawait init('/a.wasm');</script>\
              <link rel=\"stylesheet\" href=\"/a.css\" integrity=\"x\"/><link rel=\"icon\" \
              href=\"/i.svg\"><link rel=\"preload\" href=\"/a.wasm\" as=\"fetch\" \
-             type=\"application/wasm\"><link rel=\"stylesheet\" href=\"/b.css\"><title>",
+             type=\"application/wasm\"><link rel=\"stylesheet\" href=\"/b.css\">\
+             <link rel=\"stylesheet\" href=\"/c.css\"><link rel=\"stylesheet\" href=\"/a.css\" \
+             media=\"print\"><title>",
         );
         let css = |href: &str| match href {
             "/a.css" => Some("p{color:red}".to_owned()),
             "/b.css" => Some("p::after{content:\"</STYLE>\"}".to_owned()),
+            "/c.css" => Some("p{background:URL(x.png)}".to_owned()),
             _ => None,
         };
         let paint = FirstPaint::find(&page, css).unwrap();
@@ -286,7 +349,9 @@ mod tests {
                  import init from '/a.js';\nawait init('/a.wasm');</script>\
                  <style>p{color:red}</style><link rel=\"icon\" href=\"/i.svg\">\
                  <link rel=\"tessera-wasm\" href=\"/a.wasm\" as=\"fetch\" \
-                 type=\"application/wasm\"><link rel=\"stylesheet\" href=\"/b.css\"><title>"
+                 type=\"application/wasm\"><link rel=\"stylesheet\" href=\"/b.css\">\
+                 <link rel=\"stylesheet\" href=\"/c.css\"><link rel=\"stylesheet\" \
+                 href=\"/a.css\" media=\"print\"><title>"
             ),
             "{}",
             paint.page()
@@ -297,14 +362,19 @@ mod tests {
     fn data_is_text_never_markup() {
         let paint = FirstPaint::find(PAGE, |_| None).unwrap();
         let data = json!({"product": {"name": "<img src=x onerror=\"alert(1)\">&'",
-            "image": "\"><script>", "tags": ["", ""], "weight": 1}});
+            "image": "/x/\"><script>", "slug": "a/../../api?x#y", "tags": ["", ""],
+            "weight": 1}});
         let page = paint.draw(&data).unwrap();
         assert!(
             page.contains("<h1>&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&amp;&#39;</h1>"),
             "{page}"
         );
         assert!(
-            page.contains("src=\"/media&quot;&gt;&lt;script&gt;\""),
+            page.contains("src=\"/media/images/%22%3E%3Cscript%3E\""),
+            "{page}"
+        );
+        assert!(
+            page.contains("href=\"/c/a%2F..%2F..%2Fapi%3Fx%23y\""),
             "{page}"
         );
         assert!(page.contains("<title>&lt;img src=x"), "{page}");
@@ -312,12 +382,15 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_or_structured_value_draws_nothing() {
+    fn a_missing_or_structured_value_or_one_that_steps_elsewhere_draws_nothing() {
         let paint = FirstPaint::find(PAGE, |_| None).unwrap();
         for product in [
-            json!({"name": "Chair", "image": "/i", "tags": ["a"], "weight": 1}),
-            json!({"name": null, "image": "/i", "tags": ["a", "b"], "weight": 1}),
-            json!({"name": {"en": "Chair"}, "image": "/i", "tags": ["a", "b"], "weight": 1}),
+            json!({"name": "C", "image": "/i/..", "slug": "s", "tags": ["a", "b"], "weight": 1}),
+            json!({"name": "C", "image": "/i/x", "slug": ".", "tags": ["a", "b"], "weight": 1}),
+            json!({"name": "C", "image": "/i/", "slug": "s", "tags": ["a", "b"], "weight": 1}),
+            json!({"name": "Chair", "image": "/i", "slug": "s", "tags": ["a"], "weight": 1}),
+            json!({"name": null, "image": "/i", "slug": "s", "tags": ["a", "b"], "weight": 1}),
+            json!({"name": {"en": "C"}, "image": "/i", "slug": "s", "tags": ["a", "b"], "weight": 1}),
         ] {
             assert_eq!(paint.draw(&json!({ "product": product })), None);
         }
@@ -329,7 +402,13 @@ mod tests {
             FirstPaint::find("<html><body></body></html>", |_| None),
             None
         );
-        for broken in ["<p>{a.b</p>", "<p>a}</p>", "<p>{}</p>", "<p>{a..b}</p>"] {
+        for broken in [
+            "<p>{a.b</p>",
+            "<p>a}</p>",
+            "<p>{}</p>",
+            "<p>{a..b}</p>",
+            "<p>{a|up}</p>",
+        ] {
             let page = format!("<body>{OPEN}>{broken}{CLOSE}</body>");
             assert_eq!(FirstPaint::find(&page, |_| None), None, "{broken}");
         }

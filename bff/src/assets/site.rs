@@ -46,7 +46,8 @@ pub enum Refusal {
 pub struct Assets {
     pub(super) files: HashMap<String, Asset>,
     /// The Content-Security-Policy of every response, allowing exactly the page's own inline
-    /// scripts (Trunk's loader, the start script) by hash, and WebAssembly compilation.
+    /// scripts (Trunk's loader, the start script) by hash — and, for the page with its first
+    /// paint drawn, its loader and inline style — and WebAssembly compilation.
     pub(super) csp: HeaderValue,
     /// The page's `Link` header: its script, wasm and style, for a CDN's 103 Early Hints.
     pub(super) links: Option<HeaderValue>,
@@ -249,9 +250,14 @@ impl Assets {
 }
 
 impl Assets {
-    /// Whether the build's page has a first-paint template.
-    pub(crate) fn draws_first_paint(&self) -> bool {
-        self.first_paint.is_some()
+    /// Whether the build's page has a first-paint template that shows part `name`.
+    pub(crate) fn draws_first_paint(&self, name: &str) -> bool {
+        self.first_paint.as_ref().is_some_and(|p| p.shows(name))
+    }
+
+    /// Whether `path` names a file of the build (served as such, never as a page).
+    pub(crate) fn is_file(&self, path: &str) -> bool {
+        clean_path(path).is_ok_and(|key| !key.is_empty() && self.files.contains_key(&key))
     }
 
     /// The page with its first paint drawn from `data` (the parts' data by name), or `None`

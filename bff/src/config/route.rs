@@ -143,10 +143,19 @@ impl RouteConfig {
                 }
             }
         }
-        let mut id = self.id_template(&segments)?;
-        for (name, value) in &values {
-            id = id.replace(&format!("{{{name}}}"), value);
+        // One pass over the template, so a value is never read as a template itself.
+        let template = self.id_template(&segments)?;
+        let mut id = String::new();
+        let mut rest = template.as_str();
+        while let Some(open) = rest.find('{') {
+            let close = open + rest[open..].find('}')?;
+            let name = &rest[open + 1..close];
+            let (_, value) = values.iter().find(|(known, _)| known == name)?;
+            id.push_str(&rest[..open]);
+            id.push_str(value);
+            rest = &rest[close + 1..];
         }
+        id.push_str(rest);
         Some(id)
     }
 }
@@ -206,6 +215,11 @@ impl Config {
             Some(config) if config.scope_in(view) == Scope::User => format!(
                 "part {:?} is one shopper's: a page anyone may be served (and a shared cache \
                  may keep) cannot show it",
+                part.get_ref()
+            ),
+            Some(config) if config.cache.is_none() => format!(
+                "part {:?} is not cached: a page that stops waiting for it would cut its \
+                 upstream call short every time (give it a `cache`)",
                 part.get_ref()
             ),
             Some(_) => return,
@@ -331,6 +345,12 @@ mod tests {
         for path in ["/product/4/x", "/product", "/item/4", "/product/%ff"] {
             assert_eq!(product.view_id("/product/{id}", path, None), None, "{path}");
         }
+        let pair = route(Some("{a}-{b}"));
+        assert_eq!(
+            pair.view_id("/x/{a}/{b}", "/x/%7Bb%7D/2", None).as_deref(),
+            Some("{b}-2"),
+            "a value is not read as a template"
+        );
         let home = route(Some("{page}"));
         for (query, page) in [
             (None, "1"),
@@ -386,7 +406,10 @@ mod tests {
         let errors = with(
             "[routes.\"/p/{id}\"]\nview = \"product\"\nfirst_paint = \"purchases\"\n\
              [routes.\"/q/{id}\"]\nview = \"product\"\nfirst_paint = \"nope\"\n\
-             first_paint_wait_ms = 0",
+             first_paint_wait_ms = 0\n\
+             [views.t]\nid = \"integer\"\n[views.t.parts.p]\nupstream = \"catalog\"\n\
+             path = \"/p/{id}\"\ntimeout_ms = 100\n\
+             [routes.\"/r/{id}\"]\nview = \"t\"\nfirst_paint = \"p\"",
         );
         assert!(
             errors.contains("routes.\"/p/{id}\".first_paint: part \"purchases\" is one shopper's"),
@@ -399,6 +422,10 @@ mod tests {
         );
         assert!(
             errors.contains("routes.\"/q/{id}\".first_paint_wait_ms: must be 1 to 1000 ms"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("routes.\"/r/{id}\".first_paint: part \"p\" is not cached"),
             "{errors}"
         );
         let lines = base.lines().count();

@@ -1,9 +1,10 @@
 //! A navigation to a route whose page has a first paint (`routes.<path>.first_paint`): the
 //! page with that part's data drawn into its HTML (`assets::first_paint`) when the part
 //! answers within the route's wait, so the product is on screen as the HTML arrives. Any
-//! other answer — no such route, a part that fails or is late, a build without the template —
-//! is the plain page, as for every other address; the start script then fetches the view as
-//! before, and the part the page waited for is in the part cache by then.
+//! other answer — no such route, a file of the build, a part that fails or is late, a build
+//! whose template shows another part or none — is the plain page, as for every other
+//! address; the start script then fetches the view as before. The part is a cached one
+//! (`check` says so), so one the page gave up on goes on being fetched into the cache.
 
 use std::time::Duration;
 
@@ -24,13 +25,13 @@ pub(crate) async fn drawn(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Option<Response<Bytes>> {
-    let assets = app.assets.as_ref().filter(|a| a.draws_first_paint())?;
-    let navigation = method == Method::GET
+    let assets = app.assets.as_ref()?;
+    let navigation = (method == Method::GET || method == Method::HEAD)
         && headers
             .get(header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"));
-    if !navigation {
+    if !navigation || assets.is_file(uri.path()) {
         return None;
     }
     // The first route that matches, as the start script takes it (the table's order).
@@ -39,6 +40,9 @@ pub(crate) async fn drawn(
             Some((route, route.view_id(path, uri.path(), uri.query())?))
         })?;
     let part = route.first_paint.as_ref()?.get_ref();
+    if !assets.draws_first_paint(part) {
+        return None;
+    }
     let request = ViewRequest {
         parts: None,
         budget: Some(Duration::from_millis(*route.first_paint_wait_ms.get_ref())),
@@ -58,7 +62,10 @@ pub(crate) async fn drawn(
         _ => return None,
     };
     let data = serde_json::Value::Object([(part.clone(), data)].into_iter().collect());
-    let mut page = assets.page_drawn(&data, method, headers)?;
+    // A page drawn per request is not served in ranges.
+    let mut headers = headers.clone();
+    headers.remove(header::RANGE);
+    let mut page = assets.page_drawn(&data, method, &headers)?;
     // Drawn from a part, the page varies as the part's view does.
     page.headers_mut().insert(header::VARY, app.vary[0].clone());
     Some(page)
