@@ -409,7 +409,8 @@ mod tests {
              first_paint_wait_ms = 0\n\
              [views.t]\nid = \"integer\"\n[views.t.parts.p]\nupstream = \"catalog\"\n\
              path = \"/p/{id}\"\ntimeout_ms = 100\n\
-             [routes.\"/r/{id}\"]\nview = \"t\"\nfirst_paint = \"p\"",
+             [routes.\"/r/{id}\"]\nview = \"t\"\nfirst_paint = \"p\"\n\
+             [routes.\"/s/{id}\"]\nview = \"product\"\nfirst_paint_wait_ms = 1001",
         );
         assert!(
             errors.contains("routes.\"/p/{id}\".first_paint: part \"purchases\" is one shopper's"),
@@ -426,6 +427,10 @@ mod tests {
         );
         assert!(
             errors.contains("routes.\"/r/{id}\".first_paint: part \"p\" is not cached"),
+            "{errors}"
+        );
+        assert!(
+            errors.contains("routes.\"/s/{id}\".first_paint_wait_ms: must be 1 to 1000 ms"),
             "{errors}"
         );
         let lines = base.lines().count();
