@@ -13,7 +13,7 @@ use support::{config, start_bff};
 use tessera_bff::assets::fingerprint::{Manifest, fingerprint};
 use tessera_testkit::bench::Peer;
 use tessera_testkit::config::{BffConfig, Part};
-use tessera_testkit::http::{get_text, get_with};
+use tessera_testkit::http::{assert_not_modified, get_text, get_with};
 use tessera_testkit::stub::{Reply, Stub};
 
 const JS: &str = "export default function init() { return 42; } // padding padding padding padding";
@@ -778,11 +778,20 @@ async fn first_paint_site() -> (std::net::SocketAddr, Stub, tempfile::TempDir) {
     (start_bff(&config).await, catalog, tmp)
 }
 
+/// A client asking as a browser's navigation does, for the page's bytes as they are.
+fn browser() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(ACCEPT, "text/html,application/xhtml+xml".parse().unwrap());
+    headers.insert(ACCEPT_ENCODING, "identity".parse().unwrap());
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
+}
+
 async fn navigate(bff: std::net::SocketAddr, path: &str) -> reqwest::Response {
-    reqwest::Client::new()
+    browser()
         .get(format!("http://{bff}{path}"))
-        .header(ACCEPT, "text/html,application/xhtml+xml")
-        .header(ACCEPT_ENCODING, "identity")
         .send()
         .await
         .unwrap()
@@ -847,33 +856,18 @@ async fn a_routes_page_comes_with_its_first_paint_drawn_as_text() {
         assert!(policy.contains(&format!("'sha256-{hash}'")), "{policy}");
     }
     // HEAD is the same page without its body.
-    let head = reqwest::Client::new()
-        .head(format!("http://{bff}/item/1"))
-        .header(ACCEPT, "text/html")
-        .header(ACCEPT_ENCODING, "identity")
-        .send()
-        .await
-        .unwrap();
+    let url = format!("http://{bff}/item/1");
+    let head = browser().head(&url).send().await.unwrap();
     assert_eq!(head.headers()["etag"], headers["etag"]);
     assert_eq!(head.headers()["content-length"], headers["content-length"]);
 
     // Revalidated by its own tag; the same bytes, brotli-compressed, for a browser.
-    let again = reqwest::Client::new()
-        .get(format!("http://{bff}/item/1"))
-        .header(ACCEPT, "text/html")
-        .header(ACCEPT_ENCODING, "identity")
-        .header(IF_NONE_MATCH, headers["etag"].clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
-    let br = reqwest::Client::new()
-        .get(format!("http://{bff}/item/1"))
-        .header(ACCEPT, "text/html")
-        .header(ACCEPT_ENCODING, "gzip, br")
-        .send()
-        .await
-        .unwrap();
+    assert_not_modified(&browser(), &url, &headers["etag"]).await;
+    let br = get_with(
+        &url,
+        &[("accept", "text/html"), ("accept-encoding", "gzip, br")],
+    )
+    .await;
     assert_eq!(br.headers()["content-encoding"], "br");
     let mut unpacked = String::new();
     brotli::Decompressor::new(&br.bytes().await.unwrap()[..], 4096)
@@ -916,11 +910,10 @@ async fn without_its_data_in_time_the_page_is_the_plain_one() {
         drawn.contains("<h1>Table</h1>"),
         "a part 50 ms late is waited for: {drawn}"
     );
-    let not_a_page = reqwest::Client::new()
-        .get(format!("http://{bff}/item/1"))
-        .header(ACCEPT, "application/json")
-        .send()
-        .await
-        .unwrap();
+    let not_a_page = get_with(
+        &format!("http://{bff}/item/1"),
+        &[("accept", "application/json")],
+    )
+    .await;
     assert_eq!(not_a_page.status(), StatusCode::NOT_FOUND);
 }

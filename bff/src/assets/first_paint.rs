@@ -14,6 +14,8 @@
 
 use serde_json::Value;
 
+use super::hints::attribute;
+
 /// The template's element, as the build writes it.
 const OPEN: &str = "<template id=\"tessera-first-paint\"";
 const CLOSE: &str = "</template>";
@@ -51,13 +53,6 @@ enum Filter {
     /// Its last `/`-separated segment, as one path segment (`|file`).
     File,
 }
-
-/// Bytes left as they are in a path segment: RFC 3986 unreserved characters.
-const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
 
 impl FirstPaint {
     /// The template in the page `html`, if the build has a well-formed one; `stylesheet`
@@ -156,21 +151,10 @@ const WAIT: &str = "\nawait window.__tesseraPainted;";
 
 /// `html` with its `<link rel="preload" … type="application/wasm">` held: `rel="tessera-wasm"`.
 fn hold_wasm_preload(html: &str) -> String {
-    let mut out = String::with_capacity(html.len());
-    let mut rest = html;
-    while let Some(open) = rest.find("<link ") {
-        let end = open + rest[open..].find('>').map_or(rest.len() - open, |e| e + 1);
-        let tag = &rest[open..end];
-        out.push_str(&rest[..open]);
-        if tag.contains("type=\"application/wasm\"") {
-            out.push_str(&tag.replace(" rel=\"preload\"", " rel=\"tessera-wasm\""));
-        } else {
-            out.push_str(tag);
-        }
-        rest = &rest[end..];
-    }
-    out.push_str(rest);
-    out
+    rewrite_links(html, |tag| {
+        (attribute(tag, "type") == Some("application/wasm"))
+            .then(|| tag.replace(" rel=\"preload\"", " rel=\"tessera-wasm\""))
+    })
 }
 
 /// `html` with every `<link rel="stylesheet" href="…">` whose text `stylesheet` gives written
@@ -178,38 +162,30 @@ fn hold_wasm_preload(html: &str) -> String {
 /// linked: one for some media only, or whose text has markup (`<`) or loads anything by a
 /// relative address (`url(`, `@import`), which would resolve against the page's address.
 fn inline_stylesheets(html: &str, stylesheet: impl Fn(&str) -> Option<String>) -> String {
+    rewrite_links(html, |tag| {
+        if attribute(tag, "rel") != Some("stylesheet") || attribute(tag, "media").is_some() {
+            return None;
+        }
+        let css = stylesheet(attribute(tag, "href")?)?;
+        let lower = css.to_ascii_lowercase();
+        let inert = !lower.contains('<') && !lower.contains("url(") && !lower.contains("@import");
+        inert.then(|| format!("<style>{css}</style>"))
+    })
+}
+
+/// `html` with each `<link …>` tag replaced by what `replace` gives for it, if anything.
+fn rewrite_links(html: &str, mut replace: impl FnMut(&str) -> Option<String>) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(open) = rest.find("<link ") {
         let end = open + rest[open..].find('>').map_or(rest.len() - open, |e| e + 1);
         let tag = &rest[open..end];
-        let css = attribute(tag, "href")
-            .filter(|_| tag.contains(" rel=\"stylesheet\"") && !tag.contains(" media="))
-            .and_then(&stylesheet)
-            .filter(|css| {
-                let css = css.to_ascii_lowercase();
-                !css.contains('<') && !css.contains("url(") && !css.contains("@import")
-            });
         out.push_str(&rest[..open]);
-        match css {
-            Some(css) => {
-                out.push_str("<style>");
-                out.push_str(&css);
-                out.push_str("</style>");
-            }
-            None => out.push_str(tag),
-        }
+        out.push_str(&replace(tag).unwrap_or_else(|| tag.to_owned()));
         rest = &rest[end..];
     }
     out.push_str(rest);
     out
-}
-
-/// The value of attribute `name` in `tag`, double-quoted as the build writes it.
-fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
-    let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
-    let len = tag[start..].find('"')?;
-    Some(&tag[start..start + len])
 }
 
 /// `text` as markup and `{…}` values; `None` for a stray brace or an unknown filter.
@@ -275,7 +251,7 @@ fn segment(text: &str) -> Option<String> {
     if matches!(text, "" | "." | "..") {
         return None;
     }
-    Some(percent_encoding::utf8_percent_encode(text, SEGMENT).to_string())
+    Some(percent_encoding::utf8_percent_encode(text, crate::config::template::VALUE).to_string())
 }
 
 /// `text` as HTML text, safe in element content and in a quoted attribute.

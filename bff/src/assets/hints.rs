@@ -50,7 +50,7 @@ pub(super) fn preload_links(html: &[u8]) -> Option<HeaderValue> {
 }
 
 /// The value of `name="…"` in a tag (`""` for a bare attribute).
-fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
+pub(super) fn attribute<'a>(tag: &'a str, name: &str) -> Option<&'a str> {
     let mut rest = tag;
     while let Some(at) = rest.find(name) {
         let before = rest[..at].chars().next_back();

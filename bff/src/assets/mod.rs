@@ -32,4 +32,5 @@ mod site;
 pub(crate) mod start;
 
 pub(crate) use serve::accepts;
+pub(crate) use site::asks_for_html;
 pub use site::{AssetError, Assets, Refusal};

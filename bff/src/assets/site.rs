@@ -236,12 +236,8 @@ impl Assets {
         if let Some(asset) = self.files.get(key) {
             return Ok(serve(asset, method, headers));
         }
-        let is_navigation = method == Method::GET
-            && !key.starts_with(HASHED_PREFIX)
-            && headers
-                .get(http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.contains("text/html"));
+        let is_navigation =
+            method == Method::GET && !key.starts_with(HASHED_PREFIX) && asks_for_html(headers);
         if is_navigation {
             return Ok(self.page(method, headers));
         }
@@ -302,28 +298,37 @@ impl Assets {
             deltas: Vec::new(),
             dictionary: None,
         };
-        let mut response = serve(&asset, method, headers);
-        if let Some(links) = &self.drawn_links {
-            response
-                .headers_mut()
-                .insert(http::header::LINK, links.clone());
-        }
-        Some(response)
+        Some(with_links(
+            serve(&asset, method, headers),
+            self.drawn_links.as_ref(),
+        ))
     }
 
     /// The page, with its `Link` preloads.
     fn page(&self, method: &Method, headers: &HeaderMap) -> Response<Bytes> {
-        self.with_links(serve(&self.files["index.html"], method, headers))
+        with_links(
+            serve(&self.files["index.html"], method, headers),
+            self.links.as_ref(),
+        )
     }
+}
 
-    fn with_links(&self, mut response: Response<Bytes>) -> Response<Bytes> {
-        if let Some(links) = &self.links {
-            response
-                .headers_mut()
-                .insert(http::header::LINK, links.clone());
-        }
+/// Whether a request asks for HTML (`Accept: text/html`), as a browser's navigation does.
+pub(crate) fn asks_for_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
+}
+
+/// `response` with the page's `Link` preloads, if it has any.
+fn with_links(mut response: Response<Bytes>, links: Option<&HeaderValue>) -> Response<Bytes> {
+    if let Some(links) = links {
         response
+            .headers_mut()
+            .insert(http::header::LINK, links.clone());
     }
+    response
 }
 
 /// The build id a manifest's bytes name, if any.

@@ -160,9 +160,11 @@ impl RouteConfig {
     }
 }
 
-/// The `?page=` of `query`: 1 unless it is a whole number above 1 that fits a `u32`.
+/// The `?page=` of `query` (its first, decoded as a form is): 1 unless it is a whole number
+/// above 1 that fits a `u32`.
 pub fn page_of(query: Option<&str>) -> u32 {
-    let value = form_urlencoded_value(query.unwrap_or(""), PAGE);
+    let value = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .find_map(|(key, value)| (key == PAGE).then_some(value));
     value
         .as_deref()
         .map(|v| v.strip_prefix('+').unwrap_or(v))
@@ -170,19 +172,6 @@ pub fn page_of(query: Option<&str>) -> u32 {
         .and_then(|v| v.parse::<u32>().ok())
         .filter(|n| *n > 1)
         .unwrap_or(1)
-}
-
-/// The first value of `name` in a query string, decoded as a form would be.
-fn form_urlencoded_value(query: &str, name: &str) -> Option<String> {
-    query.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let decode = |s: &str| {
-            percent_encoding::percent_decode_str(&s.replace('+', " "))
-                .decode_utf8_lossy()
-                .into_owned()
-        };
-        (decode(key) == name).then(|| decode(value))
-    })
 }
 
 impl Config {

@@ -11,7 +11,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::Value;
 
 /// Bytes left as they are in a rendered value: RFC 3986 unreserved characters.
-const VALUE: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const VALUE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'_')
     .remove(b'.')

@@ -26,11 +26,8 @@ pub(crate) async fn drawn(
     headers: &HeaderMap,
 ) -> Option<Response<Bytes>> {
     let assets = app.assets.as_ref()?;
-    let navigation = (method == Method::GET || method == Method::HEAD)
-        && headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/html"));
+    let navigation =
+        (method == Method::GET || method == Method::HEAD) && crate::assets::asks_for_html(headers);
     if !navigation || assets.is_file(uri.path()) {
         return None;
     }
