@@ -117,23 +117,34 @@ fn prefixes_of(key: &str) -> impl Iterator<Item = &str> {
 
 /// The drops this replica has seen, numbered in order: for each scope, the number of its
 /// latest drop. Work begun at mark `m` was overtaken if a scope of its key was dropped at `m`
-/// or later. Records are forgotten once nothing begun before them can still be alive
-/// (`retention`), or when there are too many; forgetting raises `floor`, below which all work
-/// counts as overtaken (a miss, never stale data).
+/// or later. A scope is forgotten once nothing begun before its latest drop can still be alive
+/// (`retention`), or when too many are remembered; forgetting raises `floor`, below which all
+/// work counts as overtaken (a miss, never stale data).
+///
+/// Memory follows the scopes dropped within `retention`, not the drops: a scope dropped again
+/// (a product reviewed a thousand times an hour) keeps its one place in the log.
 #[derive(Debug)]
 pub(super) struct Invalidations {
     /// The number the next drop gets.
     pub(super) next: u64,
     /// The latest drop of each `Under` scope, and of each `Key` scope (two maps, so a key's
     /// scopes are looked up by borrowed text: a read allocates nothing).
-    latest_under: HashMap<String, u64>,
-    latest_key: HashMap<String, u64>,
-    log: VecDeque<(Instant, u64, Scope)>,
+    latest_under: HashMap<String, Latest>,
+    latest_key: HashMap<String, Latest>,
+    /// Each remembered scope once, oldest first, with when it was put there.
+    log: VecDeque<(Instant, Scope)>,
     floor: u64,
     retention: Duration,
 }
 
-/// At most this many records are kept (a few MB at most).
+/// A scope's latest drop: its number, and when it was seen.
+#[derive(Debug, Clone, Copy)]
+struct Latest {
+    number: u64,
+    at: Instant,
+}
+
+/// At most this many scopes are remembered (a few MB at most).
 const MAX_RECORDS: usize = 100_000;
 
 impl Invalidations {
@@ -154,43 +165,66 @@ impl Invalidations {
     }
 
     pub(super) fn record(&mut self, scope: Scope) {
-        let now = Instant::now();
+        self.record_at(scope, Instant::now());
+    }
+
+    fn record_at(&mut self, scope: Scope, at: Instant) {
         let number = self.next;
         self.next += 1;
-        self.latest_of(&scope)
-            .insert(scope.text().to_owned(), number);
-        self.log.push_back((now, number, scope));
-        while let Some((at, number)) = self.log.front().map(|(at, n, _)| (*at, *n)) {
-            let expired = now.duration_since(at) > self.retention;
-            if !expired && self.log.len() <= MAX_RECORDS {
+        let latest = Latest { number, at };
+        let seen = self.latest_of(&scope);
+        if let Some(known) = seen.get_mut(scope.text()) {
+            *known = latest;
+        } else {
+            seen.insert(scope.text().to_owned(), latest);
+            self.log.push_back((at, scope));
+        }
+        self.forget(at);
+    }
+
+    /// Forgets the scopes whose latest drop is older than `retention`, and the oldest beyond
+    /// [`MAX_RECORDS`]. A scope at the log's front that was dropped again since goes to its
+    /// back instead, dated by that drop (the log's order is then only roughly by time, which
+    /// can keep a scope a little longer, never shorter).
+    fn forget(&mut self, now: Instant) {
+        let retention = self.retention;
+        let expired = |at: Instant| now.duration_since(at) > retention;
+        while let Some(&(at, _)) = self.log.front() {
+            let over = self.log.len() > MAX_RECORDS;
+            if !over && !expired(at) {
                 break;
             }
-            self.floor = self.floor.max(number + 1);
-            let (_, _, scope) = self.log.pop_front().expect("a front record");
-            let latest = self.latest_of(&scope);
-            if latest.get(scope.text()) == Some(&number) {
-                latest.remove(scope.text());
+            let (_, scope) = self.log.pop_front().expect("a front record");
+            let seen = self.latest_of(&scope);
+            let Some(&Latest { number, at: last }) = seen.get(scope.text()) else {
+                continue;
+            };
+            if !over && !expired(last) {
+                self.log.push_back((last, scope));
+                continue;
             }
+            seen.remove(scope.text());
+            self.floor = self.floor.max(number + 1);
         }
     }
 
     /// Whether a drop numbered `mark` or later concerns `key`.
     pub(super) fn overtook(&self, mark: u64, key: &str) -> bool {
-        let since = |latest: Option<&u64>| latest.is_some_and(|&n| n >= mark);
+        let since = |latest: Option<&Latest>| latest.is_some_and(|l| l.number >= mark);
         mark < self.floor
             || since(self.latest_key.get(key))
             || (!self.latest_under.is_empty()
                 && prefixes_of(key).any(|prefix| since(self.latest_under.get(prefix))))
     }
 
-    fn latest_of(&mut self, scope: &Scope) -> &mut HashMap<String, u64> {
+    fn latest_of(&mut self, scope: &Scope) -> &mut HashMap<String, Latest> {
         match scope {
             Scope::Under(_) => &mut self.latest_under,
             Scope::Key(_) => &mut self.latest_key,
         }
     }
 
-    /// How many drops are remembered.
+    /// How many scopes are remembered.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.log.len()
@@ -321,5 +355,57 @@ mod tests {
             "older work is not trusted"
         );
         assert!(!seen.overtook(seen.next, "c:/unrelated"));
+    }
+
+    #[test]
+    fn a_scope_dropped_again_is_remembered_once() {
+        // A product reviewed all day long holds one record, not one per review.
+        let mut seen = Invalidations::new(HOUR);
+        for _ in 0..10_000 {
+            seen.record(under("a:/products/7/"));
+        }
+        seen.record(Scope::Key("a:/products/8".into()));
+        assert_eq!(seen.len(), 2);
+        let mark = seen.next - 2;
+        assert!(
+            seen.overtook(mark, "a:/products/7/summary"),
+            "its latest drop"
+        );
+        assert!(!seen.overtook(seen.next, "a:/products/7/summary"));
+    }
+
+    #[test]
+    fn a_scope_dropped_again_outlives_its_first_drop() {
+        let retention = Duration::from_secs(60);
+        let mut seen = Invalidations::new(retention);
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        seen.record_at(under("a:/1/"), at(0));
+        seen.record_at(under("a:/2/"), at(1));
+        let mark = seen.next;
+        seen.record_at(under("a:/1/"), at(50));
+        // At 90 s the first drop of a:/1/ is past retention, its second is not; a:/2/ is gone.
+        seen.record_at(under("a:/3/"), at(90));
+        assert_eq!(seen.len(), 2, "a:/1/ and a:/3/");
+        assert!(
+            seen.overtook(mark, "a:/1/x"),
+            "the drop at 50 s is remembered"
+        );
+        assert!(
+            !seen.overtook(mark, "a:/2/x"),
+            "a:/2/ was forgotten, and it was older than the mark: the floor stays below it"
+        );
+        assert!(
+            seen.overtook(mark - 1, "c:/unrelated"),
+            "work older than a:/2/'s drop"
+        );
+        // At 151 s a:/3/ is past retention, and so is the drop of a:/1/ at 50 s, queued
+        // behind it.
+        seen.record_at(under("a:/4/"), at(151));
+        assert_eq!(seen.len(), 1, "a:/4/");
+        assert!(
+            seen.overtook(mark, "c:/unrelated"),
+            "older work is no longer trusted"
+        );
     }
 }
