@@ -131,7 +131,8 @@ pub(super) struct Invalidations {
     /// scopes are looked up by borrowed text: a read allocates nothing).
     latest_under: HashMap<String, Latest>,
     latest_key: HashMap<String, Latest>,
-    /// Each remembered scope once, oldest first, with when it was put there.
+    /// Each remembered scope once, roughly oldest first, dated by its latest drop when it was
+    /// queued.
     log: VecDeque<(Instant, Scope)>,
     floor: u64,
     retention: Duration,
@@ -183,9 +184,13 @@ impl Invalidations {
     }
 
     /// Forgets the scopes whose latest drop is older than `retention`, and the oldest beyond
-    /// [`MAX_RECORDS`]. A scope at the log's front that was dropped again since goes to its
-    /// back instead, dated by that drop (the log's order is then only roughly by time, which
-    /// can keep a scope a little longer, never shorter).
+    /// [`MAX_RECORDS`]. A scope at the log's front that was dropped again since it was queued
+    /// goes to its back instead, dated by that drop: a scope dropped all the time (every
+    /// review drops the summaries) is never the one forgotten for room, which would raise the
+    /// floor to nearly every mark and make all cached work a miss. The log's order is then only
+    /// roughly by time: a scope may be kept up to about twice `retention`, never less.
+    ///
+    /// Each requeue follows a drop of its own, so the work is constant per drop on average.
     fn forget(&mut self, now: Instant) {
         let retention = self.retention;
         let expired = |at: Instant| now.duration_since(at) > retention;
@@ -196,10 +201,11 @@ impl Invalidations {
             }
             let (_, scope) = self.log.pop_front().expect("a front record");
             let seen = self.latest_of(&scope);
+            // Every scope in the log is in its map (they are added and removed together).
             let Some(&Latest { number, at: last }) = seen.get(scope.text()) else {
                 continue;
             };
-            if !over && !expired(last) {
+            if last > at && !expired(last) {
                 self.log.push_back((last, scope));
                 continue;
             }
@@ -407,5 +413,51 @@ mod tests {
             seen.overtook(mark, "c:/unrelated"),
             "older work is no longer trusted"
         );
+    }
+
+    #[test]
+    fn a_forgotten_scope_raises_the_floor_past_its_latest_drop() {
+        let mut seen = Invalidations::new(Duration::from_secs(60));
+        let start = Instant::now();
+        let at = |secs| start + Duration::from_secs(secs);
+        seen.record_at(under("a:/1/"), at(0));
+        let mark = seen.next;
+        seen.record_at(under("a:/1/"), at(10));
+        // At 80 s both drops of a:/1/ are past retention: it is forgotten, and the floor
+        // covers its second drop, which work begun at `mark` must still count.
+        seen.record_at(under("a:/2/"), at(80));
+        assert_eq!(seen.len(), 1);
+        assert!(seen.overtook(mark, "a:/1/x"));
+        assert!(
+            !seen.overtook(seen.next - 1, "a:/1/x"),
+            "work begun after it"
+        );
+    }
+
+    #[test]
+    fn a_full_log_forgets_a_scope_dropped_long_ago_not_a_busy_one() {
+        let mut seen = Invalidations::new(HOUR);
+        let now = Instant::now();
+        // The busy scope is queued first, then the log fills with others.
+        seen.record_at(under("a:/summaries/"), now);
+        for n in 0..MAX_RECORDS - 1 {
+            seen.record_at(under(&format!("a:/products/{n}/")), now);
+        }
+        assert_eq!(seen.len(), MAX_RECORDS);
+        let busy = seen.next;
+        let later = now + Duration::from_secs(1);
+        seen.record_at(under("a:/summaries/"), later);
+        seen.record_at(under("a:/products/new/"), later);
+        assert_eq!(seen.len(), MAX_RECORDS, "one scope was forgotten for room");
+        assert!(
+            seen.overtook(busy, "a:/summaries/x"),
+            "the busy scope is kept"
+        );
+        assert!(
+            !seen.overtook(busy, "c:/unrelated"),
+            "the floor rose past the oldest other scope only, not to the busy one's drop"
+        );
+        assert!(seen.overtook(1, "a:/products/0/x"), "the one forgotten");
+        assert!(!seen.overtook(2, "c:/unrelated"));
     }
 }
