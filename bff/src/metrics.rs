@@ -103,6 +103,8 @@ pub(crate) struct Metrics {
     /// each layer of this replica's cache, read when `/metrics` is scraped.
     cache_entries: Family<LayerLabels, Gauge<i64, AtomicI64>>,
     cache_weight: Family<LayerLabels, Gauge<i64, AtomicI64>>,
+    /// The scopes of cache drops this replica remembers, read when `/metrics` is scraped.
+    drops_remembered: Gauge<i64, AtomicI64>,
     pub(crate) redis_up: Gauge<i64, AtomicI64>,
     pub(crate) redis_skipping: Gauge<i64, AtomicI64>,
     pub(crate) redis_skipped: Counter,
@@ -170,6 +172,12 @@ impl Default for Metrics {
             "Weight of this replica's cache by layer: bytes, each entry at least its even share \
              of cache.max_bytes; the bound is cache.max_bytes (parts) and a quarter of it \
              (rendered)",
+        );
+        let drops_remembered = new(
+            r,
+            "cache_drops_remembered",
+            "Scopes of cache drops this replica remembers, each once, for longer than anything \
+             begun before its latest drop can live (at most 100,000)",
         );
         let redis_up: Gauge<i64, AtomicI64> = new(
             r,
@@ -261,6 +269,7 @@ impl Default for Metrics {
             cache_events,
             cache_entries,
             cache_weight,
+            drops_remembered,
             redis_up,
             redis_skipping,
             redis_skipped,
@@ -413,6 +422,12 @@ impl Metrics {
             .get_or_create(&labels)
             .set(gauge(entries));
         self.cache_weight.get_or_create(&labels).set(gauge(weight));
+    }
+
+    /// How many scopes of cache drops this replica remembers, as its last reading had it.
+    pub(crate) fn drops_remembered(&self, scopes: usize) {
+        self.drops_remembered
+            .set(i64::try_from(scopes).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn cache_event(&self, part: &str, event: &str) {

@@ -46,6 +46,7 @@ async fn a_fresh_bff_lists_every_request_and_part_series_at_zero() {
         r#"tessera_cache_entries{layer="rendered"}"#,
         r#"tessera_cache_weight_bytes{layer="parts"}"#,
         r#"tessera_cache_weight_bytes{layer="rendered"}"#,
+        "tessera_cache_drops_remembered",
     ] {
         assert_eq!(value(&text, series), Some(0.0), "{series} in\n{text}");
     }
@@ -55,6 +56,45 @@ async fn a_fresh_bff_lists_every_request_and_part_series_at_zero() {
     assert!(resident > 1e6, "{resident}");
     assert!(value(&text, "tessera_process_open_fds").unwrap() > 3.0);
     assert!(value(&text, "tessera_process_cpu_seconds").is_some());
+}
+
+#[tokio::test]
+async fn drops_are_remembered_once_per_scope() {
+    // Each review drops two scopes (config/tessera.toml: the product's reviews and the
+    // summaries). However many reviews a product gets, the replica remembers those two.
+    let (_services, bff) = demo_with_bff().await;
+    let client = reqwest::Client::new();
+    for n in 0..5 {
+        let posted = client
+            .post(format!("http://{bff}/api/actions/review/7"))
+            .json(
+                &serde_json::json!({"rating": 4, "title": format!("Review {n}"),
+                "body": "Counted once.", "author": "Tess"}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(posted.status().is_success(), "{}", posted.status());
+    }
+    let text = metrics(bff).await;
+    assert_eq!(value(&text, "tessera_cache_drops_remembered"), Some(2.0));
+    assert_eq!(
+        value(&text, r#"tessera_cache_invalidations_total{origin="here"}"#),
+        Some(10.0),
+        "every drop applied\n{text}"
+    );
+    let posted = client
+        .post(format!("http://{bff}/api/actions/review/8"))
+        .json(&serde_json::json!({"rating": 5, "title": "Another product",
+            "body": "One more scope.", "author": "Tess"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(posted.status().is_success());
+    assert_eq!(
+        value(&metrics(bff).await, "tessera_cache_drops_remembered"),
+        Some(3.0)
+    );
 }
 
 #[tokio::test]

@@ -231,8 +231,7 @@ impl Invalidations {
     }
 
     /// How many scopes are remembered.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(super) fn remembered(&self) -> usize {
         self.log.len()
     }
 }
@@ -355,7 +354,7 @@ mod tests {
         seen.record(under("a:/1/"));
         std::thread::sleep(Duration::from_millis(2));
         seen.record(under("a:/2/"));
-        assert_eq!(seen.len(), 1, "the expired record was forgotten");
+        assert_eq!(seen.remembered(), 1, "the expired record was forgotten");
         assert!(
             seen.overtook(mark, "c:/unrelated"),
             "older work is not trusted"
@@ -371,7 +370,7 @@ mod tests {
             seen.record(under("a:/products/7/"));
         }
         seen.record(Scope::Key("a:/products/8".into()));
-        assert_eq!(seen.len(), 2);
+        assert_eq!(seen.remembered(), 2);
         let mark = seen.next - 2;
         assert!(
             seen.overtook(mark, "a:/products/7/summary"),
@@ -392,7 +391,7 @@ mod tests {
         seen.record_at(under("a:/1/"), at(50));
         // At 90 s the first drop of a:/1/ is past retention, its second is not; a:/2/ is gone.
         seen.record_at(under("a:/3/"), at(90));
-        assert_eq!(seen.len(), 2, "a:/1/ and a:/3/");
+        assert_eq!(seen.remembered(), 2, "a:/1/ and a:/3/");
         assert!(
             seen.overtook(mark, "a:/1/x"),
             "the drop at 50 s is remembered"
@@ -408,7 +407,7 @@ mod tests {
         // At 151 s a:/3/ is past retention, and so is the drop of a:/1/ at 50 s, queued
         // behind it.
         seen.record_at(under("a:/4/"), at(151));
-        assert_eq!(seen.len(), 1, "a:/4/");
+        assert_eq!(seen.remembered(), 1, "a:/4/");
         assert!(
             seen.overtook(mark, "c:/unrelated"),
             "older work is no longer trusted"
@@ -426,7 +425,7 @@ mod tests {
         // At 80 s both drops of a:/1/ are past retention: it is forgotten, and the floor
         // covers its second drop, which work begun at `mark` must still count.
         seen.record_at(under("a:/2/"), at(80));
-        assert_eq!(seen.len(), 1);
+        assert_eq!(seen.remembered(), 1);
         assert!(seen.overtook(mark, "a:/1/x"));
         assert!(
             !seen.overtook(seen.next - 1, "a:/1/x"),
@@ -443,12 +442,16 @@ mod tests {
         for n in 0..MAX_RECORDS - 1 {
             seen.record_at(under(&format!("a:/products/{n}/")), now);
         }
-        assert_eq!(seen.len(), MAX_RECORDS);
+        assert_eq!(seen.remembered(), MAX_RECORDS);
         let busy = seen.next;
         let later = now + Duration::from_secs(1);
         seen.record_at(under("a:/summaries/"), later);
         seen.record_at(under("a:/products/new/"), later);
-        assert_eq!(seen.len(), MAX_RECORDS, "one scope was forgotten for room");
+        assert_eq!(
+            seen.remembered(),
+            MAX_RECORDS,
+            "one scope was forgotten for room"
+        );
         assert!(
             seen.overtook(busy, "a:/summaries/x"),
             "the busy scope is kept"

@@ -493,7 +493,8 @@ impl PartCache {
         shared
     }
 
-    /// Writes the size of each layer of this replica's cache into its gauges (for a scrape).
+    /// Writes the size of each layer of this replica's cache, and how many drops it remembers,
+    /// into its gauges (for a scrape).
     /// Both layers apply their pending inserts and evictions first, so the figures are exact
     /// at that moment rather than moka's lagging estimate.
     pub(crate) async fn report_size(&self) {
@@ -503,6 +504,13 @@ impl PartCache {
         metrics.cache_size("parts", local.entry_count(), local.weighted_size());
         let (views, weight) = self.inner.rendered.size();
         metrics.cache_size("rendered", views, weight);
+        let drops = self
+            .inner
+            .invalidations
+            .lock()
+            .expect("invalidations lock")
+            .remembered();
+        metrics.drops_remembered(drops);
     }
 
     /// The keys this replica holds, part entries and rendered views, sorted, at most `limit`
