@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use support::{config, demo_with_bff, start_bff};
 use tessera_services::Faults;
 use tessera_testkit::config::refused_url;
-use tessera_testkit::http::get_text;
+use tessera_testkit::http::{get_text, post_json};
 
 /// The value of one series, or `None`.
 fn value(metrics: &str, series: &str) -> Option<f64> {
@@ -63,18 +63,17 @@ async fn drops_are_remembered_once_per_scope() {
     // Each review drops two scopes (config/tessera.toml: the product's reviews and the
     // summaries). However many reviews a product gets, the replica remembers those two.
     let (_services, bff) = demo_with_bff().await;
-    let client = reqwest::Client::new();
+    let review = |product: u32, title: &str| {
+        let url = format!("http://{bff}/api/actions/review/{product}");
+        let body = serde_json::json!({"rating": 4, "title": title, "body": "Counted once.",
+            "author": "Tess"});
+        async move {
+            let posted = post_json(&url, None, &body).await;
+            assert!(posted.status().is_success(), "{}", posted.status());
+        }
+    };
     for n in 0..5 {
-        let posted = client
-            .post(format!("http://{bff}/api/actions/review/7"))
-            .json(
-                &serde_json::json!({"rating": 4, "title": format!("Review {n}"),
-                "body": "Counted once.", "author": "Tess"}),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert!(posted.status().is_success(), "{}", posted.status());
+        review(7, &format!("Review {n}")).await;
     }
     let text = metrics(bff).await;
     assert_eq!(value(&text, "tessera_cache_drops_remembered"), Some(2.0));
@@ -83,14 +82,7 @@ async fn drops_are_remembered_once_per_scope() {
         Some(10.0),
         "every drop applied\n{text}"
     );
-    let posted = client
-        .post(format!("http://{bff}/api/actions/review/8"))
-        .json(&serde_json::json!({"rating": 5, "title": "Another product",
-            "body": "One more scope.", "author": "Tess"}))
-        .send()
-        .await
-        .unwrap();
-    assert!(posted.status().is_success());
+    review(8, "Another product").await;
     assert_eq!(
         value(&metrics(bff).await, "tessera_cache_drops_remembered"),
         Some(3.0)

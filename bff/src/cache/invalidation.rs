@@ -242,6 +242,14 @@ mod tests {
 
     const HOUR: Duration = Duration::from_secs(3600);
 
+    /// Drops remembered for 60 s, and a clock: the instant `secs` seconds from now.
+    fn a_minute_of_retention() -> (Invalidations, impl Fn(u64) -> Instant) {
+        let start = Instant::now();
+        (Invalidations::new(Duration::from_secs(60)), move |secs| {
+            start + Duration::from_secs(secs)
+        })
+    }
+
     fn under(prefix: &str) -> Scope {
         Scope::Under(prefix.into())
     }
@@ -381,10 +389,7 @@ mod tests {
 
     #[test]
     fn a_scope_dropped_again_outlives_its_first_drop() {
-        let retention = Duration::from_secs(60);
-        let mut seen = Invalidations::new(retention);
-        let start = Instant::now();
-        let at = |secs| start + Duration::from_secs(secs);
+        let (mut seen, at) = a_minute_of_retention();
         seen.record_at(under("a:/1/"), at(0));
         seen.record_at(under("a:/2/"), at(1));
         let mark = seen.next;
@@ -416,9 +421,7 @@ mod tests {
 
     #[test]
     fn a_forgotten_scope_raises_the_floor_past_its_latest_drop() {
-        let mut seen = Invalidations::new(Duration::from_secs(60));
-        let start = Instant::now();
-        let at = |secs| start + Duration::from_secs(secs);
+        let (mut seen, at) = a_minute_of_retention();
         seen.record_at(under("a:/1/"), at(0));
         let mark = seen.next;
         seen.record_at(under("a:/1/"), at(10));
